@@ -1,0 +1,33 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+# Each creates .venv on first use and installs into it; a stamp per extra keeps a second
+# run from reinstalling anything unless pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test slow bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[$*]"
+	touch $@
+
+demo: $(VENV)/.installed-demo
+	$(PY) -m keras_bert_impl.cli demo --out demo_out
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -q
+
+slow: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -m slow
+
+bench: $(VENV)/.installed-bench
+	$(PY) benchmarks/encoder_throughput.py
+
+clean:
+	rm -rf $(VENV) demo_out

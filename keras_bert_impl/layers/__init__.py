@@ -1,0 +1,13 @@
+"""Keras 3 layers of BERT (backend-agnostic: `keras.ops` only, no TensorFlow)."""
+
+from keras_bert_impl.layers.embeddings import BertEmbeddings
+from keras_bert_impl.layers.heads import MaskedLMHead, NextSentenceHead, Pooler
+from keras_bert_impl.layers.transformer import TransformerEncoderBlock
+
+__all__ = [
+    "BertEmbeddings",
+    "MaskedLMHead",
+    "NextSentenceHead",
+    "Pooler",
+    "TransformerEncoderBlock",
+]

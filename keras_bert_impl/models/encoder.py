@@ -1,0 +1,136 @@
+"""`BertEncoder`: the BERT backbone as a functional Keras model."""
+
+import keras
+
+from keras_bert_impl.config import BertConfig
+from keras_bert_impl.layers import BertEmbeddings, Pooler, TransformerEncoderBlock
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class BertEncoder(keras.Model):
+    """BERT encoder: embeddings, `num_layers` post-LN Transformer blocks and the pooler.
+
+    A functional model built in `__init__` (like keras-hub backbones). Inputs are a dict with
+    keras-hub's names; outputs a dict:
+
+    * `sequence_output`: `[batch, seq_len, hidden]`, the last block's output;
+    * `pooled_output`: `[batch, hidden]`, `tanh(dense([CLS]))`;
+    * `encoder_outputs`: list of every block's output (`num_layers` tensors).
+
+    Args:
+        config: a `BertConfig`, a dict of its fields, or a preset name.
+        dtype: optional dtype policy (e.g. `"mixed_bfloat16"`); defaults to the global one.
+
+    Example:
+
+    ```python
+    import numpy as np
+    encoder = BertEncoder.from_preset("bert_tiny")
+    outputs = encoder({
+        "token_ids": np.array([[101, 2023, 2003, 102, 0]]),
+        "segment_ids": np.zeros((1, 5), "int32"),
+        "padding_mask": np.array([[1, 1, 1, 1, 0]]),
+    })
+    outputs["sequence_output"].shape  # (1, 5, 128)
+    outputs["pooled_output"].shape  # (1, 128)
+    len(outputs["encoder_outputs"])  # 2
+    ```
+    """
+
+    def __init__(self, config, dtype=None, **kwargs):
+        config = _as_config(config)
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+
+        embeddings = BertEmbeddings(
+            vocab_size=config.vocab_size,
+            hidden_size=config.hidden_size,
+            max_position_embeddings=config.max_position_embeddings,
+            type_vocab_size=config.type_vocab_size,
+            dropout=config.dropout,
+            initializer_range=config.initializer_range,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            dtype=dtype,
+            name="embeddings",
+        )
+        x = embeddings(token_ids, segment_ids)
+        blocks = []
+        encoder_outputs = []
+        for i in range(config.num_layers):
+            block = TransformerEncoderBlock(
+                hidden_size=config.hidden_size,
+                num_heads=config.num_heads,
+                intermediate_size=config.intermediate_size,
+                hidden_act=config.hidden_act,
+                dropout=config.dropout,
+                attention_dropout=config.attention_dropout,
+                initializer_range=config.initializer_range,
+                layer_norm_epsilon=config.layer_norm_epsilon,
+                dtype=dtype,
+                name=f"transformer_layer_{i}",
+            )
+            x = block(x, padding_mask)
+            blocks.append(block)
+            encoder_outputs.append(x)
+        pooler = Pooler(
+            config.hidden_size,
+            initializer_range=config.initializer_range,
+            dtype=dtype,
+            name="pooler",
+        )
+        pooled_output = pooler(x)
+        super().__init__(
+            inputs={
+                "token_ids": token_ids,
+                "segment_ids": segment_ids,
+                "padding_mask": padding_mask,
+            },
+            outputs={
+                "sequence_output": x,
+                "pooled_output": pooled_output,
+                "encoder_outputs": encoder_outputs,
+            },
+            **kwargs,
+        )
+        self.config = config
+        self.embeddings = embeddings
+        self.transformer_layers = blocks
+        self.pooler = pooler
+
+    @property
+    def token_embeddings(self):
+        """The `[vocab_size, hidden_size]` token table (the variable the MLM head ties to)."""
+        return self.embeddings.token_embeddings
+
+    @classmethod
+    def from_preset(cls, name, **config_overrides):
+        """An untrained encoder of a named size (`"bert_tiny"` ... `"bert_large"`)."""
+        return cls(BertConfig.from_preset(name, **config_overrides))
+
+    def get_config(self):
+        return {
+            "config": self.config.to_dict(),
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+
+def _as_config(config):
+    if isinstance(config, BertConfig):
+        return config
+    if isinstance(config, str):
+        return BertConfig.from_preset(config)
+    if isinstance(config, dict):
+        return BertConfig.from_dict(config)
+    raise TypeError(
+        f"config must be a BertConfig, a dict of its fields or a preset name; got {config!r}."
+    )

@@ -1,0 +1,142 @@
+"""`BertPretrainer`: the encoder with BERT's masked-LM and next-sentence heads.
+
+Batches are `(x, y)` with keras-hub's names:
+
+* `x = {"token_ids", "segment_ids", "padding_mask", "mask_positions"}`
+* `y = {"mask_ids", "mask_weights", "next_sentence_labels"}`
+
+The loss is the reference's: MLM cross-entropy averaged over the real predictions
+(weighted by `mask_weights`, divided by their sum) plus NSP cross-entropy averaged over the
+batch. `compile()` has defaults (AdamW, BERT's weight-decay rule) so `fit(dataset)` just works.
+"""
+
+import keras
+
+from keras_bert_impl.layers import MaskedLMHead, NextSentenceHead
+from keras_bert_impl.models.encoder import BertEncoder
+from keras_bert_impl.training.optimizers import create_adamw
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class BertPretrainer(keras.Model):
+    """BERT pretraining model: encoder + masked LM head (tied) + next-sentence head.
+
+    Inputs: the encoder's `token_ids`, `segment_ids`, `padding_mask` plus `mask_positions`
+    (`[batch, max_predictions_per_seq]`). Outputs: `mlm_logits`
+    (`[batch, max_predictions_per_seq, vocab_size]`, float32) and `nsp_logits`
+    (`[batch, 2]`, float32).
+
+    Args:
+        encoder: a `BertEncoder`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    pretrainer = BertPretrainer.from_preset("bert_tiny")
+    x = {
+        "token_ids": np.random.randint(5, 30522, (4, 16)),
+        "segment_ids": np.zeros((4, 16), "int32"),
+        "padding_mask": np.ones((4, 16), "int32"),
+        "mask_positions": np.array([[1, 2, 3]] * 4),
+    }
+    y = {
+        "mask_ids": np.random.randint(5, 30522, (4, 3)),
+        "mask_weights": np.ones((4, 3), "float32"),
+        "next_sentence_labels": np.array([0, 1, 0, 1]),
+    }
+    pretrainer.compile()
+    pretrainer.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    ```
+    """
+
+    def __init__(self, encoder, **kwargs):
+        config = encoder.config
+        inputs = dict(encoder.input)
+        inputs["mask_positions"] = keras.Input(shape=(None,), dtype="int32", name="mask_positions")
+        encoder_outputs = encoder(
+            {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+        )
+        mlm_head = MaskedLMHead(
+            encoder.embeddings,
+            hidden_act=config.hidden_act,
+            initializer_range=config.initializer_range,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            dtype=encoder.dtype_policy,
+            name="mlm_head",
+        )
+        nsp_head = NextSentenceHead(
+            initializer_range=config.initializer_range,
+            dtype=encoder.dtype_policy,
+            name="nsp_head",
+        )
+        outputs = {
+            "mlm_logits": mlm_head(encoder_outputs["sequence_output"], inputs["mask_positions"]),
+            "nsp_logits": nsp_head(encoder_outputs["pooled_output"]),
+        }
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.encoder = encoder
+        self.mlm_head = mlm_head
+        self.nsp_head = nsp_head
+        self._mlm_loss_fn = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        )
+        self._nsp_loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.mlm_loss = keras.metrics.SparseCategoricalCrossentropy(
+            name="mlm_loss", from_logits=True
+        )
+        self.nsp_loss = keras.metrics.SparseCategoricalCrossentropy(
+            name="nsp_loss", from_logits=True
+        )
+        self.mlm_accuracy = keras.metrics.SparseCategoricalAccuracy(name="mlm_accuracy")
+        self.nsp_accuracy = keras.metrics.SparseCategoricalAccuracy(name="nsp_accuracy")
+
+    @classmethod
+    def from_preset(cls, name, **config_overrides):
+        """An untrained pretrainer of a named size (`"bert_tiny"` ... `"bert_large"`)."""
+        return cls(BertEncoder.from_preset(name, **config_overrides))
+
+    def compile(self, optimizer=None, **kwargs):
+        """Compiles with BERT's losses; `optimizer` defaults to `create_adamw(1e-4)`.
+
+        Losses and metrics are fixed by the task (MLM + NSP); passing `loss` or `metrics`
+        is an error rather than being silently ignored.
+        """
+        for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"BertPretrainer.compile() computes the MLM+NSP loss and metrics itself; "
+                    f"do not pass `{name}`."
+                )
+        super().compile(optimizer=optimizer or create_adamw(1e-4), **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        mlm = self._mlm_loss_fn(
+            y["mask_ids"], y_pred["mlm_logits"], sample_weight=y["mask_weights"]
+        )
+        nsp = self._nsp_loss_fn(y["next_sentence_labels"], y_pred["nsp_logits"])
+        return mlm + nsp + self._aggregate_additional_loss(self.losses) if self.losses else mlm + nsp
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        mask_ids, mask_weights = y["mask_ids"], y["mask_weights"]
+        labels = y["next_sentence_labels"]
+        self.mlm_loss.update_state(mask_ids, y_pred["mlm_logits"], sample_weight=mask_weights)
+        self.mlm_accuracy.update_state(
+            mask_ids, y_pred["mlm_logits"], sample_weight=mask_weights
+        )
+        self.nsp_loss.update_state(labels, y_pred["nsp_logits"])
+        self.nsp_accuracy.update_state(labels, y_pred["nsp_logits"])
+        return self.get_metrics_result()
+
+    def get_config(self):
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)

@@ -1,0 +1,1 @@
+"""Training pieces: optimizers and schedules (more arrive with the pretraining system)."""
