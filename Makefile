@@ -20,8 +20,12 @@ $(VENV)/.installed-%: pyproject.toml | $(PY)
 demo: $(VENV)/.installed-demo
 	$(PY) -m keras_bert_impl.cli demo --out demo_out
 
+# The model code is backend-agnostic: its layer and model tests run again on JAX.
+BACKEND_TESTS := tests/layers tests/models
+
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(BACKEND_TESTS)
 
 slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -m slow

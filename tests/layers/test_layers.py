@@ -1,0 +1,220 @@
+"""Layer tests: shapes, weights, config/.keras round trips, mixed precision, numerics.
+
+Runs on the TensorFlow and the JAX backends (`make test` runs this module under both).
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_bert_impl.layers import (
+    BertEmbeddings,
+    MaskedLMHead,
+    NextSentenceHead,
+    Pooler,
+    TransformerEncoderBlock,
+)
+from tests.harness import assert_all_close, run_layer_test
+
+BATCH, SEQ, HIDDEN, VOCAB = 2, 6, 16, 50
+
+
+def token_inputs():
+    rng = np.random.default_rng(0)
+    return (
+        rng.integers(0, VOCAB, (BATCH, SEQ)).astype("int32"),
+        np.array([[0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 0, 0]], "int32"),
+    )
+
+
+def hidden_states():
+    return np.random.default_rng(1).normal(size=(BATCH, SEQ, HIDDEN)).astype("float32")
+
+
+PADDING = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], "int32")
+
+
+def test_embeddings(tmp_path):
+    layer = run_layer_test(
+        BertEmbeddings,
+        dict(vocab_size=VOCAB, hidden_size=HIDDEN, max_position_embeddings=SEQ + 2),
+        token_inputs(),
+        (BATCH, SEQ, HIDDEN),
+        expected_num_trainable_weights=5,  # token, segment, position tables + LN gamma/beta
+        tmp_path=tmp_path,
+    )
+    # Reference: the sum of the three lookups, then LayerNorm (gamma=1, beta=0 at init).
+    token_ids, segment_ids = token_inputs()
+    tables = [ops.convert_to_numpy(w) for w in layer.weights[:3]]
+    summed = tables[0][token_ids] + tables[1][segment_ids] + tables[2][None, :SEQ]
+    mean = summed.mean(-1, keepdims=True)
+    var = summed.var(-1, keepdims=True)
+    expected = (summed - mean) / np.sqrt(var + 1e-12)
+    assert_all_close(layer(token_ids, segment_ids), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_embeddings_initializer_is_truncated_normal():
+    layer = BertEmbeddings(vocab_size=2000, hidden_size=64, initializer_range=0.02)
+    layer.build()
+    table = ops.convert_to_numpy(layer.token_embeddings)
+    assert np.abs(table).max() <= 0.04 + 1e-6  # truncated at 2 stddev
+    assert 0.015 < table.std() < 0.02  # a truncated normal's std is ~0.88 of the stddev
+
+
+def test_transformer_block(tmp_path):
+    run_layer_test(
+        TransformerEncoderBlock,
+        dict(hidden_size=HIDDEN, num_heads=2, intermediate_size=4 * HIDDEN),
+        (hidden_states(), PADDING),
+        (BATCH, SEQ, HIDDEN),
+        expected_num_trainable_weights=12,  # qkv, out, inter, output (kernel+bias) + 2 LN
+        tmp_path=tmp_path,
+    )
+
+
+def _numpy_block(block, x, mask):
+    """A NumPy reference of the post-LN BERT block (exact GELU)."""
+    from math import erf
+
+    w = {v.path.split("/", 1)[1]: ops.convert_to_numpy(v) for v in block.weights}
+    heads, size = block.num_heads, block.head_size
+
+    def dense(name, h):
+        return h @ w[f"{name}/kernel"] + w[f"{name}/bias"]
+
+    def layer_norm(name, h):
+        mu, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
+        return (h - mu) / np.sqrt(var + 1e-12) * w[f"{name}/gamma"] + w[f"{name}/beta"]
+
+    b, t, _ = x.shape
+    q, k, v = np.split(dense("qkv", x), 3, axis=-1)
+    q, k, v = (a.reshape(b, t, heads, size).transpose(0, 2, 1, 3) for a in (q, k, v))
+    logits = q @ k.transpose(0, 1, 3, 2) / np.sqrt(size)
+    logits = np.where(mask[:, None, None, :] > 0, logits, -1e9)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    context = (probs @ v).transpose(0, 2, 1, 3).reshape(b, t, heads * size)
+    h = layer_norm("attention_layer_norm", x + dense("attention_output", context))
+    inner = dense("intermediate", h)
+    gelu = 0.5 * inner * (1 + np.vectorize(erf)(inner / np.sqrt(2)))
+    return layer_norm("output_layer_norm", h + dense("output", gelu))
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_transformer_block_matches_numpy_reference(training):
+    # training=True with attention_dropout=0 exercises the explicit (non-fused) path.
+    block = TransformerEncoderBlock(
+        hidden_size=HIDDEN, num_heads=4, intermediate_size=32, dropout=0.0,
+        attention_dropout=0.0 if training else 0.1,
+    )
+    x = hidden_states()
+    actual = block(x, PADDING, training=training)
+    assert_all_close(actual, _numpy_block(block, x, PADDING), atol=1e-5, rtol=1e-5)
+
+
+def test_transformer_block_explicit_attention_equals_fused():
+    block = TransformerEncoderBlock(hidden_size=HIDDEN, num_heads=2, intermediate_size=32)
+    x = hidden_states()
+    fused = block(x, PADDING, training=False)
+    # Dropout layers at rate 0; attention_dropout_rate stays 0.1, so training=True still takes
+    # the explicit softmax path, which must then equal the fused op.
+    for layer in (block.attention_dropout, block.attention_output_dropout, block.output_dropout):
+        layer.rate = 0.0
+    explicit = block(x, PADDING, training=True)
+    assert_all_close(explicit, fused, atol=1e-5, rtol=1e-5)
+
+
+def test_gelu_approximate_differs_from_exact():
+    x = hidden_states()
+    blocks = {}
+    for act in ("gelu", "gelu_approximate"):
+        keras.utils.set_random_seed(7)
+        blocks[act] = TransformerEncoderBlock(HIDDEN, 2, 32, hidden_act=act)
+    outs = {a: ops.convert_to_numpy(b(x, PADDING)) for a, b in blocks.items()}
+    diff = np.abs(outs["gelu"] - outs["gelu_approximate"]).max()
+    assert 0 < diff < 1e-2, diff
+
+
+def test_transformer_block_rejects_bad_heads():
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        TransformerEncoderBlock(hidden_size=10, num_heads=3, intermediate_size=40)
+    with pytest.raises(ValueError, match="hidden_act"):
+        TransformerEncoderBlock(hidden_size=8, num_heads=2, intermediate_size=8, hidden_act="relu6")
+
+
+def test_pooler(tmp_path):
+    layer = run_layer_test(
+        Pooler,
+        dict(hidden_size=HIDDEN),
+        hidden_states(),
+        (BATCH, HIDDEN),
+        expected_num_trainable_weights=2,
+        tmp_path=tmp_path,
+    )
+    kernel, bias = (ops.convert_to_numpy(w) for w in layer.weights)
+    assert_all_close(layer(hidden_states()), np.tanh(hidden_states()[:, 0] @ kernel + bias), atol=1e-5)
+
+
+def test_next_sentence_head(tmp_path):
+    run_layer_test(
+        NextSentenceHead,
+        {},
+        hidden_states()[:, 0],
+        (BATCH, 2),
+        expected_num_trainable_weights=2,
+        tmp_path=tmp_path,
+    )
+
+
+def _mlm_head(**kwargs):
+    embeddings = BertEmbeddings(vocab_size=VOCAB, hidden_size=HIDDEN, **kwargs)
+    embeddings.build()
+    return MaskedLMHead(embeddings, **kwargs)
+
+
+MASK_POSITIONS = np.array([[1, 4, 0], [2, 3, 5]], "int32")
+
+
+def test_masked_lm_head(tmp_path):
+    # Trainable weights: transform kernel+bias, LN gamma+beta, output bias, and the tied
+    # embeddings layer's 5 (the head owns no copy of the token table).
+    run_layer_test(
+        MaskedLMHead,
+        dict(embeddings=BertEmbeddings(vocab_size=VOCAB, hidden_size=HIDDEN)),
+        (hidden_states(), MASK_POSITIONS),
+        (BATCH, 3, VOCAB),
+        expected_num_trainable_weights=10,
+        tmp_path=tmp_path,
+    )
+
+
+def test_masked_lm_head_matches_numpy_reference():
+    from math import erf
+
+    head = _mlm_head()
+    x = hidden_states()
+    logits = ops.convert_to_numpy(head(x, MASK_POSITIONS))
+    assert logits.dtype == np.float32
+    w = {v.path.split("/")[-1] if "transform" not in v.path else "t_" + v.path.split("/")[-1]:
+         ops.convert_to_numpy(v) for v in head.weights}
+    gathered = np.take_along_axis(x, MASK_POSITIONS[..., None], axis=1)
+    h = gathered @ w["t_kernel"] + w["t_bias"]
+    h = 0.5 * h * (1 + np.vectorize(erf)(h / np.sqrt(2)))
+    h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-12)
+    expected = h @ ops.convert_to_numpy(head.embeddings.token_embeddings).T + w["output_bias"]
+    np.testing.assert_allclose(logits, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_masked_lm_head_is_tied_to_the_embedding_variable():
+    head = _mlm_head()
+    head(hidden_states(), MASK_POSITIONS)
+    table = head.embeddings.token_embeddings
+    assert sum(w is table for w in head.weights) == 1
+    # Changing the embedding variable changes the logits: the head reads it, not a copy.
+    before = ops.convert_to_numpy(head(hidden_states(), MASK_POSITIONS))
+    table.assign(np.zeros(table.shape, "float32"))
+    after = ops.convert_to_numpy(head(hidden_states(), MASK_POSITIONS))
+    bias = ops.convert_to_numpy(head.output_bias)
+    np.testing.assert_allclose(after, np.broadcast_to(bias, after.shape), atol=1e-6)
+    assert not np.allclose(before, after)

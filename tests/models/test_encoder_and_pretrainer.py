@@ -1,0 +1,236 @@
+"""`BertEncoder` and `BertPretrainer`: sizes, shapes, padding, tying, saving, training.
+
+Runs on the TensorFlow and the JAX backends (`make test` runs this module under both).
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer
+from keras_bert_impl.training.optimizers import create_adamw
+from tests.harness import assert_all_close, run_fit_step_test, run_model_saving_test
+
+SMALL = BertConfig(vocab_size=300, hidden_size=32, num_layers=2, num_heads=4,
+                   max_position_embeddings=64)
+
+
+def expected_parameter_count(c, pooler=True):
+    """The reference BERT's parameter count, written out from its variables."""
+    embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * c.hidden_size
+    embeddings += 2 * c.hidden_size  # LayerNorm
+    h, i = c.hidden_size, c.intermediate_size
+    attention = 3 * (h * h + h) + (h * h + h) + 2 * h
+    feed_forward = (h * i + i) + (i * h + h) + 2 * h
+    pooler_params = h * h + h if pooler else 0
+    return embeddings + c.num_layers * (attention + feed_forward) + pooler_params
+
+
+def encoder_inputs(batch=2, seq=8, vocab=300, pad=0):
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(5, vocab, (batch, seq)).astype("int32")
+    segment_ids = np.zeros((batch, seq), "int32")
+    segment_ids[:, seq // 2:] = 1
+    padding_mask = np.ones((batch, seq), "int32")
+    if pad:
+        padding_mask[-1, -pad:] = 0
+        token_ids[-1, -pad:] = 0
+    return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+
+
+def pretraining_batch(batch=8, seq=16, predictions=4, vocab=300, seed=0):
+    rng = np.random.default_rng(seed)
+    x = encoder_inputs(batch, seq, vocab)
+    x["mask_positions"] = np.sort(
+        np.stack([rng.choice(np.arange(1, seq), predictions, replace=False) for _ in range(batch)]),
+        axis=1,
+    ).astype("int32")
+    y = {
+        "mask_ids": rng.integers(5, vocab, (batch, predictions)).astype("int32"),
+        "mask_weights": np.ones((batch, predictions), "float32"),
+        "next_sentence_labels": rng.integers(0, 2, (batch,)).astype("int32"),
+    }
+    y["mask_weights"][0, -1] = 0.0  # a padded prediction slot
+    return x, y
+
+
+def test_reference_parameter_counts():
+    assert expected_parameter_count(BertConfig.from_preset("bert_base")) == 109_482_240
+    assert expected_parameter_count(BertConfig.from_preset("bert_large")) == 335_141_888
+
+
+@pytest.mark.parametrize("name", ["bert_tiny", "bert_mini", "bert_small", "bert_medium"])
+def test_small_preset_parameter_counts(name):
+    encoder = BertEncoder.from_preset(name)
+    assert encoder.count_params() == expected_parameter_count(encoder.config)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counted once, on TF")
+@pytest.mark.parametrize("name, count", [("bert_base", 109_482_240), ("bert_large", 335_141_888)])
+def test_base_and_large_parameter_counts(name, count):
+    encoder = BertEncoder.from_preset(name)
+    assert encoder.count_params() == count
+    del encoder
+
+
+@pytest.mark.parametrize("name", ["bert_tiny", "bert_mini"])
+def test_output_shapes_and_dtypes(name):
+    encoder = BertEncoder.from_preset(name)
+    outputs = encoder(encoder_inputs(batch=3, seq=10, vocab=30522, pad=2))
+    hidden, layers = encoder.config.hidden_size, encoder.config.num_layers
+    assert tuple(outputs["sequence_output"].shape) == (3, 10, hidden)
+    assert tuple(outputs["pooled_output"].shape) == (3, hidden)
+    assert len(outputs["encoder_outputs"]) == layers
+    for t in [outputs["sequence_output"], outputs["pooled_output"], *outputs["encoder_outputs"]]:
+        assert keras.backend.standardize_dtype(t.dtype) == "float32"
+    assert_all_close(outputs["encoder_outputs"][-1], outputs["sequence_output"], atol=0)
+    pooled = np.asarray(outputs["pooled_output"])
+    assert np.all(np.abs(pooled) <= 1.0)  # tanh
+
+
+def test_padding_does_not_change_real_positions():
+    encoder = BertEncoder(SMALL)
+    short = encoder_inputs(batch=2, seq=6)
+    longer = {k: np.pad(v, ((0, 0), (0, 5))) for k, v in short.items()}  # pads with 0 = masked
+    out_short = encoder(short)
+    out_long = encoder(longer)
+    assert_all_close(out_long["sequence_output"][:, :6], out_short["sequence_output"], atol=1e-5)
+    assert_all_close(out_long["pooled_output"], out_short["pooled_output"], atol=1e-5)
+    # And the mask matters: attending to the padding would change the outputs.
+    unmasked = dict(longer, padding_mask=np.ones_like(longer["padding_mask"]))
+    assert not np.allclose(np.asarray(encoder(unmasked)["sequence_output"][:, :6]),
+                           np.asarray(out_short["sequence_output"]), atol=1e-3)
+
+
+def test_encoder_saving_and_config_round_trip(tmp_path):
+    encoder = BertEncoder(SMALL)
+    restored = run_model_saving_test(encoder, encoder_inputs(pad=3), tmp_path)
+    assert restored.config == SMALL
+
+
+def test_pretrainer_saving_and_config_round_trip(tmp_path):
+    pretrainer = BertPretrainer(BertEncoder(SMALL))
+    x, _ = pretraining_batch()
+    restored = run_model_saving_test(pretrainer, x, tmp_path)
+    assert restored.mlm_head.embeddings.token_embeddings is restored.encoder.token_embeddings
+
+
+def test_pretrainer_outputs_and_tied_weights():
+    pretrainer = BertPretrainer.from_preset("bert_tiny")
+    x, _ = pretraining_batch(batch=2, seq=12, predictions=3, vocab=30522)
+    outputs = pretrainer(x)
+    assert tuple(outputs["mlm_logits"].shape) == (2, 3, 30522)
+    assert tuple(outputs["nsp_logits"].shape) == (2, 2)
+    table = pretrainer.encoder.token_embeddings
+    # One variable, not a copy: the head holds the encoder's table and the model lists it once.
+    assert pretrainer.mlm_head.embeddings.token_embeddings is table
+    assert sum(w is table for w in pretrainer.weights) == 1
+    heads = 2 + 2 + 1 + 2  # transform, LayerNorm, output bias, NSP dense
+    assert len(pretrainer.trainable_weights) == len(pretrainer.encoder.trainable_weights) + heads
+    assert pretrainer.count_params() == expected_parameter_count(pretrainer.encoder.config) + (
+        128 * 128 + 128 + 2 * 128 + 30522 + 128 * 2 + 2
+    )
+
+
+def test_fit_step_with_xla():
+    pretrainer = BertPretrainer(BertEncoder(SMALL))
+    x, y = pretraining_batch()
+    loss = run_fit_step_test(pretrainer, x, y)
+    assert abs(loss - (np.log(SMALL.vocab_size) + np.log(2))) < 1.0  # near chance at init
+
+
+def test_overfits_a_small_batch():
+    pretrainer = BertPretrainer(BertEncoder(SMALL.replace(dropout=0.0, attention_dropout=0.0)))
+    x, y = pretraining_batch()
+    pretrainer.compile(optimizer=create_adamw(3e-3, weight_decay=0.0))
+    history = pretrainer.fit(x, y, batch_size=8, epochs=60, verbose=0).history
+    start, end = history["loss"][0], history["loss"][-1]
+    assert end < 0.1 * start, (start, end)
+    assert history["mlm_accuracy"][-1] == 1.0 and history["nsp_accuracy"][-1] == 1.0
+    assert set(history) >= {"loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"}
+
+
+def test_mlm_loss_is_weighted_by_mask_weights():
+    pretrainer = BertPretrainer(BertEncoder(SMALL))
+    x, y = pretraining_batch()
+    outputs = pretrainer(x)
+    loss = float(pretrainer.compute_loss(x, y, outputs))
+    logits = np.asarray(outputs["mlm_logits"], "float64")
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    ce = -np.take_along_axis(log_probs, y["mask_ids"][..., None], -1)[..., 0]
+    mlm = (ce * y["mask_weights"]).sum() / y["mask_weights"].sum()
+    nsp_logits = np.asarray(outputs["nsp_logits"], "float64")
+    nsp_lp = nsp_logits - np.log(np.exp(nsp_logits).sum(-1, keepdims=True))
+    nsp = -nsp_lp[np.arange(8), y["next_sentence_labels"]].mean()
+    np.testing.assert_allclose(loss, mlm + nsp, rtol=1e-5)
+
+
+def test_compile_rejects_a_loss():
+    with pytest.raises(ValueError, match="do not pass `loss`"):
+        BertPretrainer(BertEncoder(SMALL)).compile(loss="mse")
+
+
+def test_mixed_bfloat16_builds_and_trains():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    pretrainer = BertPretrainer(BertEncoder(SMALL.replace(dropout=0.0, attention_dropout=0.0)))
+    encoder = pretrainer.encoder
+    block = encoder.transformer_layers[0]
+    assert block.qkv_dense.compute_dtype == "bfloat16"
+    assert block.qkv_dense.kernel.dtype == "float32"  # master weights stay float32
+    for norm in (encoder.embeddings.layer_norm, block.attention_layer_norm,
+                 block.output_layer_norm, pretrainer.mlm_head.layer_norm):
+        assert norm.compute_dtype == "float32"
+    x, y = pretraining_batch()
+    outputs = pretrainer(x)
+    assert keras.backend.standardize_dtype(outputs["mlm_logits"].dtype) == "float32"
+    encoder_x = {k: x[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+    assert keras.backend.standardize_dtype(encoder(encoder_x)["sequence_output"].dtype) == "bfloat16"
+    pretrainer.compile(optimizer=create_adamw(3e-3, weight_decay=0.0))
+    history = pretrainer.fit(x, y, batch_size=8, epochs=30, verbose=0).history
+    assert np.all(np.isfinite(history["loss"]))
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+
+
+NO_TENSORFLOW_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.modules["tensorflow"] = None  # any `import tensorflow` now raises ImportError
+    import numpy as np
+    import keras_bert_impl
+    from keras_bert_impl import BertPretrainer
+    import keras
+    assert keras.backend.backend() == "jax"
+    pretrainer = BertPretrainer.from_preset("bert_tiny", vocab_size=500)
+    x = {
+        "token_ids": np.random.randint(5, 500, (4, 16)).astype("int32"),
+        "segment_ids": np.zeros((4, 16), "int32"),
+        "padding_mask": np.ones((4, 16), "int32"),
+        "mask_positions": np.tile(np.arange(1, 4, dtype="int32"), (4, 1)),
+    }
+    y = {
+        "mask_ids": np.random.randint(5, 500, (4, 3)).astype("int32"),
+        "mask_weights": np.ones((4, 3), "float32"),
+        "next_sentence_labels": np.array([0, 1, 0, 1], "int32"),
+    }
+    pretrainer.compile()
+    history = pretrainer.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert "tensorflow" not in {m.split(".")[0] for m in sys.modules if sys.modules[m] is not None}
+    print("LOSS", history.history["loss"][-1])
+    """
+)
+
+
+def test_trains_on_jax_without_tensorflow():
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW_SCRIPT],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loss = float(result.stdout.split("LOSS")[-1])
+    assert np.isfinite(loss)
