@@ -126,10 +126,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def _attention(self, x, padding_mask, training):
         batch, seq_len = ops.shape(x)[0], ops.shape(x)[1]
-        qkv = ops.reshape(
-            self.qkv_dense(x), (batch, seq_len, 3, self.num_heads, self.head_size)
+        heads_shape = (batch, seq_len, self.num_heads, self.head_size)
+        # Split (whose gradient is a concat) rather than slicing a 5-D reshape.
+        query, key, value = (
+            ops.reshape(t, heads_shape) for t in ops.split(self.qkv_dense(x), 3, axis=-1)
         )
-        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         # [batch, 1, 1, seq_len]: every query row sees the same real keys.
         mask = ops.cast(padding_mask, "bool")[:, None, None, :]
         if training and self.attention_dropout_rate > 0:

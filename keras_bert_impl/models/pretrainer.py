@@ -11,7 +11,11 @@ batch. `compile()` has defaults (AdamW, BERT's weight-decay rule) so `fit(datase
 """
 
 import keras
+from keras import ops
 
+# Keras' own losses scale per-replica losses by 1 / num_replicas under tf.distribute with this
+# helper; it has no public alias, and our loss is computed by hand, so we call it directly.
+from keras.src.losses.loss import scale_loss_for_distribution
 from keras_bert_impl.layers import MaskedLMHead, NextSentenceHead
 from keras_bert_impl.models.encoder import BertEncoder
 from keras_bert_impl.training.optimizers import create_adamw
@@ -78,16 +82,10 @@ class BertPretrainer(keras.Model):
         self.encoder = encoder
         self.mlm_head = mlm_head
         self.nsp_head = nsp_head
-        self._mlm_loss_fn = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction="mean_with_sample_weight"
-        )
-        self._nsp_loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self.mlm_loss = keras.metrics.SparseCategoricalCrossentropy(
-            name="mlm_loss", from_logits=True
-        )
-        self.nsp_loss = keras.metrics.SparseCategoricalCrossentropy(
-            name="nsp_loss", from_logits=True
-        )
+        # Per-head losses are tracked from the values `compute_loss` already computed (the
+        # cross-entropy over the vocabulary is not recomputed for the progress bar).
+        self.mlm_loss = keras.metrics.Mean(name="mlm_loss")
+        self.nsp_loss = keras.metrics.Mean(name="nsp_loss")
         self.mlm_accuracy = keras.metrics.SparseCategoricalAccuracy(name="mlm_accuracy")
         self.nsp_accuracy = keras.metrics.SparseCategoricalAccuracy(name="nsp_accuracy")
 
@@ -111,21 +109,30 @@ class BertPretrainer(keras.Model):
         super().compile(optimizer=optimizer or create_adamw(1e-4), **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        mlm = self._mlm_loss_fn(
-            y["mask_ids"], y_pred["mlm_logits"], sample_weight=y["mask_weights"]
+        mask_weights = ops.cast(y["mask_weights"], "float32")
+        mlm_per_prediction = keras.losses.sparse_categorical_crossentropy(
+            y["mask_ids"], y_pred["mlm_logits"], from_logits=True
         )
-        nsp = self._nsp_loss_fn(y["next_sentence_labels"], y_pred["nsp_logits"])
-        return mlm + nsp + self._aggregate_additional_loss(self.losses) if self.losses else mlm + nsp
+        # The reference's normalisation: sum over real predictions / their count.
+        mlm = ops.sum(mlm_per_prediction * mask_weights) / (ops.sum(mask_weights) + 1e-5)
+        nsp_per_example = keras.losses.sparse_categorical_crossentropy(
+            y["next_sentence_labels"], y_pred["nsp_logits"], from_logits=True
+        )
+        nsp = ops.mean(nsp_per_example)
+        self.mlm_loss.update_state(mlm_per_prediction, sample_weight=mask_weights)
+        self.nsp_loss.update_state(nsp_per_example)
+        total = mlm + nsp
+        if self.losses:
+            total = total + self._aggregate_additional_loss(self.losses)
+        # Per-replica losses are summed across replicas by tf.distribute: scale by 1/replicas
+        # (a no-op on one device and on JAX), as Keras' own losses do.
+        return scale_loss_for_distribution(total)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        mask_ids, mask_weights = y["mask_ids"], y["mask_weights"]
-        labels = y["next_sentence_labels"]
-        self.mlm_loss.update_state(mask_ids, y_pred["mlm_logits"], sample_weight=mask_weights)
         self.mlm_accuracy.update_state(
-            mask_ids, y_pred["mlm_logits"], sample_weight=mask_weights
+            y["mask_ids"], y_pred["mlm_logits"], sample_weight=y["mask_weights"]
         )
-        self.nsp_loss.update_state(labels, y_pred["nsp_logits"])
-        self.nsp_accuracy.update_state(labels, y_pred["nsp_logits"])
+        self.nsp_accuracy.update_state(y["next_sentence_labels"], y_pred["nsp_logits"])
         return self.get_metrics_result()
 
     def get_config(self):

@@ -1,0 +1,131 @@
+"""Encoder forward and pretraining train-step throughput: keras_bert_impl vs keras-hub.
+
+Both models are built with the same sizes and measured in the same run, on the same backend
+(TensorFlow by default), at the same batch and sequence length; the printed ratios are
+ours / keras-hub's sequences per second (> 1 means we are faster). Absolute numbers on shared
+machines are noise; the ratios are the result.
+
+* forward: the encoder (`BertEncoder` vs `keras_hub.models.BertBackbone`) under `predict_on_batch`.
+* train step: `BertPretrainer` (MLM + NSP) vs `keras_hub.models.BertMaskedLM` (MLM only, a
+  little less work than ours), each one `train_on_batch` with AdamW, dropout on.
+
+    python benchmarks/encoder_throughput.py [--presets bert_tiny bert_base] [--batch 8]
+        [--seq 128] [--steps 5] [--jit auto|on|off]
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
+from keras_bert_impl.training.optimizers import create_adamw  # noqa: E402
+
+
+def make_batch(config, batch, seq, predictions):
+    rng = np.random.default_rng(0)
+    x = {
+        "token_ids": rng.integers(1000, config.vocab_size, (batch, seq)).astype("int32"),
+        "segment_ids": np.repeat([[0] * (seq // 2) + [1] * (seq - seq // 2)], batch, 0).astype("int32"),
+        "padding_mask": np.ones((batch, seq), "int32"),
+    }
+    positions = np.sort(np.stack([rng.choice(np.arange(1, seq), predictions, replace=False)
+                                  for _ in range(batch)]), 1).astype("int32")
+    y = {
+        "mask_ids": rng.integers(1000, config.vocab_size, (batch, predictions)).astype("int32"),
+        "mask_weights": np.ones((batch, predictions), "float32"),
+        "next_sentence_labels": rng.integers(0, 2, (batch,)).astype("int32"),
+    }
+    return x, positions, y
+
+
+def seconds_per_call(fn, steps, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def keras_hub_models(config):
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size,
+        dropout=config.dropout,
+        max_sequence_length=config.max_position_embeddings,
+        num_segments=config.type_vocab_size,
+    )
+    masked_lm = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
+    return backbone, masked_lm
+
+
+def measure(preset, batch, seq, steps, jit):
+    config = BertConfig.from_preset(preset)
+    predictions = max(1, round(0.15 * seq))
+    x, positions, y = make_batch(config, batch, seq, predictions)
+    x_mlm = dict(x, mask_positions=positions)
+    results = {}
+
+    encoder = BertEncoder(config)
+    pretrainer = BertPretrainer(encoder)
+    pretrainer.compile(optimizer=create_adamw(1e-4), jit_compile=jit)
+    encoder.compile(jit_compile=jit)
+    results["ours forward"] = seconds_per_call(lambda: encoder.predict_on_batch(x), steps)
+    results["ours train"] = seconds_per_call(lambda: pretrainer.train_on_batch(x_mlm, y), steps)
+    del encoder, pretrainer
+    keras.backend.clear_session()
+
+    backbone, masked_lm = keras_hub_models(config)
+    masked_lm.compile(
+        optimizer=create_adamw(1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+        jit_compile=jit,
+    )
+    backbone.compile(jit_compile=jit)
+    results["keras-hub forward"] = seconds_per_call(lambda: backbone.predict_on_batch(x), steps)
+    results["keras-hub train"] = seconds_per_call(
+        lambda: masked_lm.train_on_batch(x_mlm, y["mask_ids"], sample_weight=y["mask_weights"]),
+        steps,
+    )
+    del backbone, masked_lm
+    keras.backend.clear_session()
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["bert_tiny", "bert_base"])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--jit", choices=["auto", "on", "off"], default="auto")
+    args = parser.parse_args()
+    jit = {"auto": "auto", "on": True, "off": False}[args.jit]
+
+    print(f"backend={keras.backend.backend()} keras={keras.__version__} batch={args.batch} "
+          f"seq={args.seq} jit_compile={args.jit} steps={args.steps} (median)")
+    print(f"{'preset':<12} {'step':<8} {'ours seq/s':>11} {'keras-hub seq/s':>16} {'ratio':>7}")
+    for preset in args.presets:
+        r = measure(preset, args.batch, args.seq, args.steps, jit)
+        for step in ("forward", "train"):
+            ours = args.batch / r[f"ours {step}"]
+            theirs = args.batch / r[f"keras-hub {step}"]
+            print(f"{preset:<12} {step:<8} {ours:>11.1f} {theirs:>16.1f} {ours / theirs:>6.2f}x",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
