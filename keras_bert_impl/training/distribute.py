@@ -1,0 +1,197 @@
+"""Distribution strategies for pretraining, and the multi-worker `fit` fix.
+
+`create_strategy(name)` returns the `tf.distribute` strategy for `--strategy`:
+
+* `"default"`: the default (one device) strategy.
+* `"mirrored"`: `MirroredStrategy` over all local GPUs (or the logical CPU devices set up with
+  `tf.config.set_logical_device_configuration`).
+* `"multi_worker"`: `MultiWorkerMirroredStrategy`; reads the cluster from `TF_CONFIG`
+  (`{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": i}}`).
+  Every worker runs the same command; worker 0 is the chief and writes the checkpoints.
+* `"tpu"`: `TPUStrategy` for a Cloud TPU (`tpu_address` or the `TPU_NAME` environment
+  variable; `"local"` on a TPU VM). Not tested here (no TPU).
+
+Build the model, optimizer and metrics inside `strategy.scope()`; the global batch is split
+evenly across `strategy.num_replicas_in_sync` replicas (`per_replica_batch_size`).
+
+On the JAX backend the equivalent is `keras.distribution.DataParallel`:
+`keras.distribution.set_distribution(keras.distribution.DataParallel())` before building the
+model; `fit` then splits each global batch across the local devices.
+
+## Multi-worker `fit` (keras-team/keras#20585)
+
+Keras 3.15's TensorFlow trainer fails under `MultiWorkerMirroredStrategy` in two places:
+
+1. `_maybe_symbolic_build` reduces a `PerReplica` *data* batch with an eager cross-worker
+   `strategy.reduce("MEAN", ...)`; we build from one local replica's batch instead (its shapes
+   and dtypes are what the build needs).
+2. `reduce_per_replica` reduces every log value with `strategy.reduce("MEAN", v, axis=0)`,
+   which fails on the scalar losses/metrics `train_step` returns; we return each scalar as a
+   1-element vector from `train_step`/`test_step`, so the same `axis=0` reduction yields the
+   cross-replica mean as a scalar (the value `axis=None` would give).
+
+`enable_multi_worker_fit(model, strategy)` installs both overrides on that model *instance*
+(site-packages untouched, other models unaffected) and only under a multi-worker
+`MultiWorkerMirroredStrategy`. `tests/training/test_distribute.py` checks that plain Keras
+still fails there; when that test fails, Keras has fixed the bug and this override can go.
+"""
+
+import json
+import os
+import types
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def create_strategy(name="default", tpu_address=None):
+    """The `tf.distribute` strategy for `name` (one of `STRATEGIES`).
+
+    Example:
+
+    ```python
+    strategy = create_strategy("mirrored")
+    with strategy.scope():
+        model = keras_bert_impl.BertPretrainer.from_preset("bert_tiny")
+        model.compile()
+    ```
+    """
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}; choose one of {STRATEGIES}.")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError(
+                "--strategy multi_worker reads the cluster from the TF_CONFIG environment "
+                "variable, which is not set. Set it on every worker, e.g. "
+                'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                '"task": {"type": "worker", "index": 0}}\'.'
+            )
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except json.JSONDecodeError as error:
+            raise ValueError(f"TF_CONFIG is not valid JSON ({error}): {os.environ['TF_CONFIG']!r}")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    address = tpu_address or os.environ.get("TPU_NAME", "local")
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def per_replica_batch_size(global_batch_size, strategy):
+    """`global_batch_size / replicas`, or a clear error when it does not divide evenly.
+
+    Example:
+
+    ```python
+    per_replica_batch_size(32, create_strategy("default"))  # 32
+    ```
+    """
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size <= 0 or global_batch_size % replicas:
+        raise ValueError(
+            f"The global batch size ({global_batch_size}) must be a positive multiple of the "
+            f"number of replicas ({replicas}) so that every replica gets the same batch; "
+            f"use e.g. --batch-size {max(replicas, global_batch_size // replicas * replicas)}."
+        )
+    return global_batch_size // replicas
+
+
+def is_multi_worker(strategy):
+    """True under a `MultiWorkerMirroredStrategy` spanning more than one worker."""
+    import tensorflow as tf
+
+    return isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ) and strategy.extended._in_multi_worker_mode()
+
+
+def worker_info(strategy):
+    """`(task_index, num_workers, is_chief)` of this process under `strategy`.
+
+    Example:
+
+    ```python
+    worker_info(create_strategy("default"))  # (0, 1, True)
+    ```
+    """
+    if not is_multi_worker(strategy):
+        return 0, 1, True
+    resolver = strategy.cluster_resolver
+    task_type, task_id = resolver.task_type, resolver.task_id
+    num_workers = len(resolver.cluster_spec().as_dict().get("worker", [])) + len(
+        resolver.cluster_spec().as_dict().get("chief", [])
+    )
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and (
+        "chief" not in resolver.cluster_spec().as_dict()
+    ))
+    return task_id, num_workers, is_chief
+
+
+def _first_local_replica(value):
+    import tensorflow as tf
+
+    if isinstance(value, tf.distribute.DistributedValues):
+        return value.values[0]
+    return value
+
+
+def _symbolic_build_from_one_replica(self, iterator=None, data_batch=None):
+    """`_maybe_symbolic_build` that takes one local replica's batch (no cross-worker reduce)."""
+    from keras import tree
+
+    if self._distribute_strategy is None:
+        return
+    if iterator is not None:
+        for _, _, it in iterator:
+            data_batch = tree.map_structure(_first_local_replica, next(it))
+            break
+    with self.distribute_strategy.scope():
+        self._symbolic_build(data_batch=data_batch)
+
+
+def _vector_logs(step_function):
+    """Wraps a train/test step so that scalar logs leave it as shape-[1] tensors."""
+    from keras import ops, tree
+
+    def step(data):
+        logs = step_function(data)
+        return tree.map_structure(
+            lambda v: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v, logs
+        )
+
+    return step
+
+
+def enable_multi_worker_fit(model, strategy):
+    """Makes `model.fit`/`evaluate` work under a multi-worker `MultiWorkerMirroredStrategy`.
+
+    Installs the two instance-level overrides described in the module docstring; a no-op for
+    every other strategy (their `fit` works unmodified). Returns `model`.
+
+    Example:
+
+    ```python
+    strategy = create_strategy("multi_worker")  # needs TF_CONFIG on every worker
+    with strategy.scope():
+        model = keras_bert_impl.BertPretrainer.from_preset("bert_tiny")
+        model.compile()
+    enable_multi_worker_fit(model, strategy)
+    ```
+    """
+    if not is_multi_worker(strategy):
+        return model
+    object.__setattr__(
+        model, "_maybe_symbolic_build", types.MethodType(_symbolic_build_from_one_replica, model)
+    )
+    object.__setattr__(model, "train_step", _vector_logs(model.train_step))
+    object.__setattr__(model, "test_step", _vector_logs(model.test_step))
+    # Functions traced before the override would keep the old steps.
+    model.train_function = None
+    model.test_function = None
+    return model

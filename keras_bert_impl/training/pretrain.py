@@ -1,0 +1,284 @@
+"""`pretrain(...)`: BERT MLM+NSP pretraining with `model.fit` under a `tf.distribute` strategy.
+
+One function is the whole system; `keras-bert pretrain` is a thin wrapper over it:
+
+1. the dtype policy (`float32`, `mixed_bfloat16`, `mixed_float16` with loss scaling) and seed;
+2. the strategy (`default`, `mirrored`, `multi_worker`, `tpu`), inside whose scope the model,
+   optimizer (AdamW/LAMB, warmup + decay, global-norm clipping, gradient accumulation) and
+   metrics are built; `jit_compile` (XLA) and `steps_per_execution` go to `compile`;
+3. the newest checkpoint in `out/checkpoints` is restored (model, optimizer, dropout seeds,
+   step, data position), so rerunning the same command after a crash or `kill -9` resumes;
+4. `fit` runs in epochs of `checkpoint_every` steps (one checkpoint per epoch, last
+   `keep_checkpoints` kept); the input is an infinite, deterministic `tf.data` pipeline that is
+   skipped forward to the restored data position, so at most one checkpoint interval of steps
+   is redone and the resumed run sees the batches the uninterrupted run would have seen;
+5. an optional second phase (`phase2_steps` at `phase2_seq_len`, as the reference trains:
+   90% of steps at 128 tokens, the rest at 512) continues the same optimizer and schedule;
+   the position table always has `max_position_embeddings` rows, so nothing is re-created;
+6. the chief writes `out/pretrainer.keras` and `out/summary.json` atomically.
+
+The progress bar shows loss, `mlm_loss`, `nsp_loss`, `mlm_accuracy`, `nsp_accuracy`,
+`learning_rate` and `seq_per_s`; TensorBoard logs (scalars, learning-rate curve) go to
+`out/logs`; the last line printed is a throughput summary.
+"""
+
+import json
+import math
+import os
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def _atomic_write_text(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _vocab_size(vocab):
+    if not os.path.isfile(vocab):
+        raise FileNotFoundError(f"Vocab file {vocab!r} does not exist; pass --vocab vocab.txt "
+                                "(one WordPiece per line, e.g. from `keras-bert vocab`).")
+    with open(vocab, encoding="utf-8") as f:
+        size = sum(1 for line in f if line.rstrip("\n"))
+    if size == 0:
+        raise ValueError(f"Vocab file {vocab!r} is empty.")
+    return size
+
+
+def _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of {PRECISIONS}.")
+    for name, value in (("steps", steps), ("checkpoint_every", checkpoint_every),
+                        ("steps_per_execution", steps_per_execution)):
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if checkpoint_every % steps_per_execution:
+        raise ValueError(
+            f"checkpoint_every ({checkpoint_every}) must be a multiple of steps_per_execution "
+            f"({steps_per_execution}) so that checkpoints fall between executions."
+        )
+    for name, value in (("steps", steps), ("phase2_steps", phase2_steps)):
+        if value % checkpoint_every:
+            raise ValueError(
+                f"{name} ({value}) must be a multiple of checkpoint_every ({checkpoint_every}) "
+                f"(fit runs in epochs of checkpoint_every steps); e.g. {name}="
+                f"{max(1, round(value / checkpoint_every)) * checkpoint_every}."
+            )
+
+
+def _distributed_dataset(strategy, dataset_fn, global_batch, seq_len, skip_steps):
+    """The input for `fit`: per-pipeline datasets, skipped to the data position."""
+    import tensorflow as tf
+
+    from keras_bert_impl.training.distribute import is_multi_worker, per_replica_batch_size
+
+    per_replica = per_replica_batch_size(global_batch, strategy)
+    if strategy.num_replicas_in_sync == 1 and not is_multi_worker(strategy):
+        dataset = dataset_fn(batch_size=global_batch, seq_len=seq_len, input_context=None)
+        return dataset.skip(skip_steps)
+
+    def fn(input_context):
+        dataset = dataset_fn(batch_size=per_replica, seq_len=seq_len, input_context=input_context)
+        # Each step takes one batch per local replica from this pipeline.
+        local = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        return dataset.skip(skip_steps * local)
+
+    options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+    return strategy.distribute_datasets_from_function(fn, options)
+
+
+def pretrain(
+    out,
+    preset="bert_tiny",
+    corpus=None,
+    tfds_name=None,
+    vocab=None,
+    seq_len=128,
+    batch_size=32,
+    steps=1000,
+    max_predictions=20,
+    optimizer="adamw",
+    learning_rate=1e-4,
+    warmup_steps=None,
+    end_learning_rate=0.0,
+    power=1.0,
+    weight_decay=0.01,
+    clipnorm=1.0,
+    gradient_accumulation_steps=1,
+    strategy="default",
+    tpu_address=None,
+    precision="float32",
+    xla=False,
+    steps_per_execution=1,
+    phase2_steps=0,
+    phase2_seq_len=512,
+    checkpoint_every=100,
+    keep_checkpoints=3,
+    log_every=10,
+    seed=0,
+    config_overrides=None,
+    dataset_fn=None,
+    callbacks=(),
+    verbose="auto",
+):
+    """Pretrains a BERT (MLM + NSP) and returns `{"model", "summary", "start_step"}`.
+
+    Args:
+        out: run directory (`checkpoints/`, `logs/`, `pretrainer.keras`, `summary.json`).
+        preset: model size (`bert_tiny` ... `bert_large`), see `keras_bert_impl.PRESETS`.
+        corpus: glob (or list of globs) of text files in the reference format (one sentence
+            per line, blank line between documents).
+        tfds_name: instead of `corpus`, a TFDS dataset name with a `text` feature.
+        vocab: `vocab.txt`; its size sets the model's `vocab_size`.
+        seq_len, batch_size, steps, max_predictions: phase-1 sequence length, global batch
+            size (split across replicas), training steps, masked positions per sequence.
+        optimizer, learning_rate, warmup_steps, end_learning_rate, power, weight_decay,
+            clipnorm, gradient_accumulation_steps: see `create_optimizer`; `warmup_steps`
+            defaults to 10% of the optimizer updates (the reference's 10,000 of 1M is 1%).
+        strategy, tpu_address: see `create_strategy`.
+        precision: `float32`, `mixed_bfloat16` or `mixed_float16` (dynamic loss scaling).
+        xla: `jit_compile=True`.
+        steps_per_execution: training steps per `tf.function` call.
+        phase2_steps, phase2_seq_len: the second phase (0 steps = none).
+        checkpoint_every, keep_checkpoints: checkpoint interval (steps) and how many to keep.
+        log_every: TensorBoard batch-level logging interval (steps).
+        seed: seed for weights, dropout and data.
+        config_overrides: `BertConfig` fields to override on the preset (e.g. `vocab_size`).
+        dataset_fn: instead of a corpus, `dataset_fn(batch_size=, seq_len=, input_context=)`
+            returning an infinite, deterministic dataset of `(x, y)` batches (e.g.
+            `functools.partial(synthetic_pretraining_dataset, vocab_size=512)`).
+        callbacks: extra Keras callbacks.
+        verbose: `fit` verbosity.
+
+    Example:
+
+    ```python
+    import functools
+    from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
+    result = pretrain(
+        "runs/tiny", preset="bert_tiny", config_overrides={"vocab_size": 512},
+        dataset_fn=functools.partial(synthetic_pretraining_dataset, vocab_size=512,
+                                     max_predictions=5),
+        seq_len=32, batch_size=8, steps=20, checkpoint_every=10, verbose=0,
+    )
+    result["summary"]["seq_per_s"]
+    ```
+    """
+    import keras
+
+    from keras_bert_impl import BertPretrainer
+    from keras_bert_impl.training.callbacks import (
+        NaNGuard,
+        PretrainingCheckpoint,
+        PretrainingLogger,
+    )
+    from keras_bert_impl.training.distribute import (
+        create_strategy,
+        enable_multi_worker_fit,
+        per_replica_batch_size,
+        worker_info,
+    )
+    from keras_bert_impl.training.optimizers import create_optimizer
+
+    _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precision)
+    overrides = dict(config_overrides or {})
+    if vocab is not None:
+        overrides.setdefault("vocab_size", _vocab_size(vocab))
+    if dataset_fn is None:
+        if (corpus is None) == (tfds_name is None):
+            raise ValueError("Pass exactly one of corpus (text file globs) or tfds_name "
+                             "(or a dataset_fn).")
+        if vocab is None:
+            raise ValueError("A corpus needs --vocab vocab.txt (e.g. from `keras-bert vocab`).")
+        from keras_bert_impl.data.corpus import corpus_dataset_fn
+
+        dataset_fn = corpus_dataset_fn(
+            files=corpus, tfds_name=tfds_name, vocab=vocab,
+            max_predictions=max_predictions, seed=seed,
+        )
+
+    os.makedirs(out, exist_ok=True)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        keras.utils.set_random_seed(seed)
+        dist = create_strategy(strategy, tpu_address)
+        per_replica_batch_size(batch_size, dist)  # clear error before anything is built
+        task_id, _, is_chief = worker_info(dist)
+        accumulation = max(1, int(gradient_accumulation_steps or 1))
+        total_updates = math.ceil((steps + phase2_steps) / accumulation)
+        if warmup_steps is None:
+            warmup_steps = total_updates // 10
+        with dist.scope():
+            model = BertPretrainer.from_preset(preset, **overrides)
+            model.compile(
+                optimizer=create_optimizer(
+                    optimizer,
+                    learning_rate,
+                    total_steps=total_updates,
+                    warmup_steps=min(warmup_steps, total_updates),
+                    end_learning_rate=end_learning_rate,
+                    power=power,
+                    weight_decay=weight_decay,
+                    clipnorm=clipnorm,
+                    gradient_accumulation_steps=accumulation,
+                ),
+                jit_compile=bool(xla),
+                steps_per_execution=steps_per_execution,
+            )
+        enable_multi_worker_fit(model, dist)
+
+        checkpoint = PretrainingCheckpoint(
+            os.path.join(out, "checkpoints"), checkpoint_every, keep_checkpoints,
+            is_chief=is_chief, task_id=task_id,
+        )
+        start_step = checkpoint.restore(model)
+        if start_step:
+            print(f"pretrain: resumed from the checkpoint at step {start_step} "
+                  f"in {checkpoint.directory}", flush=True)
+        guard = NaNGuard(checkpoint.directory)
+        logger = PretrainingLogger(batch_size)
+        all_callbacks = [guard, logger, checkpoint, *callbacks]
+        if is_chief:
+            all_callbacks.append(
+                keras.callbacks.TensorBoard(
+                    os.path.join(out, "logs"), update_freq=log_every, write_graph=False
+                )
+            )
+
+        phases = [(0, steps, seq_len)]
+        if phase2_steps:
+            phases.append((steps, steps + phase2_steps, phase2_seq_len))
+        for phase_start, phase_end, phase_seq_len in phases:
+            if start_step >= phase_end:
+                continue
+            first = max(start_step, phase_start)
+            dataset = _distributed_dataset(
+                dist, dataset_fn, batch_size, phase_seq_len, first - phase_start
+            )
+            model.fit(
+                dataset,
+                steps_per_epoch=checkpoint_every,
+                epochs=phase_end // checkpoint_every,
+                initial_epoch=first // checkpoint_every,
+                callbacks=all_callbacks,
+                verbose=verbose,
+                shuffle=False,
+            )
+            if guard.message:
+                raise FloatingPointError(guard.message)
+
+        summary = dict(logger.summary, start_step=start_step, steps=steps + phase2_steps,
+                       global_batch_size=batch_size, replicas=dist.num_replicas_in_sync,
+                       precision=precision, xla=bool(xla))
+        if is_chief:
+            final = os.path.join(out, "pretrainer.keras")
+            tmp = os.path.join(out, f".pretrainer-{os.getpid()}.tmp.keras")
+            model.save(tmp)
+            os.replace(tmp, final)
+            _atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2))
+        return {"model": model, "summary": summary, "start_step": start_step}
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
