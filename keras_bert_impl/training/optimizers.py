@@ -16,8 +16,15 @@
   `(peak - end) * (1 - step / decay_steps) ** power + end`, so that the rate reaches `end`
   exactly at `decay_steps`. `power=1` is linear decay. Steps are optimizer updates (with
   gradient accumulation, one update per `gradient_accumulation_steps` batches).
-* **Clipping / accumulation**: Keras' `global_clipnorm` and `gradient_accumulation_steps`
+* **Clipping / accumulation**: `global_clipnorm` and Keras' `gradient_accumulation_steps`
   (gradients averaged over N batches, then clipped, decayed and applied once).
+* **Clipping under `tf.distribute`**: Keras 3.15 clips each replica's *partial* gradient
+  before the cross-replica sum, so `global_clipnorm` means something different on 1 and on N
+  replicas (and a mirrored run drifts from a one-device run of the same global batch). Our
+  optimizers (`ReplicaGlobalClipMixin`) compute the norm of the *summed* gradient (one extra
+  all-reduce of the gradients, only when clipping is on and there is more than one replica)
+  and scale every replica's gradient by the same factor, so the clipped global gradient is
+  the one a single device computes. Turn clipping off (`clipnorm=0`) to save that all-reduce.
 
 `create_optimizer(...)` builds any of these from plain values (the CLI's flags).
 """
@@ -94,8 +101,50 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+def _scale_gradient(gradient, factor):
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(
+            gradient.values * tf.cast(factor, gradient.values.dtype),
+            gradient.indices,
+            gradient.dense_shape,
+        )
+    return gradient * tf.cast(factor, gradient.dtype)
+
+
+class ReplicaGlobalClipMixin:
+    """Global-norm clipping on the cross-replica *sum* of gradients (see module docstring)."""
+
+    def _clip_gradients(self, grads):
+        if not self.global_clipnorm or keras.backend.backend() != "tensorflow":
+            return super()._clip_gradients(grads)
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return super()._clip_gradients(grads)
+        present = [g for g in grads if g is not None]
+        summed = context.all_reduce(tf.distribute.ReduceOp.SUM, present)
+        norm = tf.linalg.global_norm([tf.convert_to_tensor(g) for g in summed])
+        factor = tf.minimum(1.0, self.global_clipnorm / tf.maximum(norm, 1e-12))
+        return [None if g is None else _scale_gradient(g, factor) for g in grads]
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class Lamb(keras.optimizers.Optimizer):
+class AdamW(ReplicaGlobalClipMixin, keras.optimizers.AdamW):
+    """Keras' `AdamW` with cross-replica global-norm clipping (see `create_adamw`).
+
+    Example:
+
+    ```python
+    optimizer = AdamW(learning_rate=1e-4, weight_decay=0.01, global_clipnorm=1.0)
+    ```
+    """
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class Lamb(ReplicaGlobalClipMixin, keras.optimizers.Optimizer):
     """LAMB with BERT's weight-decay rule (decay inside the trust-ratio update).
 
     For each variable `w` with gradient `g` at update `t`:
@@ -218,7 +267,7 @@ def create_adamw(learning_rate=1e-4, weight_decay=0.01, clipnorm=None, **kwargs)
     kwargs.setdefault("beta_1", 0.9)
     kwargs.setdefault("beta_2", 0.999)
     kwargs.setdefault("epsilon", 1e-6)
-    optimizer = keras.optimizers.AdamW(
+    optimizer = AdamW(
         learning_rate=learning_rate,
         weight_decay=weight_decay,
         global_clipnorm=clipnorm,
