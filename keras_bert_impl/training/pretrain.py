@@ -64,7 +64,7 @@ def _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precis
             raise ValueError(
                 f"{name} ({value}) must be a multiple of checkpoint_every ({checkpoint_every}) "
                 f"(fit runs in epochs of checkpoint_every steps); e.g. {name}="
-                f"{max(1, round(value / checkpoint_every)) * checkpoint_every}."
+                f"{math.ceil(value / checkpoint_every) * checkpoint_every}."
             )
 
 

@@ -1,0 +1,145 @@
+"""pretrain(): exact resume after SIGKILL, checkpoint retention and atomicity, NaN guard,
+speed switches (XLA, steps_per_execution, mixed precision, two phases), bad arguments."""
+
+import functools
+import os
+import signal
+import subprocess
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
+from keras_bert_impl.training.callbacks import PretrainingCheckpoint
+from keras_bert_impl.training.pretrain import pretrain
+from tests.training.helpers import REPO_ROOT, load_result, run_worker, worker_command, worker_env
+
+TINY = {"vocab_size": 512}
+DATA = functools.partial(synthetic_pretraining_dataset, vocab_size=512, max_predictions=5)
+
+
+def test_sigkill_mid_run_resumes_from_last_checkpoint_and_matches_uninterrupted(tmp_path):
+    # dropout 0.1: the dropout seed states must be restored too for the weights to match.
+    args = ("--steps", 12, "--checkpoint-every", 3, "--dropout", 0.1)
+    reference = run_worker(tmp_path / "ref", tmp_path / "ref.json", *args)
+
+    out, result = tmp_path / "run", tmp_path / "run.json"
+    process = subprocess.Popen(
+        worker_command(out, result, *args, "--sleep", 0.4), cwd=REPO_ROOT, env=worker_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    killed_after = None
+    try:
+        for line in process.stdout:
+            if line.startswith("STEP "):
+                step = int(line.split()[1])
+                if step >= 8:  # checkpoints at 3 and 6 exist; step 9's not yet
+                    os.kill(process.pid, signal.SIGKILL)
+                    killed_after = step
+                    break
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert killed_after is not None and killed_after < 9
+    checkpoint = PretrainingCheckpoint(out / "checkpoints", steps_per_epoch=3)
+    assert checkpoint.latest_step() == 6
+
+    resumed = run_worker(out, result, *args)  # the same command again
+    assert resumed["start_step"] == 6
+    # At most one checkpoint interval redone: the killed run reached step 8, resumed at 7.
+    assert min(resumed["losses"]) == 7 and killed_after - 6 <= 3
+    assert sorted(resumed["losses"]) == list(range(7, 13))
+    assert resumed["optimizer_iterations"] == reference["optimizer_iterations"] == 12
+    for step in range(10, 13):  # a full epoch after the restart: same running-mean losses
+        assert abs(resumed["losses"][step] - reference["losses"][step]) < 1e-5
+    for a, b in zip(resumed["weights"], reference["weights"]):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+    # Only the last 3 checkpoints are kept.
+    names = sorted(p.name for p in (out / "checkpoints").iterdir() if p.suffix == ".index")
+    assert names == ["ckpt-12.index", "ckpt-6.index", "ckpt-9.index"]
+
+
+def test_partial_checkpoint_write_leaves_previous_loadable(tmp_path):
+    run = tmp_path / "run"
+    pretrain(run, config_overrides=TINY, dataset_fn=DATA, seq_len=32, batch_size=4, steps=4,
+             checkpoint_every=2, verbose=0)
+    # A crash during the next write leaves data/index files but no updated `checkpoint`.
+    (run / "checkpoints" / "ckpt-6.data-00000-of-00001").write_bytes(b"\0" * 100)
+    (run / "checkpoints" / "ckpt-6.index").write_bytes(b"truncated")
+    checkpoint = PretrainingCheckpoint(run / "checkpoints", steps_per_epoch=2)
+    assert checkpoint.latest_step() == 4
+    keras.backend.clear_session()
+    result = pretrain(run, config_overrides=TINY, dataset_fn=DATA, seq_len=32, batch_size=4,
+                      steps=6, checkpoint_every=2, verbose=0)
+    assert result["start_step"] == 4
+    assert int(keras.ops.convert_to_numpy(result["model"].optimizer.iterations)) == 6
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    pretrain(run, config_overrides=TINY, dataset_fn=DATA, seq_len=32, batch_size=4, steps=2,
+             checkpoint_every=2, verbose=0)
+
+    def poisoned(**kwargs):
+        def poison(x, y):
+            y = dict(y, mask_weights=y["mask_weights"] * float("nan"))
+            return x, y
+        return DATA(**kwargs).map(poison)
+
+    keras.backend.clear_session()
+    with pytest.raises(FloatingPointError, match=r"loss is nan.*checkpoints.*--learning-rate"):
+        pretrain(run, config_overrides=TINY, dataset_fn=poisoned, seq_len=32, batch_size=4,
+                 steps=4, checkpoint_every=2, verbose=0)
+    assert PretrainingCheckpoint(run / "checkpoints", 2).latest_step() == 2
+
+
+def test_xla_steps_per_execution_bfloat16_two_phases_lamb(tmp_path, capsys):
+    result = pretrain(
+        tmp_path / "run", config_overrides=TINY, dataset_fn=DATA, seq_len=16, batch_size=4,
+        steps=4, phase2_steps=2, phase2_seq_len=32, checkpoint_every=2, steps_per_execution=2,
+        precision="mixed_bfloat16", xla=True, optimizer="lamb", learning_rate=1e-3, verbose=0,
+    )
+    model, summary = result["model"], result["summary"]
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.jit_compile is True
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 6
+    # The position table is the preset's, untouched by the switch from 16 to 32 tokens.
+    assert model.encoder.config.max_position_embeddings == 512
+    assert np.isfinite(summary["loss"]) and summary["seq_per_s"] > 0
+    assert keras.config.dtype_policy().name == "float32"  # restored afterwards
+    assert "pretrain summary:" in capsys.readouterr().out
+    assert (tmp_path / "run" / "pretrainer.keras").exists()
+    # TensorBoard event files were written.
+    assert any("tfevents" in p.name for p in (tmp_path / "run" / "logs").rglob("*"))
+
+
+def test_mixed_float16_uses_loss_scaling(tmp_path):
+    result = pretrain(tmp_path / "run", config_overrides=TINY, dataset_fn=DATA, seq_len=16,
+                      batch_size=4, steps=2, checkpoint_every=2, precision="mixed_float16",
+                      verbose=0)
+    optimizer = result["model"].optimizer
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert np.isfinite(result["summary"]["loss"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"steps": 10, "checkpoint_every": 4}, ValueError, r"steps \(10\).*multiple.*steps=12"),
+        ({"precision": "fp8"}, ValueError, "Unknown precision 'fp8'"),
+        ({"checkpoint_every": 3, "steps": 3, "steps_per_execution": 2}, ValueError,
+         "multiple of steps_per_execution"),
+        ({"dataset_fn": None, "vocab": "/nonexistent/vocab.txt", "corpus": "x"},
+         FileNotFoundError, "vocab.txt"),
+        ({"dataset_fn": None}, ValueError, "exactly one of corpus"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(tmp_path, kwargs, error, match):
+    arguments = dict(config_overrides=TINY, dataset_fn=DATA, seq_len=16, batch_size=4,
+                     steps=2, checkpoint_every=2, verbose=0)
+    arguments.update(kwargs)
+    with pytest.raises(error, match=match):
+        pretrain(tmp_path / "run", **arguments)
