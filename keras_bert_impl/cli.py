@@ -13,6 +13,7 @@ import sys
 COMMANDS = {
     "demo": ("keras_bert_impl.demo", "pretrain bert_tiny on the bundled corpus, save and reload it"),
     "vocab": ("keras_bert_impl.text.vocab_cli", "learn a WordPiece vocab.txt from a text corpus"),
+    "pretrain": ("keras_bert_impl.training.pretrain_cli", "pretrain BERT (MLM+NSP) with model.fit under tf.distribute"),
 }
 
 

@@ -1,0 +1,219 @@
+"""Pretraining corpora as `tf.data`: local text files (the reference format) or a TFDS dataset.
+
+The reference format (google-research/bert `create_pretraining_data.py`): one sentence per
+line, a blank line between documents. `document_dataset(...)` yields one element per
+document: a 1-D `tf.string` tensor of its sentences. The pipeline is:
+
+files (glob, sorted) -> per-worker shard (by file when there are at least as many files as
+input pipelines, else by document) -> file shuffle -> parallel `interleave` of the files ->
+split into documents -> document shuffle buffer -> `prefetch(AUTOTUNE)`.
+
+TFDS (`tfds_name`, e.g. `wikipedia/20230601.en`, or a `bookcorpus`-style dataset) is read
+with `tfds.load(..., read_config=ReadConfig(input_context=...))` so that each worker reads its
+own files; each example's `text` feature is a document whose non-empty lines are sentences.
+Downloading needs the network; offline, a dataset not already in `data_dir` fails with a
+message that says so.
+
+`corpus_dataset_fn(...)` turns documents into the `(x, y)` batches `BertPretrainer` consumes
+with `keras_bert_impl.text` (tokenizer, NSP pairing, packing, masking), in the signature
+`pretrain(dataset_fn=...)` expects.
+"""
+
+import glob
+import os
+
+_PEEK_BYTES = 1 << 20
+
+
+def list_corpus_files(patterns):
+    """Expands globs to a sorted list of readable, non-empty text files (clear errors).
+
+    Example:
+
+    ```python
+    files = list_corpus_files("data/*.txt")
+    ```
+    """
+    if isinstance(patterns, (str, os.PathLike)):
+        patterns = [patterns]
+    files = []
+    for pattern in patterns:
+        matched = sorted(p for p in glob.glob(os.fspath(pattern)) if os.path.isfile(p))
+        if not matched:
+            raise FileNotFoundError(
+                f"The corpus pattern {os.fspath(pattern)!r} matches no files; pass a glob of "
+                "text files (one sentence per line, blank line between documents)."
+            )
+        files.extend(matched)
+    unreadable = [f for f in files if not os.access(f, os.R_OK)]
+    if unreadable:
+        raise PermissionError(f"Corpus files cannot be read: {unreadable[:5]}; fix their "
+                              "permissions or leave them out of the glob.")
+    non_empty = [f for f in files if os.path.getsize(f) > 0 and _has_text(f)]
+    if not non_empty:
+        raise ValueError(f"The corpus is empty: {len(files)} file(s) matched "
+                         f"({files[:3]}...) but none contains any text.")
+    documents = sum(_peek_document_count(f) for f in non_empty)
+    if documents < 2:
+        raise ValueError(
+            f"The corpus {non_empty} holds a single document (no blank line between "
+            "documents): next-sentence prediction needs sentences from other documents. "
+            "Separate documents with an empty line (the reference format), or use several files."
+        )
+    return non_empty
+
+
+def _has_text(path):
+    with open(path, "rb") as f:
+        return bool(f.read(_PEEK_BYTES).strip())
+
+
+def _peek_document_count(path):
+    """Documents in the first MB of `path` (enough to tell 1 from 'several')."""
+    with open(path, "rb") as f:
+        lines = f.read(_PEEK_BYTES).decode("utf-8", errors="replace").split("\n")
+    count, in_document = 0, False
+    for line in lines:
+        if line.strip():
+            count += not in_document
+            in_document = True
+        else:
+            in_document = False
+    return count
+
+
+def _split_documents(text):
+    import tensorflow as tf
+
+    text = tf.strings.regex_replace(text, r"\r\n?", "\n")
+    text = tf.strings.regex_replace(text, r"\n[ \t]*(\n[ \t]*)+", "\x00")
+    documents = tf.strings.split(tf.strings.strip(text), "\x00")
+    return tf.data.Dataset.from_tensor_slices(documents)
+
+
+def _sentences(document):
+    import tensorflow as tf
+
+    lines = tf.strings.strip(tf.strings.split(document, "\n"))
+    return tf.boolean_mask(lines, tf.strings.length(lines) > 0)
+
+
+def document_dataset(
+    files=None,
+    tfds_name=None,
+    input_context=None,
+    shuffle_buffer=1000,
+    seed=0,
+    repeat=True,
+    tfds_data_dir=None,
+    tfds_split="train",
+    text_key="text",
+):
+    """A `tf.data.Dataset` of documents (1-D `tf.string` sentences) from files or TFDS.
+
+    Args:
+        files: glob(s) of text files in the reference format.
+        tfds_name: instead, a TFDS dataset name whose examples have a `text_key` feature.
+        input_context: a `tf.distribute.InputContext`: this pipeline reads its shard only.
+        shuffle_buffer: documents in the shuffle buffer (0 = no shuffling).
+        seed: shuffle seed (deterministic order for a given seed).
+        repeat: repeat forever (pretraining runs for a number of steps, not epochs).
+
+    Example:
+
+    ```python
+    documents = document_dataset("data/*.txt", repeat=False)
+    for sentences in documents.take(1):
+        print(sentences.numpy()[:2])
+    ```
+    """
+    import tensorflow as tf
+
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline = input_context.input_pipeline_id if input_context else 0
+    if (files is None) == (tfds_name is None):
+        raise ValueError("Pass exactly one of files (text file globs) or tfds_name.")
+    if tfds_name is not None:
+        documents = _tfds_documents(tfds_name, input_context, seed, tfds_data_dir, tfds_split,
+                                    text_key)
+    else:
+        paths = list_corpus_files(files)
+        dataset = tf.data.Dataset.from_tensor_slices(paths)
+        shard_files = len(paths) >= pipelines
+        if shard_files and pipelines > 1:
+            dataset = dataset.shard(pipelines, pipeline)
+        if shuffle_buffer:
+            dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        documents = dataset.interleave(
+            lambda path: _split_documents(tf.io.read_file(path)),
+            cycle_length=min(len(paths), 8),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        if not shard_files and pipelines > 1:
+            documents = documents.shard(pipelines, pipeline)
+        documents = documents.map(_sentences, num_parallel_calls=tf.data.AUTOTUNE)
+    documents = documents.filter(lambda sentences: tf.size(sentences) > 0)
+    if shuffle_buffer:
+        documents = documents.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        documents = documents.repeat()
+    return documents.prefetch(tf.data.AUTOTUNE)
+
+
+def _tfds_documents(name, input_context, seed, data_dir, split, text_key):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    read_config = tfds.ReadConfig(input_context=input_context, shuffle_seed=seed)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        builder.download_and_prepare()
+    except Exception as error:  # noqa: BLE001 - network/registry errors come in many types
+        raise RuntimeError(
+            f"Could not prepare the TFDS dataset {name!r} ({type(error).__name__}: {error}). "
+            "Downloading needs network access; on an offline machine prepare it elsewhere and "
+            "copy it into the TFDS data_dir, or pass local text files with --corpus."
+        ) from error
+    features = builder.info.features
+    if text_key not in features:
+        raise ValueError(f"TFDS dataset {name!r} has no {text_key!r} feature; its features "
+                         f"are {sorted(features.keys())}.")
+    dataset = builder.as_dataset(split=split, shuffle_files=True, read_config=read_config)
+    return dataset.map(lambda example: _sentences(example[text_key]),
+                       num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def corpus_dataset_fn(files=None, tfds_name=None, vocab=None, max_predictions=20, seed=0,
+                      shuffle_buffer=1000):
+    """A `dataset_fn(batch_size=, seq_len=, input_context=)` for `pretrain` over a corpus.
+
+    Documents come from `document_dataset`; tokenization, NSP pairing, packing and masking
+    are `keras_bert_impl.text`'s `BertPretrainingPreprocessor`.
+
+    Example:
+
+    ```python
+    dataset_fn = corpus_dataset_fn("data/*.txt", vocab="vocab.txt")
+    x, y = next(iter(dataset_fn(batch_size=8, seq_len=128, input_context=None)))
+    ```
+    """
+    if files is not None:
+        list_corpus_files(files)  # fail before anything is built
+
+    def dataset_fn(batch_size, seq_len, input_context=None):
+        try:
+            from keras_bert_impl.text import pretraining_dataset
+        except ImportError as error:
+            raise ImportError(
+                "keras_bert_impl.text.pretraining_dataset (the tokenizer -> NSP -> packer -> "
+                f"masker pipeline) is not available ({error})."
+            ) from error
+        documents = document_dataset(files, tfds_name, input_context=input_context,
+                                     shuffle_buffer=shuffle_buffer, seed=seed)
+        return pretraining_dataset(
+            documents, vocab=vocab, batch_size=batch_size, sequence_length=seq_len,
+            max_predictions_per_seq=max_predictions, seed=seed,
+        )
+
+    return dataset_fn
