@@ -1,11 +1,12 @@
 """The `keras-bert` command line.
 
 Each subcommand lives beside the code it drives; this module only wires them:
-`keras-bert demo | vocab | pretrain | convert | ...`. Subcommands import their modules
-lazily so that `keras-bert --help` starts fast and works without TensorFlow.
+`keras-bert demo | vocab | pretrain | convert | ...`. Only the named subcommand's module is
+imported, so `keras-bert --help` starts fast and works without TensorFlow.
 """
 
 import argparse
+import os
 import sys
 
 # name -> (module, help). Each module defines `add_arguments(parser)` and `run(args)`, and
@@ -17,23 +18,26 @@ COMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(argv):
+    """The parser; only the subcommand named in `argv` has its module imported."""
     import importlib
 
     parser = argparse.ArgumentParser(prog="keras-bert", description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text)
-        sub.set_defaults(_module=module_name)
-        importlib.import_module(module_name).add_arguments(sub)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if argv[:1] == [name]:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+            sub.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv=None):
-    import importlib
-
-    args = build_parser().parse_args(argv)
-    return importlib.import_module(args._module).run(args) or 0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
+    return args._run(args) or 0
 
 
 if __name__ == "__main__":
