@@ -16,6 +16,9 @@ _EXPORTS = {
     "BertConfig": "keras_bert_impl.config",
     "BertEncoder": "keras_bert_impl.models",
     "BertPretrainer": "keras_bert_impl.models",
+    "BertClassifier": "keras_bert_impl.models",
+    "BertTokenClassifier": "keras_bert_impl.models",
+    "BertSpanLabeler": "keras_bert_impl.models",
 }
 
 __all__ = sorted(_EXPORTS)

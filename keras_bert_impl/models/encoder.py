@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_bert_impl.config import BertConfig
+from keras_bert_impl.config import PRESETS, BertConfig
 from keras_bert_impl.layers import BertEmbeddings, Pooler, TransformerEncoderBlock
 
 
@@ -105,8 +105,30 @@ class BertEncoder(keras.Model):
 
     @classmethod
     def from_preset(cls, name, **config_overrides):
-        """An untrained encoder of a named size (`"bert_tiny"` ... `"bert_large"`)."""
-        return cls(BertConfig.from_preset(name, **config_overrides))
+        """An encoder from a preset name or a checkpoint directory.
+
+        * an architecture name of `keras_bert_impl.config.PRESETS` (`"bert_tiny"` ...
+          `"bert_large"`): an untrained encoder of that size;
+        * a directory in our preset format, Hugging Face's (`config.json` +
+          `model.safetensors`) or Google's (`bert_config.json` + `bert_model.ckpt`): the
+          encoder with those weights (format detected from the files);
+        * a hub name (`"bert_base_en_uncased"`, ...): from the local preset cache or the hub.
+
+        `config_overrides` change config fields (e.g. `dropout=0.0`). See
+        `keras_bert_impl.convert.presets.load_preset`.
+        """
+        if name in PRESETS:
+            return cls(BertConfig.from_preset(name, **config_overrides))
+        from keras_bert_impl.convert.presets import load_preset
+
+        return load_preset(name, cls, config_overrides)
+
+    def save_to_preset(self, preset_dir, tokenizer=None):
+        """Writes our preset format (`preset.json`, `model.safetensors`, optional
+        `vocab.txt` from `tokenizer`) to `preset_dir`; `from_preset(preset_dir)` reloads it."""
+        from keras_bert_impl.convert.presets import save_preset
+
+        return save_preset(self, preset_dir, tokenizer=tokenizer)
 
     def get_config(self):
         return {

@@ -16,6 +16,7 @@ from keras import ops
 # Keras' own losses scale per-replica losses by 1 / num_replicas under tf.distribute with this
 # helper; it has no public alias, and our loss is computed by hand, so we call it directly.
 from keras.src.losses.loss import scale_loss_for_distribution
+from keras_bert_impl.config import PRESETS
 from keras_bert_impl.layers import MaskedLMHead, NextSentenceHead
 from keras_bert_impl.models.encoder import BertEncoder
 from keras_bert_impl.training.optimizers import create_adamw
@@ -91,8 +92,25 @@ class BertPretrainer(keras.Model):
 
     @classmethod
     def from_preset(cls, name, **config_overrides):
-        """An untrained pretrainer of a named size (`"bert_tiny"` ... `"bert_large"`)."""
-        return cls(BertEncoder.from_preset(name, **config_overrides))
+        """A pretrainer from a preset name or a checkpoint directory.
+
+        Architecture names (`"bert_tiny"` ... `"bert_large"`) give an untrained model; a
+        directory (ours, Hugging Face `BertForPreTraining`/`BertForMaskedLM`/`BertModel`, or
+        Google's `bert_model.ckpt`) or a hub name loads the weights, MLM/NSP heads included
+        when the checkpoint has them (missing heads start fresh, with a warning). See
+        `keras_bert_impl.convert.presets.load_preset`.
+        """
+        if name in PRESETS:
+            return cls(BertEncoder.from_preset(name, **config_overrides))
+        from keras_bert_impl.convert.presets import load_preset
+
+        return load_preset(name, cls, config_overrides)
+
+    def save_to_preset(self, preset_dir, tokenizer=None):
+        """Writes our preset format (config, weights with both heads, optional vocab)."""
+        from keras_bert_impl.convert.presets import save_preset
+
+        return save_preset(self, preset_dir, tokenizer=tokenizer)
 
     def compile(self, optimizer=None, **kwargs):
         """Compiles with BERT's losses; `optimizer` defaults to `create_adamw(1e-4)`.

@@ -1,0 +1,70 @@
+"""`BertClassifier`: sentence (or sentence-pair) classification and regression."""
+
+import keras
+from keras import ops
+
+from keras_bert_impl.layers.initializers import bert_initializer
+from keras_bert_impl.models._task import PresetMixin
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class BertClassifier(PresetMixin, keras.Model):
+    """The pooled `[CLS]` output -> dropout -> dense logits (Hugging Face's
+    `BertForSequenceClassification`, Google's `run_classifier.py`).
+
+    Inputs are the encoder's (`token_ids`, `segment_ids`, `padding_mask`); the output is
+    float32 `logits` `[batch, num_classes]`. `num_classes=1` is regression (e.g. STS-B).
+
+    Args:
+        encoder: a `BertEncoder`.
+        num_classes: number of classes (1 for regression).
+        dropout: dropout rate on the pooled output before the classifier.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_bert_impl.models import BertEncoder
+    encoder = BertEncoder({"vocab_size": 100, "hidden_size": 16, "num_layers": 1,
+                           "num_heads": 2})
+    classifier = BertClassifier(encoder, num_classes=3)
+    logits = classifier({"token_ids": np.array([[2, 5, 7, 3, 0]]),
+                         "segment_ids": np.zeros((1, 5), "int32"),
+                         "padding_mask": np.array([[1, 1, 1, 1, 0]])})
+    logits.shape  # (1, 3)
+    ```
+    """
+
+    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
+        inputs = dict(encoder.input)
+        pooled = encoder(inputs)["pooled_output"]
+        dropout_layer = keras.layers.Dropout(dropout, name="classifier_dropout")
+        dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=bert_initializer(encoder.config.initializer_range),
+            dtype=encoder.dtype_policy,
+            name="classifier",
+        )
+        logits = ops.cast(dense(dropout_layer(pooled)), "float32")
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.encoder = encoder
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.classifier_dense = dense
+
+    def get_config(self):
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "num_classes": self.num_classes,
+            "dropout": self.dropout,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)

@@ -1,0 +1,70 @@
+"""`BertTokenClassifier`: one label per token (named entities, POS tags)."""
+
+import keras
+from keras import ops
+
+from keras_bert_impl.layers.initializers import bert_initializer
+from keras_bert_impl.models._task import PresetMixin
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class BertTokenClassifier(PresetMixin, keras.Model):
+    """The sequence output -> dropout -> dense per-token logits (Hugging Face's
+    `BertForTokenClassification`).
+
+    The output is float32 `logits` `[batch, seq_len, num_classes]`; logits at padding
+    positions are computed but meaningless (weight them out of the loss with `padding_mask`).
+
+    Args:
+        encoder: a `BertEncoder`.
+        num_classes: number of tag classes.
+        dropout: dropout rate on the sequence output before the classifier.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_bert_impl.models import BertEncoder
+    encoder = BertEncoder({"vocab_size": 100, "hidden_size": 16, "num_layers": 1,
+                           "num_heads": 2})
+    tagger = BertTokenClassifier(encoder, num_classes=9)
+    logits = tagger({"token_ids": np.array([[2, 5, 7, 3, 0]]),
+                     "segment_ids": np.zeros((1, 5), "int32"),
+                     "padding_mask": np.array([[1, 1, 1, 1, 0]])})
+    logits.shape  # (1, 5, 9)
+    ```
+    """
+
+    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
+        inputs = dict(encoder.input)
+        sequence = encoder(inputs)["sequence_output"]
+        dropout_layer = keras.layers.Dropout(dropout, name="classifier_dropout")
+        dense = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=bert_initializer(encoder.config.initializer_range),
+            dtype=encoder.dtype_policy,
+            name="classifier",
+        )
+        logits = ops.cast(dense(dropout_layer(sequence)), "float32")
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.encoder = encoder
+        self.num_classes = num_classes
+        self.dropout = dropout
+        self.classifier_dense = dense
+
+    def get_config(self):
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "num_classes": self.num_classes,
+            "dropout": self.dropout,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
