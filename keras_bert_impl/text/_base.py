@@ -1,0 +1,44 @@
+"""Shared plumbing for the text layers: a Keras layer that takes TensorFlow tensors as is.
+
+The text layers run TensorFlow / TF-Text ops on `tf.string` and ragged tensors, so Keras must
+not convert their inputs to backend tensors or autocast them. This mirrors keras-hub's
+`PreprocessingLayer`.
+"""
+
+import keras
+
+
+class TextLayer(keras.layers.Layer):
+    """Base class: no input conversion, no autocasting, built on construction."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.built = True
+
+    def compute_output_spec(self, *args, **kwargs):  # pragma: no cover - not symbolic
+        raise NotImplementedError(
+            f"{type(self).__name__} is a TensorFlow preprocessing layer: call it on tf.Tensor "
+            "inputs (eagerly, in a tf.function or in tf.data.Dataset.map), not on symbolic "
+            "keras.Input tensors."
+        )
+
+
+def as_string_tensor(inputs, layer_name):
+    """`inputs` as a `tf.string` Tensor/RaggedTensor, with a clear error otherwise."""
+    import tensorflow as tf
+
+    if isinstance(inputs, (tf.Tensor, tf.RaggedTensor)):
+        if inputs.dtype != tf.string:
+            raise TypeError(f"{layer_name} expects tf.string input; got a tensor of dtype "
+                            f"{inputs.dtype.name}. Pass text, e.g. tf.constant(['a sentence']).")
+        return inputs
+    if isinstance(inputs, (bytes, str)):
+        return tf.constant(inputs)
+    try:
+        return tf.convert_to_tensor(inputs, dtype=tf.string)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{layer_name} expects strings (a str, a list of str or a tf.string "
+                        f"tensor); got {type(inputs).__name__}: {error}") from error

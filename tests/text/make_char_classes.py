@@ -1,0 +1,155 @@
+"""Regenerates `keras_bert_impl/text/_char_classes.py` from the reference tokenizer.
+
+The reference (Hugging Face `tokenizers`' BertNormalizer + BertPreTokenizer, the Rust port of
+google-research/bert `tokenization.py`) classifies characters with the Unicode tables of the
+`unicode_categories` crate, which predate recent Unicode versions, while RE2's `\\p{..}`
+classes follow a newer Unicode. Characters assigned in between (about 940 of them) would be
+treated differently. So the classes our in-graph normalizer uses are explicit code point
+ranges, read off the reference one code point at a time:
+
+- DROP: removed by `clean_text` (NUL, U+FFFD, control/format/private-use/surrogate classes);
+- WHITESPACE: mapped to a space by `clean_text`;
+- PUNCTUATION: split off as a word of its own by the pre-tokenizer;
+- ACCENT: removed by `strip_accents` after NFD (nonspacing marks), uncased only;
+- LOWERCASE: (code point, lowercase code point) where the reference's lowercasing (Rust's
+  `char::to_lowercase`, a newer Unicode) differs from ICU's (`tf.strings.lower`), applied
+  before `tf.strings.lower`;
+- NFD_KEEP: code points ICU's NFD (`tf_text.normalize_utf8`) decomposes but the reference's
+  NFD (an older Unicode) leaves as they are.
+
+Run: `.venv/bin/python tests/text/make_char_classes.py` (needs the dev extra's `tokenizers`).
+Not a test; `tests/text/test_tokenizer_parity.py` checks every code point against the result.
+"""
+
+import pathlib
+
+from tokenizers import normalizers, pre_tokenizers
+
+OUT = pathlib.Path(__file__).resolve().parents[2] / "keras_bert_impl" / "text" / "_char_classes.py"
+
+
+def _code_points():
+    return [cp for cp in range(0x110000) if not 0xD800 <= cp < 0xE000]
+
+
+def _ranges(code_points):
+    ranges = []
+    for cp in sorted(code_points):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return [tuple(r) for r in ranges]
+
+
+def classify():
+    import tokenizers
+
+    cased = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False,
+                                       strip_accents=False, lowercase=False)
+    accents = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False,
+                                         strip_accents=True, lowercase=False)
+    pre = pre_tokenizers.BertPreTokenizer()
+    drop, whitespace, punctuation, accent = [], [], [], []
+    for cp in _code_points():
+        c = chr(cp)
+        s = "a" + c + "b"
+        out = cased.normalize_str(s)
+        if out == "ab":
+            drop.append(cp)
+        elif out == "a b":
+            whitespace.append(cp)
+        if len(pre.pre_tokenize_str(s)) == 3 and out == s:
+            punctuation.append(cp)
+        # A nonspacing mark on its own: strip_accents = NFD, then drop nonspacing marks.
+        if accents.normalize_str(s) == "ab":
+            accent.append(cp)
+    return (tokenizers.__version__, drop, whitespace, punctuation, accent, _lowercase_fixes(),
+            _nfd_keep())
+
+
+def _nfd_keep():
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
+    nfd = normalizers.NFD()
+    code_points = [cp for cp in _code_points() if cp != 0]
+    icu = tf_text.normalize_utf8(tf.constant([chr(cp) for cp in code_points]), "NFD")
+    keep = []
+    for cp, ours in zip(code_points, icu.numpy()):
+        reference = nfd.normalize_str(chr(cp))
+        if reference != ours.decode("utf-8"):
+            if reference != chr(cp):
+                raise AssertionError(f"U+{cp:04X}: NFD differs and the reference decomposes it")
+            keep.append(cp)
+    return keep
+
+
+def _lowercase_fixes():
+    import tensorflow as tf
+
+    lower = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False,
+                                       strip_accents=False, lowercase=True)
+    code_points = [cp for cp in _code_points() if cp != 0]
+    icu = tf.strings.lower(tf.constant([chr(cp) for cp in code_points]), encoding="utf-8")
+    fixes = []
+    for cp, ours in zip(code_points, icu.numpy()):
+        reference = lower.normalize_str(chr(cp))
+        if reference != ours.decode("utf-8"):
+            if len(reference) != 1:
+                raise AssertionError(f"U+{cp:04X} lowercases to {len(reference)} characters")
+            fixes.append((cp, ord(reference)))
+    return fixes
+
+
+def _format(name, ranges):
+    lines = [f"{name} = ("]
+    row = []
+    for lo, hi in ranges:
+        row.append(f"(0x{lo:X}, 0x{hi:X}),")
+        if len(row) == 6:
+            lines.append("    " + " ".join(row))
+            row = []
+    if row:
+        lines.append("    " + " ".join(row))
+    lines.append(")")
+    return "\n".join(lines)
+
+
+def main():
+    version, drop, whitespace, punctuation, accent, lowercase, nfd_keep = classify()
+    body = [
+        '"""Character classes of the reference BERT normalizer, as code point ranges.',
+        "",
+        f"Generated by tests/text/make_char_classes.py from Hugging Face tokenizers {version}",
+        "(BertNormalizer / BertPreTokenizer); do not edit by hand. See that script for why",
+        "explicit ranges are used instead of RE2's Unicode property classes.",
+        '"""',
+        "",
+        "# Removed by clean_text: NUL, U+FFFD and the control/format/private-use classes.",
+        _format("DROP", _ranges(drop)),
+        "",
+        "# Mapped to a space by clean_text and split on by the pre-tokenizer.",
+        _format("WHITESPACE", _ranges(whitespace)),
+        "",
+        "# Split off as one-character words: ASCII symbols and Unicode punctuation (P*).",
+        _format("PUNCTUATION", _ranges(punctuation)),
+        "",
+        "# Nonspacing marks, removed after NFD when accents are stripped (uncased).",
+        _format("ACCENT", _ranges(accent)),
+        "",
+        "# (code point, its lowercase) where the reference's lowercasing differs from ICU's.",
+        _format("LOWERCASE", lowercase),
+        "",
+        "# Code points ICU's NFD decomposes but the reference's NFD keeps as they are.",
+        _format("NFD_KEEP", _ranges(nfd_keep)),
+        "",
+    ]
+    OUT.write_text("\n".join(body))
+    print(f"wrote {OUT}: drop {len(drop)}, whitespace {len(whitespace)}, "
+          f"punctuation {len(punctuation)}, accent {len(accent)} code points, "
+          f"{len(lowercase)} lowercase fixes, {len(nfd_keep)} NFD exceptions")
+
+
+if __name__ == "__main__":
+    main()
