@@ -10,6 +10,7 @@ import keras_bert_impl
 import keras_bert_impl.layers as layers
 import keras_bert_impl.models as models
 from keras_bert_impl import config as config_module
+from keras_bert_impl.models.xla import XlaByDefault
 
 CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
@@ -20,6 +21,7 @@ def _documented_objects():
             yield f"{module.__name__}.{name}", getattr(module, name)
     yield "keras_bert_impl.config", config_module
     yield "keras_bert_impl.BertConfig", keras_bert_impl.BertConfig
+    yield "keras_bert_impl.models.xla.XlaByDefault", XlaByDefault
 
 
 def _examples():

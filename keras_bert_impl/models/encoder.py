@@ -4,10 +4,11 @@ import keras
 
 from keras_bert_impl.config import PRESETS, BertConfig
 from keras_bert_impl.layers import BertEmbeddings, Pooler, TransformerEncoderBlock
+from keras_bert_impl.models.xla import XlaByDefault
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertEncoder(keras.Model):
+class BertEncoder(XlaByDefault, keras.Model):
     """BERT encoder: embeddings, `num_layers` post-LN Transformer blocks and the pooler.
 
     A functional model built in `__init__` (like keras-hub backbones). Inputs are a dict with

@@ -19,11 +19,12 @@ from keras.src.losses.loss import scale_loss_for_distribution
 from keras_bert_impl.config import PRESETS
 from keras_bert_impl.layers import MaskedLMHead, NextSentenceHead
 from keras_bert_impl.models.encoder import BertEncoder
+from keras_bert_impl.models.xla import XlaByDefault
 from keras_bert_impl.training.optimizers import create_adamw
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertPretrainer(keras.Model):
+class BertPretrainer(XlaByDefault, keras.Model):
     """BERT pretraining model: encoder + masked LM head (tied) + next-sentence head.
 
     Inputs: the encoder's `token_ids`, `segment_ids`, `padding_mask` plus `mask_positions`
@@ -117,6 +118,9 @@ class BertPretrainer(keras.Model):
 
         Losses and metrics are fixed by the task (MLM + NSP); passing `loss` or `metrics`
         is an error rather than being silently ignored.
+
+        `jit_compile="auto"` (the default) also turns XLA on for CPU-only TensorFlow; see
+        `XlaByDefault`.
         """
         for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
             if kwargs.get(name) is not None:

@@ -234,3 +234,20 @@ def test_trains_on_jax_without_tensorflow():
     assert result.returncode == 0, result.stderr[-3000:]
     loss = float(result.stdout.split("LOSS")[-1])
     assert np.isfinite(loss)
+
+
+def test_compile_uses_xla_by_default():
+    # Keras' "auto" leaves XLA off on CPU-only TensorFlow; the pretrainer turns it on.
+    pretrainer = BertPretrainer(BertEncoder(SMALL))
+    pretrainer.compile()
+    assert pretrainer.jit_compile is True
+    pretrainer.compile(jit_compile=False)
+    assert pretrainer.jit_compile is False
+
+
+def test_encoder_compile_uses_xla_by_default():
+    encoder = BertEncoder(SMALL)
+    encoder.compile()
+    assert encoder.jit_compile is True
+    x = encoder_inputs(pad=2)
+    assert_all_close(encoder.predict_on_batch(x), encoder(x), atol=1e-5)
