@@ -53,7 +53,10 @@ def _char_class(*range_lists):
 
 _DROP = _char_class(_char_classes.DROP)
 _DROP_OR_ACCENT = _char_class(_char_classes.DROP, _char_classes.ACCENT)
-_WHITESPACE = _char_class(_char_classes.WHITESPACE)
+# Whitespace other than the space itself (rewriting every space to a space would cost a
+# match per word).
+_WHITESPACE = _char_class([r for r in _char_classes.WHITESPACE if r != (0x20, 0x20)])
+assert (0x20, 0x20) in _char_classes.WHITESPACE
 _SPLIT_OFF = _char_class(_char_classes.PUNCTUATION, _CJK)
 _LOWERCASE_FIX = _char_class([(cp, cp) for cp, _ in _char_classes.LOWERCASE])
 _NFD_KEEP = _char_class(_char_classes.NFD_KEEP)
