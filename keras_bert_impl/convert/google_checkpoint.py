@@ -129,7 +129,7 @@ def google_to_canonical(variables, source="checkpoint"):
             f"({len(unknown)}): " + ", ".join(sorted(unknown)[:20])
             + (" ..." if len(unknown) > 20 else "")
         )
-    return fuse_qkv(weights, names), names
+    return fuse_qkv(weights, names, source), names
 
 
 def read_variables(prefix):

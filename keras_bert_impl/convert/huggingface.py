@@ -117,7 +117,7 @@ def hf_to_canonical(tensors, source="checkpoint"):
             f"({len(unknown)}): " + ", ".join(sorted(unknown)[:20])
             + (" ..." if len(unknown) > 20 else "")
         )
-    return fuse_qkv(weights, names), names
+    return fuse_qkv(weights, names, source), names
 
 
 def read_config(path):

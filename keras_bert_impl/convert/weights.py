@@ -123,18 +123,26 @@ def extract_weights(model):
     return {name: np.asarray(v.numpy()) for name, v in model_variables(model).items()}
 
 
-def fuse_qkv(weights, source_names=None):
+def fuse_qkv(weights, source_names=None, source="the checkpoint"):
     """Replaces `layer_i/{query,key,value}/{kernel,bias}` by the fused `layer_i/qkv/...`.
 
-    A layer with only some of the three is left alone, so `assign_weights` reports the
-    missing ones by name.
+    A layer with only some of the three raises `WeightLoadError` naming the absent ones.
     """
     source_names = source_names if source_names is not None else {}
     out = dict(weights)
     layers = {int(m.group(1)) for m in map(_LAYER.match, weights) if m}
+    absent = []
     for i in sorted(layers):
         for kind in ("kernel", "bias"):
             parts = [f"layer_{i}/{p}/{kind}" for p in ("query", "key", "value")]
+            present = [p for p in parts if p in out]
+            if present and len(present) < 3:
+                # Name the absent ones in the source's spelling (swap the part's name).
+                known = source_names.get(present[0], present[0])
+                word = present[0].split("/")[1]
+                for p in parts:
+                    if p not in out:
+                        absent.append(known.replace(word, p.split("/")[1]))
             if all(p in out for p in parts):
                 shapes = [out[p].shape for p in parts]
                 if len(set(shapes)) != 1:
@@ -147,6 +155,11 @@ def fuse_qkv(weights, source_names=None):
                 fused = f"layer_{i}/qkv/{kind}"
                 out[fused] = np.concatenate([out.pop(p) for p in parts], axis=-1)
                 source_names[fused] = " + ".join(source_names.get(p, p) for p in parts)
+    if absent:
+        raise WeightLoadError(
+            f"Attention projections missing from {source} ({len(absent)}): "
+            + ", ".join(absent)
+        )
     return out
 
 
