@@ -4,6 +4,28 @@ masking, next-sentence pairs and the preprocessors that chain them.
 Importing this package imports TensorFlow; `keras_bert_impl` itself never imports it.
 """
 
+from keras_bert_impl.text.masking import MaskedLMMasker
+from keras_bert_impl.text.nsp import document_instances
+from keras_bert_impl.text.packing import BertPacker
+from keras_bert_impl.text.preprocessors import (
+    BertPreprocessor,
+    BertPretrainingPreprocessor,
+    make_pretraining_dataset,
+    pretraining_dataset,
+)
 from keras_bert_impl.text.tokenizer import SPECIAL_TOKENS, BertTokenizer, load_vocabulary
+# vocab later
 
-__all__ = ["SPECIAL_TOKENS", "BertTokenizer", "load_vocabulary"]
+__all__ = [
+    "SPECIAL_TOKENS",
+    "BertPacker",
+    "BertPreprocessor",
+    "BertPretrainingPreprocessor",
+    "BertTokenizer",
+    "MaskedLMMasker",
+    "document_instances",
+
+    "load_vocabulary",
+    "make_pretraining_dataset",
+    "pretraining_dataset",
+]
