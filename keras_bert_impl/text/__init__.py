@@ -14,7 +14,7 @@ from keras_bert_impl.text.preprocessors import (
     pretraining_dataset,
 )
 from keras_bert_impl.text.tokenizer import SPECIAL_TOKENS, BertTokenizer, load_vocabulary
-# vocab later
+from keras_bert_impl.text.vocab import learn_vocab, write_vocab
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -24,8 +24,10 @@ __all__ = [
     "BertTokenizer",
     "MaskedLMMasker",
     "document_instances",
+    "learn_vocab",
 
     "load_vocabulary",
     "make_pretraining_dataset",
     "pretraining_dataset",
+    "write_vocab",
 ]
