@@ -1,0 +1,281 @@
+"""The front door: format detection, our preset round trip, bad input, hub names, tokenizer
+spec and casing warnings, and `keras-bert convert`."""
+
+import json
+import os
+import shutil
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from keras_bert_impl import (
+    BertClassifier,
+    BertEncoder,
+    BertPretrainer,
+    BertSpanLabeler,
+    BertTokenClassifier,
+)
+from keras_bert_impl.convert import (
+    WeightLoadError,
+    detect_format,
+    load_preset,
+    resolve_tokenizer_spec,
+)
+from tests.convert.helpers import bert_tiny_mlm_dir, encode, minilm_dir, real_sentences
+
+SMALL = {"vocab_size": 120, "hidden_size": 16, "num_layers": 2, "num_heads": 2,
+         "max_position_embeddings": 32}
+
+
+def _x(batch=3, seq=10):
+    rng = np.random.default_rng(0)
+    mask = np.ones((batch, seq), "int32")
+    mask[-1, 6:] = 0
+    return {"token_ids": rng.integers(5, 120, (batch, seq)).astype("int32") * mask,
+            "segment_ids": np.zeros((batch, seq), "int32"), "padding_mask": mask}
+
+
+def _vocab(tmp_path, tokens=None):
+    tokens = tokens or ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
+        f"w{i}" for i in range(115)]
+    path = os.path.join(tmp_path, "vocab_src.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(tokens) + "\n")
+    return path
+
+
+def _copy_hf(tmp_path, source=None, name="hf"):
+    target = os.path.join(tmp_path, name)
+    shutil.copytree(source or minilm_dir(), target)
+    return target
+
+
+# --- our format ------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls, kwargs", [
+    (BertEncoder, {}), (BertPretrainer, {}), (BertClassifier, {"num_classes": 3}),
+    (BertTokenClassifier, {"num_classes": 5}), (BertSpanLabeler, {}),
+])
+def test_save_to_preset_round_trip(tmp_path, cls, kwargs):
+    from keras_bert_impl.convert.presets import TokenizerSpec
+
+    encoder = BertEncoder(SMALL)
+    model = encoder if cls is BertEncoder else (
+        BertPretrainer(encoder) if cls is BertPretrainer else cls(encoder, **kwargs))
+    x = _x()
+    if cls is BertPretrainer:
+        x["mask_positions"] = np.array([[1, 2]] * 3, "int32")
+    spec = TokenizerSpec(vocabulary=_vocab(tmp_path), lowercase=True, source="test")
+    path = os.path.join(tmp_path, "preset")
+    model.save_to_preset(path, tokenizer=spec)
+    assert detect_format(path).kind == "keras_bert_impl"
+    assert sorted(os.listdir(path)) == ["model.safetensors", "preset.json", "vocab.txt"]
+    restored = cls.from_preset(path)
+    assert type(restored) is cls
+    expected, actual = model(x), restored(x)
+    if isinstance(expected, dict):
+        for key in ("start_logits", "end_logits", "mlm_logits", "nsp_logits",
+                    "sequence_output", "pooled_output"):
+            if key in expected:
+                np.testing.assert_array_equal(actual[key].numpy(), expected[key].numpy())
+    else:
+        np.testing.assert_array_equal(actual.numpy(), expected.numpy())
+    restored_spec = resolve_tokenizer_spec(path, warn=False)
+    assert restored_spec.lowercase is True and restored_spec.tokens() == spec.tokens()
+
+
+def test_encoder_from_pretrainer_preset_and_classifier_from_encoder_preset(tmp_path):
+    pretrainer = BertPretrainer(BertEncoder(SMALL))
+    path = os.path.join(tmp_path, "p")
+    pretrainer.save_to_preset(path)
+    encoder = BertEncoder.from_preset(path)
+    x = _x()
+    np.testing.assert_array_equal(
+        encoder(x)["sequence_output"].numpy(), pretrainer.encoder(x)["sequence_output"].numpy()
+    )
+    with pytest.warns(UserWarning, match="classifier head"):
+        classifier = BertClassifier.from_preset(path, num_classes=4)
+    assert classifier(x).shape == (3, 4)
+
+
+def test_architecture_names_stay_untrained_models():
+    encoder = BertEncoder.from_preset("bert_tiny")
+    assert encoder.config.num_layers == 2 and encoder.config.hidden_size == 128
+
+
+# --- Hugging Face directories through the front door -----------------------------------------
+def test_detects_each_format_and_lists_files_otherwise(tmp_path):
+    assert detect_format(str(minilm_dir())).kind == "huggingface"
+    other = os.path.join(tmp_path, "other")
+    os.makedirs(other)
+    for name in ("weights.npz", "notes.txt"):
+        open(os.path.join(other, name), "w").close()
+    with pytest.raises(ValueError, match=r"found files \['notes.txt', 'weights.npz'\]"):
+        BertEncoder.from_preset(other)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        BertEncoder.from_preset(os.path.join(tmp_path, "nowhere"))
+
+
+def test_truncated_safetensors_names_the_file(tmp_path):
+    path = _copy_hf(tmp_path)
+    file = os.path.join(path, "model.safetensors")
+    with open(file, "rb") as f:
+        data = f.read()
+    with open(file, "wb") as f:
+        f.write(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"Cannot read .*model.safetensors \(truncated"):
+        BertEncoder.from_preset(path)
+
+
+def test_config_with_wrong_sizes_names_file_and_shapes(tmp_path):
+    path = _copy_hf(tmp_path)
+    config_file = os.path.join(path, "config.json")
+    with open(config_file) as f:
+        config = json.load(f)
+    config["hidden_size"] = 768
+    with open(config_file, "w") as f:
+        json.dump(config, f)
+    with pytest.raises(WeightLoadError) as error:
+        BertEncoder.from_preset(path)
+    message = str(error.value)
+    assert "model.safetensors" in message
+    assert "embeddings.word_embeddings.weight" in message
+    assert "(30522, 384)" in message and "(30522, 768)" in message
+    config.update(hidden_size=384, num_hidden_layers=8)
+    with open(config_file, "w") as f:
+        json.dump(config, f)
+    with pytest.raises(WeightLoadError, match=r"missing from .*model.safetensors \(24\):\n  layer_6/qkv/kernel"):
+        BertEncoder.from_preset(path)
+
+
+def test_other_model_type_is_refused_with_the_file(tmp_path):
+    path = _copy_hf(tmp_path)
+    config_file = os.path.join(path, "config.json")
+    with open(config_file) as f:
+        config = json.load(f)
+    config["model_type"] = "roberta"
+    with open(config_file, "w") as f:
+        json.dump(config, f)
+    with pytest.raises(ValueError, match=r"config.json describes a 'roberta' model"):
+        BertEncoder.from_preset(path)
+
+
+def test_foreign_tensors_are_named(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    path = _copy_hf(tmp_path)
+    file = os.path.join(path, "model.safetensors")
+    tensors = load_file(file)
+    tensors["lm_head.dense.weight"] = np.zeros((4, 4), "float32")
+    save_file(tensors, file)
+    with pytest.raises(WeightLoadError, match=r"lm_head.dense.weight \(4, 4\)"):
+        BertEncoder.from_preset(path)
+
+
+# --- hub names -------------------------------------------------------------------------------
+def test_hub_name_offline_says_which_files_to_place_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_BERT_PRESETS", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # not installed
+    with pytest.raises(FileNotFoundError) as error:
+        BertEncoder.from_preset("bert_base_en_uncased")
+    message = str(error.value)
+    assert "https://huggingface.co/google-bert/bert-base-uncased" in message
+    assert os.path.join(str(tmp_path / "cache"), "bert_base_en_uncased") in message
+    assert "model.safetensors" in message and "vocab.txt" in message
+
+
+def test_hub_download_failure_is_reported(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setenv("KERAS_BERT_PRESETS", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(FileNotFoundError, match=r"downloading .* failed \(OSError: network"):
+        BertEncoder.from_preset("bert_tiny_en_uncased")
+
+
+def test_hub_name_resolves_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_BERT_PRESETS", str(tmp_path / "cache"))
+    shutil.copytree(minilm_dir(), tmp_path / "cache" / "bert_tiny_en_uncased")
+    encoder = BertEncoder.from_preset("bert_tiny_en_uncased")
+    assert encoder.config.hidden_size == 384
+
+
+# --- tokenizer spec and casing ---------------------------------------------------------------
+def test_tokenizer_spec_from_hf_directories():
+    spec = resolve_tokenizer_spec(str(minilm_dir()))
+    assert spec.lowercase is True
+    assert spec.vocabulary.endswith("vocab.txt") and len(spec.tokens()) == 30522
+    # bert_tiny_mlm has no vocab.txt: the WordPiece vocab comes out of tokenizer.json.
+    from tokenizers import Tokenizer
+
+    path = str(bert_tiny_mlm_dir())
+    tiny = resolve_tokenizer_spec(path)
+    reference = Tokenizer.from_file(os.path.join(path, "tokenizer.json")).get_vocab()
+    assert tiny.lowercase is True and len(tiny.tokens()) == 30522
+    assert all(tiny.tokens()[i] == t for t, i in reference.items())
+
+
+def test_casing_contradictions_warn(tmp_path):
+    path = _copy_hf(tmp_path, name="bert-base-cased")  # a cased name on an uncased vocab
+    with pytest.warns(UserWarning, match=r"named 'bert-base-cased' \(cased\)"):
+        resolve_tokenizer_spec(path)
+    path = _copy_hf(tmp_path, name="minilm")
+    with pytest.warns(UserWarning, match="no capitalised tokens"):
+        spec = resolve_tokenizer_spec(path, lowercase=False)
+    assert spec.lowercase is False
+    cased_vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
+        w for i in range(200) for w in (f"Word{i}", f"word{i}")]
+    google = os.path.join(tmp_path, "google_dir")
+    os.makedirs(google)
+    with open(os.path.join(google, "vocab.txt"), "w") as f:
+        f.write("\n".join(cased_vocab))
+    open(os.path.join(google, "bert_config.json"), "w").close()
+    open(os.path.join(google, "bert_model.ckpt.index"), "w").close()
+    with pytest.warns(UserWarning, match="200 capitalised tokens"):
+        resolve_tokenizer_spec(google, lowercase=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_tokenizer_spec(google).lowercase is False  # inferred from the vocab
+        assert resolve_tokenizer_spec(str(minilm_dir())).lowercase is True
+
+
+def test_missing_vocab_names_the_directory(tmp_path):
+    path = _copy_hf(tmp_path)
+    os.remove(os.path.join(path, "vocab.txt"))
+    os.remove(os.path.join(path, "tokenizer.json"))
+    with pytest.raises(FileNotFoundError, match=r"No vocabulary in .*hf: looked for vocab.txt"):
+        resolve_tokenizer_spec(path)
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+def test_cli_convert_round_trip(tmp_path, capsys):
+    from keras_bert_impl.cli import main
+
+    out = os.path.join(tmp_path, "converted")
+    assert main(["convert", "--from", str(minilm_dir()), "--to", out]) == 0
+    assert "lowercase=True" in capsys.readouterr().out
+    x = encode(minilm_dir(), real_sentences(8))
+    converted = BertEncoder.from_preset(out)(x)
+    original = load_preset(str(minilm_dir()), BertEncoder)(x)
+    np.testing.assert_array_equal(
+        converted["sequence_output"].numpy(), original["sequence_output"].numpy()
+    )
+    spec = resolve_tokenizer_spec(out)
+    assert spec.lowercase is True and spec.tokens() == resolve_tokenizer_spec(
+        str(minilm_dir())).tokens()
+
+
+def test_cli_convert_without_vocab_fails_before_writing(tmp_path):
+    from keras_bert_impl.cli import main
+
+    path = _copy_hf(tmp_path)
+    os.remove(os.path.join(path, "vocab.txt"))
+    os.remove(os.path.join(path, "tokenizer.json"))
+    out = os.path.join(tmp_path, "out")
+    with pytest.raises(FileNotFoundError, match="No vocabulary"):
+        main(["convert", "--from", path, "--to", out])
+    assert not os.path.exists(out)
