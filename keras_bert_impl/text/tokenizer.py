@@ -288,9 +288,9 @@ class BertTokenizer(TextLayer):
         too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
         flat = tf.where(too_long, tf.constant("[UNK]"), flat)
         pieces = self._wordpiece.tokenize(flat)  # [words, (pieces)]
-        ids = tf.RaggedTensor.from_row_lengths(pieces.flat_values,
-                                               tf.math.segment_sum(pieces.row_lengths(),
-                                                                   words.value_rowids()),
+        pieces_per_row = tf.math.unsorted_segment_sum(pieces.row_lengths(),
+                                                      words.value_rowids(), words.nrows())
+        ids = tf.RaggedTensor.from_row_lengths(pieces.flat_values, pieces_per_row,
                                                validate=False)
         if scalar:
             ids = ids[0]
