@@ -279,3 +279,20 @@ def test_cli_convert_without_vocab_fails_before_writing(tmp_path):
     with pytest.raises(FileNotFoundError, match="No vocabulary"):
         main(["convert", "--from", path, "--to", out])
     assert not os.path.exists(out)
+
+
+def test_load_tokenizer_matches_the_reference_tokenizer():
+    pytest.importorskip("tensorflow_text")
+    from tokenizers import Tokenizer
+
+    from keras_bert_impl.convert import load_tokenizer
+
+    sentences = real_sentences(32, seed=2) + ["Héllo Wörld, CamelCase £3bn!"]
+    for path in (str(minilm_dir()), str(bert_tiny_mlm_dir())):
+        tokenizer = load_tokenizer(path)
+        reference = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
+        reference.no_padding()
+        reference.no_truncation()
+        expected = [e.ids[1:-1] for e in reference.encode_batch(sentences)]  # drop CLS/SEP
+        assert tokenizer(sentences).to_list() == expected
+        assert tokenizer.lowercase is True
