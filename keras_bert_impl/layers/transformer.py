@@ -138,9 +138,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         return ops.dot_product_attention(query, key, value, mask=mask)
 
     def _attention_with_dropout(self, query, key, value, mask, training):
-        scale = 1.0 / (self.head_size**0.5)
-        logits = ops.einsum("btnh,bsnh->bnts", query, key)
-        logits = ops.cast(logits, "float32") * scale
+        # Scale the queries ([b, t, n, h]) rather than the logits ([b, n, t, s]): fewer elements.
+        query = query * ops.cast(1.0 / (self.head_size**0.5), query.dtype)
+        logits = ops.cast(ops.einsum("btnh,bsnh->bnts", query, key), "float32")
         logits = ops.where(mask, logits, ops.cast(-1e9, "float32"))
         probs = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
         probs = self.attention_dropout(probs, training=training)
