@@ -112,6 +112,18 @@ class BertPacker(TextLayer):
         import tensorflow_text as tf_text
 
         segments, unbatched = self._as_segments(inputs)
+        if len(segments) > 1:
+            # Mismatched batch sizes would crash TF-Text's trimmer kernel; check first.
+            sizes = [s.nrows() for s in segments]
+            static = [tf.get_static_value(n) for n in sizes]
+            static = [None if v is None else int(v) for v in static]
+            if None not in static and len(set(static)) > 1:
+                raise ValueError(f"BertPacker segments have different batch sizes {static}; "
+                                 "every segment needs one row per example.")
+            checks = [tf.debugging.assert_equal(sizes[0], n, message="BertPacker segments have "
+                                                "different batch sizes") for n in sizes[1:]]
+            with tf.control_dependencies(checks):
+                segments = [s.with_flat_values(tf.identity(s.flat_values)) for s in segments]
         budget = self.sequence_length - len(segments) - 1
         if self.truncate == "round_robin":
             trimmer = tf_text.RoundRobinTrimmer(max_seq_length=budget)

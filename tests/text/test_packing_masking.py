@@ -58,6 +58,12 @@ def test_packer_errors_and_config():
         BertPacker(8, 2, 3, truncate="longest")
     with pytest.raises(ValueError, match="leaves no room"):
         BertPacker(3, 2, 3)([tf.ragged.constant([[1]])] * 3)
+    with pytest.raises(ValueError, match="different batch sizes"):
+        BertPacker(8, 2, 3)((tf.ragged.constant([[1], [2]]), tf.ragged.constant([[1]])))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="different batch sizes"):
+        spec = tf.RaggedTensorSpec([None, None], tf.int32)
+        tf.function(lambda a, b: BertPacker(8, 2, 3)((a, b)), input_signature=[spec, spec])(
+            tf.ragged.constant([[1], [2]]), tf.ragged.constant([[1]]))
     with pytest.raises(TypeError, match="integer token ids"):
         BertPacker(8, 2, 3)(tf.constant([1.0]))
     packer = BertPacker(8, 2, 3, truncate="waterfall")
