@@ -175,6 +175,6 @@ def load_google_checkpoint(path, model_cls, config_overrides=None, **model_kwarg
                 f"{prefix} has no classifier head (output_weights); pass num_classes."
             )
         model_kwargs["num_classes"] = weights["classifier/dense/kernel"].shape[-1]
-    model = build_model(model_cls, config, **model_kwargs)
+    model = build_model(model_cls, config, encoder_weights_follow=True, **model_kwargs)
     assign_weights(model, weights, source=prefix, source_names=names)
     return model

@@ -234,6 +234,6 @@ def load_huggingface_model(path, model_cls, config_overrides=None, **model_kwarg
         config = config.replace(**config_overrides)
     weights, names, file = read_weights(path)
     kwargs = {**task_kwargs(model_cls, raw), **model_kwargs}
-    model = build_model(model_cls, config, **kwargs)
+    model = build_model(model_cls, config, encoder_weights_follow=True, **kwargs)
     assign_weights(model, weights, source=file, source_names=names)
     return model

@@ -99,20 +99,32 @@ def _model_classes():
     }
 
 
-def build_model(model_cls, config, **model_kwargs):
-    """A fresh `model_cls` of `config` (task models get a new `BertEncoder` inside)."""
+def build_model(model_cls, config, encoder_weights_follow=False, **model_kwargs):
+    """A fresh `model_cls` of `config` (task models get a new `BertEncoder` inside).
+
+    `encoder_weights_follow=True` (loaders, which always overwrite every encoder weight or
+    fail) skips drawing random encoder weights; heads keep their real initialisation, since a
+    checkpoint may lack them.
+    """
+    from keras_bert_impl.layers.initializers import weights_will_be_loaded
     from keras_bert_impl.models.encoder import BertEncoder
+
+    def new_encoder():
+        if not encoder_weights_follow:
+            return BertEncoder(config)
+        with weights_will_be_loaded():
+            return BertEncoder(config)
 
     if model_cls is BertEncoder:
         if model_kwargs:
             raise TypeError(f"BertEncoder takes no model arguments, got {sorted(model_kwargs)}.")
-        return BertEncoder(config)
+        return new_encoder()
     if model_cls.__name__ not in _model_classes():
         raise TypeError(
             f"Cannot load weights into {model_cls!r}; supported models are "
             f"{sorted(_model_classes())}."
         )
-    return model_cls(BertEncoder(config), **model_kwargs)
+    return model_cls(new_encoder(), **model_kwargs)
 
 
 # --- format detection ----------------------------------------------------------------------
@@ -249,7 +261,7 @@ def _load_own(path, model_cls, config_overrides, model_kwargs):
         weights = load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"Cannot read {weights_path} (truncated?): {e}") from e
-    model = build_model(model_cls, config, **model_kwargs)
+    model = build_model(model_cls, config, encoder_weights_follow=True, **model_kwargs)
     assign_weights(model, weights, source=weights_path)
     return model
 

@@ -53,6 +53,8 @@ import warnings
 
 import numpy as np
 
+from keras_bert_impl.layers.initializers import bert_initializer
+
 _LAYER = re.compile(r"^layer_(\d+)/")
 HEAD_PREFIXES = ("pooler/", "mlm/", "nsp/", "classifier/", "span/")
 
@@ -237,6 +239,12 @@ def assign_weights(model, weights, source="checkpoint", source_names=None, warn=
     for name, variable in targets.items():
         if name in weights:
             variable.assign(np.asarray(weights[name], dtype=variable.dtype))
+    if "pooler/dense/kernel" in missing_heads:
+        # The pooler is built with the encoder, whose random start a loader may have skipped
+        # (`weights_will_be_loaded`): draw it now that the checkpoint turned out to lack it.
+        kernel = targets["pooler/dense/kernel"]
+        initializer = bert_initializer(find_encoder(model).config.initializer_range)
+        kernel.assign(initializer(kernel.shape, dtype=kernel.dtype))
     if missing_heads and warn:
         groups = sorted({n.split("/")[0] for n in missing_heads})
         warnings.warn(
