@@ -36,7 +36,9 @@ def run(args):
         print(f"[demo] corpus: {documents} BBC News articles, {sentences} sentences -> {corpus}")
     vocab = os.path.join(args.out, "vocab.txt")
     if not os.path.exists(vocab):
-        learn_vocab(corpus, vocab_size=args.vocab_size, lowercase=True, out=vocab)
+        with open(corpus, encoding="utf-8") as f:
+            sentences = [line.strip() for line in f if line.strip()]
+        learn_vocab(sentences, vocab_size=args.vocab_size, lowercase=True, out_path=vocab)
     with open(vocab, encoding="utf-8") as f:
         print(f"[demo] vocab: {sum(1 for _ in f)} WordPieces -> {vocab}")
 

@@ -130,6 +130,22 @@ class BertPretrainer(XlaByDefault, keras.Model):
                 )
         super().compile(optimizer=optimizer or create_adamw(1e-4), **kwargs)
 
+    def get_compile_config(self):
+        """What `.keras` files store of `compile()`: the optimizer (with its schedule)."""
+        if not self.compiled:
+            return None
+        return {
+            "optimizer": keras.saving.serialize_keras_object(self.optimizer),
+            "steps_per_execution": self.steps_per_execution,
+        }
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded model with its saved optimizer (its state loads after)."""
+        optimizer = keras.saving.deserialize_keras_object(config["optimizer"])
+        self.compile(optimizer=optimizer, steps_per_execution=config["steps_per_execution"])
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         mask_weights = ops.cast(y["mask_weights"], "float32")
         mlm_per_prediction = keras.losses.sparse_categorical_crossentropy(

@@ -251,3 +251,24 @@ def test_encoder_compile_uses_xla_by_default():
     assert encoder.jit_compile is True
     x = encoder_inputs(pad=2)
     assert_all_close(encoder.predict_on_batch(x), encoder(x), atol=1e-5)
+
+
+def test_keras_file_keeps_the_optimizer_and_its_state(tmp_path):
+    from keras_bert_impl.training.optimizers import create_optimizer
+
+    pretrainer = BertPretrainer(BertEncoder(SMALL.replace(dropout=0.0, attention_dropout=0.0)))
+    pretrainer.compile(optimizer=create_optimizer("adamw", learning_rate=1e-3, total_steps=10,
+                                                  warmup_steps=2))
+    x, y = pretraining_batch()
+    pretrainer.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    path = str(tmp_path / "trained.keras")
+    pretrainer.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.compiled
+    assert int(restored.optimizer.iterations.numpy()) == 2
+    assert float(restored.optimizer.learning_rate) == pytest.approx(
+        float(pretrainer.optimizer.learning_rate))
+    # Training continues identically from the restored optimizer state.
+    pretrainer.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    restored.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    assert_all_close(restored(x), pretrainer(x), atol=1e-5)
