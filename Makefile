@@ -32,6 +32,9 @@ slow: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/encoder_throughput.py
+	$(PY) benchmarks/tokenizer_throughput.py
+	$(PY) benchmarks/tokenizer_throughput.py --cased
+	$(PY) benchmarks/load_weights.py
 
 clean:
 	rm -rf $(VENV) demo_out

@@ -15,7 +15,7 @@ import os
 def add_arguments(parser):
     add = parser.add_argument
     add("--out", default="demo_out", help="output folder (corpus, vocab, run)")
-    add("--steps", type=int, default=300, help="pretraining steps (a multiple of 100)")
+    add("--steps", type=int, default=600, help="pretraining steps (a multiple of 100)")
     add("--batch-size", type=int, default=32)
     add("--seq-len", type=int, default=128)
     add("--vocab-size", type=int, default=8000)
@@ -54,6 +54,7 @@ def run(args):
         warmup_steps=max(1, args.steps // 10),
         checkpoint_every=100,
         max_predictions=20,
+        xla=True,
     )
     summary = result["summary"]
     print(f"[demo] pretraining summary: {summary}")
