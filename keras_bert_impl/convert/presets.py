@@ -363,6 +363,13 @@ class TokenizerSpec:
 
     `vocabulary` is a `vocab.txt` path or a list of tokens (index = id); `lowercase` the
     casing; `source` names the file(s) both came from.
+
+    Example:
+
+    ```python
+    spec = TokenizerSpec(["[PAD]", "[UNK]", "the"], lowercase=True, source="inline")
+    spec.tokens()  # ['[PAD]', '[UNK]', 'the']
+    ```
     """
 
     vocabulary: object

@@ -60,7 +60,22 @@ HEAD_PREFIXES = ("pooler/", "mlm/", "nsp/", "classifier/", "span/")
 
 
 class WeightLoadError(ValueError):
-    """A checkpoint does not fit the model: names every missing, unused or mis-shaped weight."""
+    """A checkpoint does not fit the model: names every missing, unused or mis-shaped weight.
+
+    A `ValueError`, raised before any weight is written, so no half-loaded model escapes.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_bert_impl import BertEncoder
+    encoder = BertEncoder({"vocab_size": 50, "hidden_size": 8, "num_layers": 1, "num_heads": 2})
+    try:
+        assign_weights(encoder, {"embeddings/token_embeddings": np.zeros((3, 8))})
+    except WeightLoadError as error:
+        print(error)  # names (3, 8) vs (50, 8) and every missing weight
+    ```
+    """
 
 
 def _dense(prefix, layer):

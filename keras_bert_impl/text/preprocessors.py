@@ -316,9 +316,13 @@ def make_pretraining_dataset(documents, tokenizer=None, sequence_length=128, bat
     Example:
 
     ```python
-    docs = [["The cat sat.", "It purred."], ["Rain fell.", "Streets shone.", "Night came."]]
-    dataset = make_pretraining_dataset(docs, "vocab.txt", sequence_length=32, batch_size=2)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "it", "rain",
+             "fell", "night", "came", "."]
+    docs = [["The cat sat.", "It sat."], ["Rain fell.", "Night came.", "The rain came."]]
+    dataset = make_pretraining_dataset(docs, tokenizer=BertTokenizer(vocab), sequence_length=16,
+                                       batch_size=2, max_predictions_per_seq=3)
     x, y = next(iter(dataset))
+    x["token_ids"].shape, y["mask_ids"].shape  # (2, 16), (2, 3)
     ```
     """
     tokenizer = _as_tokenizer(tokenizer if tokenizer is not None else vocab, lowercase)
@@ -339,7 +343,10 @@ def pretraining_dataset(documents, vocab=None, batch_size=32, sequence_length=12
     Example:
 
     ```python
-    dataset = pretraining_dataset(docs, vocab="vocab.txt", batch_size=8, sequence_length=64)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "."]
+    docs = [["A b.", "B c."], ["C a.", "A a.", "B b."]]
+    dataset = pretraining_dataset(docs, vocab=BertTokenizer(vocab), batch_size=2,
+                                  sequence_length=16, max_predictions_per_seq=3)
     ```
     """
     return make_pretraining_dataset(documents, vocab, sequence_length=sequence_length,
