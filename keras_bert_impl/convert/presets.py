@@ -452,7 +452,9 @@ def resolve_tokenizer_spec(path, lowercase=None, warn=True):
     """The vocabulary and casing of the checkpoint in `path` (any supported format).
 
     Args:
-        path: a preset directory (or name, resolved like `load_preset`).
+        path: a preset directory (or name, resolved like `load_preset`), or a folder holding
+            just a tokenizer (`vocab.txt` or `tokenizer.json`, optional
+            `tokenizer_config.json`).
         lowercase: force the casing; by default it is read from the directory.
         warn: warn when the casing contradicts the checkpoint's name, its config or its
             vocabulary (an uncased tokenizer on a cased vocabulary loses every capitalised
@@ -461,7 +463,13 @@ def resolve_tokenizer_spec(path, lowercase=None, warn=True):
     Raises `FileNotFoundError` naming the files looked for when there is no vocabulary.
     """
     path = resolve_preset_path(os.fspath(path))
-    kind = detect_format(path).kind
+    try:
+        kind = detect_format(path).kind
+    except ValueError:
+        # A tokenizer-only folder (vocab.txt or tokenizer.json, maybe tokenizer_config.json).
+        if not any(os.path.isfile(os.path.join(path, f)) for f in (VOCAB_FILE, "tokenizer.json")):
+            raise
+        kind = "tokenizer"
     vocabulary, found_lowercase, source = None, None, None
     if kind == FORMAT_NAME:
         meta = read_preset_file(path).get("tokenizer") or {}

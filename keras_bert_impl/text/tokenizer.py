@@ -58,8 +58,41 @@ _DROP_OR_ACCENT = _char_class(_char_classes.DROP, _char_classes.ACCENT)
 _WHITESPACE = _char_class([r for r in _char_classes.WHITESPACE if r != (0x20, 0x20)])
 assert (0x20, 0x20) in _char_classes.WHITESPACE
 _SPLIT_OFF = _char_class(_char_classes.PUNCTUATION, _CJK)
+# One regex pass for both: whitespace becomes "  " (group 1 unmatched), a punctuation or CJK
+# character c becomes " c "; the split at runs of spaces then gives the same words.
+_SPACE_OR_SPLIT_OFF = f"{_WHITESPACE}|({_SPLIT_OFF})"
 _LOWERCASE_FIX = _char_class([(cp, cp) for cp, _ in _char_classes.LOWERCASE])
 _NFD_KEEP = _char_class(_char_classes.NFD_KEEP)
+
+# Unicode scalar values, i.e. what valid UTF-8 encodes (RE2 matches only well-formed UTF-8
+# against a class: no stray or overlong bytes, no encoded surrogates).
+_SCALARS = ((0x0, 0xD7FF), (0xE000, 0x10FFFF))
+_CAPITAL_SIGMA = 0x3A3
+
+
+def _subtract(ranges, removed):
+    """Code point ranges `ranges` minus the code points in `removed` (both sorted or not)."""
+    points = sorted({cp for lo, hi in removed for cp in range(lo, hi + 1)})
+    out = []
+    for lo, hi in sorted(ranges):
+        for cp in points:
+            if lo <= cp <= hi:
+                if lo < cp:
+                    out.append((lo, cp - 1))
+                lo = cp + 1
+        if lo <= hi:
+            out.append((lo, hi))
+    return out
+
+
+# A string that fully matches these needs none of the rare steps: it is valid UTF-8 (no
+# repair), and, uncased, has no code point that NFD must keep, no capital sigma and none of
+# the letters ICU lowercases differently from the reference. No code point's NFD contains one
+# of those letters (checked on every code point by the tests), so testing the input suffices.
+_PLAIN_CASED = _char_class(_SCALARS) + "*"
+_PLAIN_UNCASED = _char_class(_subtract(
+    _SCALARS, list(_char_classes.NFD_KEEP) + [(cp, cp) for cp, _ in _char_classes.LOWERCASE]
+    + [(_CAPITAL_SIGMA, _CAPITAL_SIGMA)])) + "*"
 
 
 def load_vocabulary(vocabulary):
@@ -215,7 +248,6 @@ class BertTokenizer(TextLayer):
         """Normalised words, `[batch, (words)]` (or `[(words)]` for a scalar): the reference's
         BasicTokenizer output, before WordPiece."""
         import tensorflow as tf
-        import tensorflow_text as tf_text
 
         x = as_string_tensor(inputs, type(self).__name__)
         scalar = x.shape.rank == 0
@@ -224,23 +256,58 @@ class BertTokenizer(TextLayer):
         if isinstance(x, tf.RaggedTensor) or x.shape.rank != 1:
             raise ValueError(f"{type(self).__name__} takes a scalar or a 1-D batch of strings; "
                              f"got shape {x.shape}.")
+        x = self._normalize(x)
+        x = tf.strings.regex_replace(x, _SPACE_OR_SPLIT_OFF, " \\1 ")
+        # Only spaces are left as whitespace (the rest was dropped or became spaces), so the
+        # default split (at runs of ASCII whitespace, no empty words) is the reference's.
+        words = tf.strings.split(x)
+        return words[0] if scalar else words
+
+    def _normalize(self, x):
+        """The reference's normalisation of a 1-D string batch, before splitting. Rows that
+        are plain (`_PLAIN_CASED`/`_PLAIN_UNCASED`: valid UTF-8 without the rare code points,
+        which is nearly all real text) skip the UTF-8 repair and the rare-letter rewrites; if
+        a batch has other rows, those alone take the full path."""
+        import tensorflow as tf
+
+        plain = tf.strings.regex_full_match(
+            x, _PLAIN_UNCASED if self.lowercase else _PLAIN_CASED)
+
+        def mixed():
+            index = tf.range(tf.size(x))
+            parts = tf.dynamic_partition(x, tf.cast(plain, tf.int32), 2)
+            positions = tf.dynamic_partition(index, tf.cast(plain, tf.int32), 2)
+            return tf.dynamic_stitch(positions, [self._normalize_any(parts[0]),
+                                                 self._normalize_plain(parts[1])])
+
+        return tf.cond(tf.reduce_all(plain), lambda: self._normalize_plain(x), mixed)
+
+    def _normalize_plain(self, x):
+        """Normalisation for plain rows (see `_normalize`)."""
+        import tensorflow as tf
+        import tensorflow_text as tf_text
+
+        if not self.lowercase:
+            return tf.strings.regex_replace(x, _DROP, "")
+        x = tf_text.normalize_utf8(x, "NFD")
+        x = tf.strings.regex_replace(x, _DROP_OR_ACCENT, "")
+        return tf.strings.lower(x, encoding="utf-8")
+
+    def _normalize_any(self, x):
+        """Normalisation for any rows: UTF-8 repair, and the rare-letter rewrites."""
+        import tensorflow as tf
+
         x = tf.strings.unicode_transcode(x, "UTF-8", "UTF-8", errors="replace",
                                          replacement_char=0xFFFD)
-        if self.lowercase:
-            x = self._nfd(x)
-            x = tf.strings.regex_replace(x, _DROP_OR_ACCENT, "")
-            # Lowercase each character on its own, as the reference does: ICU's context-aware
-            # final sigma rule would otherwise turn a word-final capital sigma into "ς".
-            x = tf.strings.regex_replace(x, "\u03a3", "\u03c3")
-            x = self._fix_lowercase(x)
-            x = tf.strings.lower(x, encoding="utf-8")
-        else:
-            x = tf.strings.regex_replace(x, _DROP, "")
-        x = tf.strings.regex_replace(x, _WHITESPACE, " ")
-        x = tf.strings.regex_replace(x, _SPLIT_OFF, " \\0 ")
-        words = tf.strings.split(x, sep=" ")
-        words = tf.ragged.boolean_mask(words, tf.strings.length(words) > 0)
-        return words[0] if scalar else words
+        if not self.lowercase:
+            return tf.strings.regex_replace(x, _DROP, "")
+        x = self._nfd(x)
+        x = tf.strings.regex_replace(x, _DROP_OR_ACCENT, "")
+        # Lowercase each character on its own, as the reference does: ICU's context-aware
+        # final sigma rule would otherwise turn a word-final capital sigma into "ς".
+        x = tf.strings.regex_replace(x, "\u03a3", "\u03c3")
+        x = self._fix_lowercase(x)
+        return tf.strings.lower(x, encoding="utf-8")
 
     def _nfd(self, x):
         """NFD, except for the few code points the reference's (older) NFD leaves whole
@@ -286,12 +353,12 @@ class BertTokenizer(TextLayer):
             words = tf.RaggedTensor.from_tensor(words[tf.newaxis])
         flat = words.flat_values
         too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
-        flat = tf.where(too_long, tf.constant("[UNK]"), flat)
+        flat = tf.cond(tf.reduce_any(too_long),
+                       lambda: tf.where(too_long, tf.constant("[UNK]"), flat), lambda: flat)
         pieces = self._wordpiece.tokenize(flat)  # [words, (pieces)]
-        pieces_per_row = tf.math.unsorted_segment_sum(pieces.row_lengths(),
-                                                      words.value_rowids(), words.nrows())
-        ids = tf.RaggedTensor.from_row_lengths(pieces.flat_values, pieces_per_row,
-                                               validate=False)
+        # Words are stored row after row, so a row's pieces start where its first word's do.
+        ids = tf.RaggedTensor.from_row_splits(
+            pieces.flat_values, tf.gather(pieces.row_splits, words.row_splits), validate=False)
         if scalar:
             ids = ids[0]
         if not return_word_ids:
@@ -327,6 +394,32 @@ class BertTokenizer(TextLayer):
         if self.suffix_indicator:
             text = tf.strings.regex_replace(text, " " + _re_escape(self.suffix_indicator), "")
         return text[0] if scalar else text
+
+    @classmethod
+    def from_preset(cls, path_or_name, lowercase=None, **kwargs):
+        """The tokenizer of a checkpoint: our preset, a Hugging Face or a Google directory, or
+        a hub preset name (`"bert_base_en_uncased"`, ...).
+
+        `vocab.txt` (or the WordPiece vocab inside `tokenizer.json`) gives the vocabulary;
+        casing comes from `tokenizer_config.json`'s `do_lower_case` or our preset, and an
+        explicit `lowercase` that contradicts the checkpoint warns clearly.
+
+        Example:
+
+        ```python
+        import os, tempfile
+        folder = tempfile.mkdtemp()
+        with open(os.path.join(folder, "vocab.txt"), "w") as f:
+            f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello"]))
+        with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+            f.write('{"do_lower_case": true}')
+        tokenizer = BertTokenizer.from_preset(folder)
+        tokenizer.lowercase  # True
+        ```
+        """
+        from keras_bert_impl.convert.presets import load_tokenizer
+
+        return load_tokenizer(path_or_name, lowercase=lowercase, **kwargs)
 
     def get_config(self):
         config = super().get_config()
