@@ -1,4 +1,32 @@
-"""Shared pieces of the task models: preset loading and saving."""
+"""Shared pieces of the models built around a `BertEncoder`: config and presets."""
+
+import keras
+
+
+class WrapsEncoder:
+    """`get_config`/`from_config` for a functional model built in `__init__(encoder, ...)`.
+
+    The config is the serialised encoder plus `head_config()` (the model's own `__init__`
+    arguments); `from_config` rebuilds the encoder, then the model around it.
+    """
+
+    def head_config(self):
+        return {}
+
+    def get_config(self):
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            **self.head_config(),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
 
 
 class PresetMixin:

@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
-from keras_bert_impl.models._task import PresetMixin
+from keras_bert_impl.models._task import PresetMixin, WrapsEncoder
+from keras_bert_impl.models.xla import XlaByDefault
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertClassifier(PresetMixin, keras.Model):
+class BertClassifier(WrapsEncoder, PresetMixin, XlaByDefault, keras.Model):
     """The pooled `[CLS]` output -> dropout -> dense logits (Hugging Face's
     `BertForSequenceClassification`, Google's `run_classifier.py`).
 
@@ -54,17 +55,8 @@ class BertClassifier(PresetMixin, keras.Model):
         self.dropout = dropout
         self.classifier_dense = dense
 
-    def get_config(self):
+    def head_config(self):
         return {
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
             "num_classes": self.num_classes,
             "dropout": self.dropout,
-            "name": self.name,
-            "trainable": self.trainable,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

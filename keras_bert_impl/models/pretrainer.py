@@ -18,13 +18,14 @@ from keras import ops
 from keras.src.losses.loss import scale_loss_for_distribution
 from keras_bert_impl.config import PRESETS
 from keras_bert_impl.layers import MaskedLMHead, NextSentenceHead
+from keras_bert_impl.models._task import WrapsEncoder
 from keras_bert_impl.models.encoder import BertEncoder
 from keras_bert_impl.models.xla import XlaByDefault
 from keras_bert_impl.training.optimizers import create_adamw
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertPretrainer(XlaByDefault, keras.Model):
+class BertPretrainer(WrapsEncoder, XlaByDefault, keras.Model):
     """BERT pretraining model: encoder + masked LM head (tied) + next-sentence head.
 
     Inputs: the encoder's `token_ids`, `segment_ids`, `padding_mask` plus `mask_positions`
@@ -172,16 +173,3 @@ class BertPretrainer(XlaByDefault, keras.Model):
         )
         self.nsp_accuracy.update_state(y["next_sentence_labels"], y_pred["nsp_logits"])
         return self.get_metrics_result()
-
-    def get_config(self):
-        return {
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

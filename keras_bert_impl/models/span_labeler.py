@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
-from keras_bert_impl.models._task import PresetMixin
+from keras_bert_impl.models._task import PresetMixin, WrapsEncoder
+from keras_bert_impl.models.xla import XlaByDefault
 
 # Logit given to padding positions: far below any real logit, finite so that softmax and
 # cross-entropy stay NaN-free in float32 and bfloat16.
@@ -36,7 +37,7 @@ class SpanLogits(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertSpanLabeler(PresetMixin, keras.Model):
+class BertSpanLabeler(WrapsEncoder, PresetMixin, XlaByDefault, keras.Model):
     """The sequence output -> dense(2) -> `start_logits`, `end_logits` (Hugging Face's
     `BertForQuestionAnswering`, Google's `run_squad.py`).
 
@@ -76,16 +77,3 @@ class BertSpanLabeler(PresetMixin, keras.Model):
         )
         self.encoder = encoder
         self.span_dense = dense
-
-    def get_config(self):
-        return {
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

@@ -26,7 +26,7 @@ def inputs(batch=4, seq=12):
 
 
 def _dense_numpy(layer, x):
-    return x @ layer.kernel.numpy() + layer.bias.numpy()
+    return x @ keras.ops.convert_to_numpy(layer.kernel) + keras.ops.convert_to_numpy(layer.bias)
 
 
 @pytest.mark.parametrize("num_classes", [1, 3])
@@ -34,9 +34,9 @@ def test_classifier_reads_the_pooled_output(num_classes):
     encoder = BertEncoder(SMALL)
     model = BertClassifier(encoder, num_classes=num_classes)
     x = inputs()
-    logits = model(x).numpy()
+    logits = keras.ops.convert_to_numpy(model(x))
     assert logits.shape == (4, num_classes) and logits.dtype == np.float32
-    pooled = encoder(x)["pooled_output"].numpy()
+    pooled = keras.ops.convert_to_numpy(encoder(x)["pooled_output"])
     np.testing.assert_allclose(logits, _dense_numpy(model.classifier_dense, pooled), atol=1e-5)
     # One trainable kernel + bias on top of the encoder.
     assert len(model.trainable_weights) == len(encoder.trainable_weights) + 2
@@ -46,9 +46,9 @@ def test_token_classifier_reads_the_sequence_output():
     encoder = BertEncoder(SMALL)
     model = BertTokenClassifier(encoder, num_classes=9)
     x = inputs()
-    logits = model(x).numpy()
+    logits = keras.ops.convert_to_numpy(model(x))
     assert logits.shape == (4, 12, 9)
-    sequence = encoder(x)["sequence_output"].numpy()
+    sequence = keras.ops.convert_to_numpy(encoder(x)["sequence_output"])
     np.testing.assert_allclose(logits, _dense_numpy(model.classifier_dense, sequence), atol=1e-5)
 
 
@@ -57,14 +57,14 @@ def test_span_labeler_splits_and_masks_padding():
     model = BertSpanLabeler(encoder)
     x = inputs()
     out = model(x)
-    start, end = out["start_logits"].numpy(), out["end_logits"].numpy()
+    start, end = keras.ops.convert_to_numpy(out["start_logits"]), keras.ops.convert_to_numpy(out["end_logits"])
     assert start.shape == end.shape == (4, 12)
-    both = _dense_numpy(model.span_dense, encoder(x)["sequence_output"].numpy())
+    both = _dense_numpy(model.span_dense, keras.ops.convert_to_numpy(encoder(x)["sequence_output"]))
     real = x["padding_mask"].astype(bool)
     np.testing.assert_allclose(start[real], both[..., 0][real], atol=1e-5)
     np.testing.assert_allclose(end[real], both[..., 1][real], atol=1e-5)
     assert np.all(start[~real] == -1e9) and np.all(end[~real] == -1e9)
-    probs = keras.ops.softmax(out["start_logits"]).numpy()
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(out["start_logits"]))
     assert probs[~real].max() == 0.0
 
 
