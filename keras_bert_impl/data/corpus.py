@@ -31,7 +31,11 @@ def list_corpus_files(patterns):
     Example:
 
     ```python
-    files = list_corpus_files("data/*.txt")
+    import os, tempfile
+    folder = tempfile.mkdtemp()
+    with open(os.path.join(folder, "a.txt"), "w") as f:
+        f.write("The cat sat.\\nIt slept.\\n\\nA dog ran.\\nIt barked at the cat.\\n")
+    files = list_corpus_files(os.path.join(folder, "*.txt"))  # [".../a.txt"]
     ```
     """
     if isinstance(patterns, (str, os.PathLike)):
@@ -122,9 +126,13 @@ def document_dataset(
     Example:
 
     ```python
-    documents = document_dataset("data/*.txt", repeat=False)
+    import os, tempfile
+    folder = tempfile.mkdtemp()
+    with open(os.path.join(folder, "a.txt"), "w") as f:
+        f.write("The cat sat.\\nIt slept.\\n\\nA dog ran.\\nIt barked at the cat.\\n")
+    documents = document_dataset(os.path.join(folder, "*.txt"), repeat=False)
     for sentences in documents.take(1):
-        print(sentences.numpy()[:2])
+        print(sentences.numpy())  # e.g. [b'The cat sat.' b'It slept.']
     ```
     """
     import tensorflow as tf
@@ -194,8 +202,18 @@ def corpus_dataset_fn(files=None, tfds_name=None, vocab=None, max_predictions=20
     Example:
 
     ```python
-    dataset_fn = corpus_dataset_fn("data/*.txt", vocab="vocab.txt")
-    x, y = next(iter(dataset_fn(batch_size=8, seq_len=128, input_context=None)))
+    import os, tempfile
+    folder = tempfile.mkdtemp()
+    with open(os.path.join(folder, "a.txt"), "w") as f:
+        f.write("The cat sat.\\nIt slept.\\n\\nA dog ran.\\nIt barked at the cat.\\n")
+    vocab = os.path.join(folder, "vocab.txt")
+    with open(vocab, "w") as f:
+        f.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "at",
+                           "barked", "cat", "dog", "it", "ran", "sat", "slept", "the"]))
+    dataset_fn = corpus_dataset_fn(os.path.join(folder, "*.txt"), vocab=vocab,
+                                   max_predictions=4)
+    x, y = next(iter(dataset_fn(batch_size=2, seq_len=16, input_context=None)))
+    x["token_ids"].shape  # (2, 16)
     ```
     """
     if files is not None:

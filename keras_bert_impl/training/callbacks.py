@@ -41,11 +41,19 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
     Example:
 
     ```python
-    checkpoint = PretrainingCheckpoint("runs/tiny/checkpoints", steps_per_epoch=100)
-    model.compile()
+    import tempfile
+    from keras_bert_impl import BertPretrainer
+    from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
+    model = BertPretrainer.from_preset("bert_tiny", vocab_size=512)
+    dataset = synthetic_pretraining_dataset(batch_size=4, seq_len=32, vocab_size=512,
+                                            max_predictions=5)
+    directory = tempfile.mkdtemp()
+    checkpoint = PretrainingCheckpoint(directory, steps_per_epoch=2)
+    model.compile(jit_compile=False)
     step = checkpoint.restore(model)  # 0 on a fresh run
-    model.fit(dataset, steps_per_epoch=100, epochs=10, initial_epoch=step // 100,
-              callbacks=[checkpoint])
+    model.fit(dataset, steps_per_epoch=2, epochs=2, initial_epoch=step // 2,
+              callbacks=[checkpoint], verbose=0)
+    checkpoint.latest_step()  # 4
     ```
     """
 
@@ -139,8 +147,15 @@ class NaNGuard(keras.callbacks.Callback):
     Example:
 
     ```python
+    import tempfile
+    from keras_bert_impl import BertPretrainer
+    from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
+    model = BertPretrainer.from_preset("bert_tiny", vocab_size=512)
+    dataset = synthetic_pretraining_dataset(batch_size=4, seq_len=32, vocab_size=512,
+                                            max_predictions=5)
+    model.compile(jit_compile=False)
     guard = NaNGuard()
-    model.fit(dataset, callbacks=[guard])
+    model.fit(dataset, steps_per_epoch=2, callbacks=[guard], verbose=0)
     if guard.message:
         raise FloatingPointError(guard.message)
     ```
@@ -183,8 +198,15 @@ class PretrainingLogger(keras.callbacks.Callback):
     Example:
 
     ```python
-    logger = PretrainingLogger(global_batch_size=32)
-    model.fit(dataset, steps_per_epoch=100, callbacks=[logger])
+    import tempfile
+    from keras_bert_impl import BertPretrainer
+    from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
+    model = BertPretrainer.from_preset("bert_tiny", vocab_size=512)
+    dataset = synthetic_pretraining_dataset(batch_size=4, seq_len=32, vocab_size=512,
+                                            max_predictions=5)
+    model.compile(jit_compile=False)
+    logger = PretrainingLogger(global_batch_size=4)
+    model.fit(dataset, steps_per_epoch=3, callbacks=[logger], verbose=0)
     logger.summary["seq_per_s"]
     ```
     """

@@ -49,9 +49,10 @@ def create_strategy(name="default", tpu_address=None):
     Example:
 
     ```python
-    strategy = create_strategy("mirrored")
+    import keras_bert_impl
+    strategy = create_strategy("mirrored")  # all local GPUs, or the one CPU here
     with strategy.scope():
-        model = keras_bert_impl.BertPretrainer.from_preset("bert_tiny")
+        model = keras_bert_impl.BertPretrainer.from_preset("bert_tiny", vocab_size=512)
         model.compile()
     ```
     """
@@ -103,7 +104,14 @@ def per_replica_batch_size(global_batch_size, strategy):
 
 
 def is_multi_worker(strategy):
-    """True under a `MultiWorkerMirroredStrategy` spanning more than one worker."""
+    """True under a `MultiWorkerMirroredStrategy` spanning more than one worker.
+
+    Example:
+
+    ```python
+    is_multi_worker(create_strategy("default"))  # False
+    ```
+    """
     import tensorflow as tf
 
     return isinstance(
@@ -177,9 +185,12 @@ def enable_multi_worker_fit(model, strategy):
     Example:
 
     ```python
-    strategy = create_strategy("multi_worker")  # needs TF_CONFIG on every worker
+    import keras_bert_impl
+    # On each worker, with TF_CONFIG set: strategy = create_strategy("multi_worker").
+    # Under any other strategy the call is a no-op, as here:
+    strategy = create_strategy("default")
     with strategy.scope():
-        model = keras_bert_impl.BertPretrainer.from_preset("bert_tiny")
+        model = keras_bert_impl.BertPretrainer.from_preset("bert_tiny", vocab_size=512)
         model.compile()
     enable_multi_worker_fit(model, strategy)
     ```

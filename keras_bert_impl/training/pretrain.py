@@ -156,9 +156,10 @@ def pretrain(
 
     ```python
     import functools
+    import tempfile
     from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
     result = pretrain(
-        "runs/tiny", preset="bert_tiny", config_overrides={"vocab_size": 512},
+        tempfile.mkdtemp(), preset="bert_tiny", config_overrides={"vocab_size": 512},
         dataset_fn=functools.partial(synthetic_pretraining_dataset, vocab_size=512,
                                      max_predictions=5),
         seq_len=32, batch_size=8, steps=20, checkpoint_every=10, verbose=0,

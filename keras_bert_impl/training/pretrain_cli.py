@@ -13,7 +13,18 @@ Rerunning the same command after an interruption resumes from the last checkpoin
 
 
 def add_arguments(parser):
-    """Adds the pretraining flags to `parser` (imports nothing heavy)."""
+    """Adds the pretraining flags to `parser` (imports nothing heavy).
+
+    Example:
+
+    ```python
+    import argparse
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--out", "runs/tiny", "--corpus", "data/*.txt", "--xla"])
+    args.batch_size, args.xla  # (32, True)
+    ```
+    """
     add = parser.add_argument
     add("--out", required=True, help="run directory (checkpoints, logs, pretrainer.keras)")
     add("--preset", default="bert_tiny", help="model size: bert_tiny ... bert_large")
@@ -48,7 +59,27 @@ def add_arguments(parser):
 
 
 def run(args):
-    """Runs `pretrain(...)` with the parsed flags; prints the summary path."""
+    """Runs `pretrain(...)` with the parsed flags; prints the summary path.
+
+    Example (`keras-bert pretrain ...` calls it; the corpus is two tiny documents):
+
+    ```python
+    import argparse, os, tempfile
+    folder = tempfile.mkdtemp()
+    with open(os.path.join(folder, "a.txt"), "w") as f:
+        f.write("The cat sat.\\nIt slept.\\n\\nA dog ran.\\nIt barked at the cat.\\n")
+    with open(os.path.join(folder, "vocab.txt"), "w") as f:
+        f.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "at",
+                           "barked", "cat", "dog", "it", "ran", "sat", "slept", "the"]))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run(parser.parse_args([
+        "--out", os.path.join(folder, "run"), "--corpus", os.path.join(folder, "*.txt"),
+        "--vocab", os.path.join(folder, "vocab.txt"), "--seq-len", "16", "--batch-size", "2",
+        "--steps", "2", "--checkpoint-every", "2", "--max-predictions", "4",
+    ]))  # 0
+    ```
+    """
     from keras_bert_impl.training.pretrain import pretrain
 
     result = pretrain(
