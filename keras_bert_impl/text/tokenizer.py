@@ -58,9 +58,9 @@ _DROP_OR_ACCENT = _char_class(_char_classes.DROP, _char_classes.ACCENT)
 _WHITESPACE = _char_class([r for r in _char_classes.WHITESPACE if r != (0x20, 0x20)])
 assert (0x20, 0x20) in _char_classes.WHITESPACE
 _SPLIT_OFF = _char_class(_char_classes.PUNCTUATION, _CJK)
-# One regex pass for both: whitespace becomes "  " (group 1 unmatched), a punctuation or CJK
-# character c becomes " c "; the split at runs of spaces then gives the same words.
-_SPACE_OR_SPLIT_OFF = f"{_WHITESPACE}|({_SPLIT_OFF})"
+# Printable ASCII and the ASCII whitespace the default `tf.strings.split` splits at: a row
+# made only of these needs no repair, dropping, NFD or Unicode lowercasing (most real text).
+_CLEAN_ASCII = r"[\t\n\r\x20-\x7e]*"
 _LOWERCASE_FIX = _char_class([(cp, cp) for cp, _ in _char_classes.LOWERCASE])
 _NFD_KEEP = _char_class(_char_classes.NFD_KEEP)
 
@@ -93,6 +93,21 @@ _PLAIN_CASED = _char_class(_SCALARS) + "*"
 _PLAIN_UNCASED = _char_class(_subtract(
     _SCALARS, list(_char_classes.NFD_KEEP) + [(cp, cp) for cp, _ in _char_classes.LOWERCASE]
     + [(_CAPITAL_SIGMA, _CAPITAL_SIGMA)])) + "*"
+
+
+def _by_rows(x, condition, if_true, if_false):
+    """`if_true` on the rows of the 1-D batch `x` where `condition` holds and `if_false` on the
+    others, results in the original order; a batch that is all one kind is not split."""
+    import tensorflow as tf
+
+    def mixed():
+        kind = tf.cast(condition, tf.int32)
+        parts = tf.dynamic_partition(x, kind, 2)
+        positions = tf.dynamic_partition(tf.range(tf.size(x)), kind, 2)
+        return tf.dynamic_stitch(positions, [if_false(parts[0]), if_true(parts[1])])
+
+    return tf.cond(tf.reduce_all(condition), lambda: if_true(x),
+                   lambda: tf.cond(tf.reduce_any(condition), mixed, lambda: if_false(x)))
 
 
 def load_vocabulary(vocabulary):
@@ -257,41 +272,46 @@ class BertTokenizer(TextLayer):
             raise ValueError(f"{type(self).__name__} takes a scalar or a 1-D batch of strings; "
                              f"got shape {x.shape}.")
         x = self._normalize(x)
-        x = tf.strings.regex_replace(x, _SPACE_OR_SPLIT_OFF, " \\1 ")
-        # Only spaces are left as whitespace (the rest was dropped or became spaces), so the
-        # default split (at runs of ASCII whitespace, no empty words) is the reference's.
+        x = tf.strings.regex_replace(x, _SPLIT_OFF, " \\0 ")
+        # Only ASCII whitespace is left (other whitespace became spaces), so the default
+        # split (at runs of ASCII whitespace, no empty words) is the reference's.
         words = tf.strings.split(x)
         return words[0] if scalar else words
 
     def _normalize(self, x):
-        """The reference's normalisation of a 1-D string batch, before splitting. Rows that
-        are plain (`_PLAIN_CASED`/`_PLAIN_UNCASED`: valid UTF-8 without the rare code points,
-        which is nearly all real text) skip the UTF-8 repair and the rare-letter rewrites; if
-        a batch has other rows, those alone take the full path."""
+        """The reference's normalisation of a 1-D string batch, before splitting at ASCII
+        whitespace. Each row takes the cheapest path that is exact for it: clean ASCII rows
+        (`_CLEAN_ASCII`) only need ASCII lowercasing; plain rows (`_PLAIN_CASED` /
+        `_PLAIN_UNCASED`: valid UTF-8 without the rare code points) skip the UTF-8 repair and
+        the rare-letter rewrites; the other rows take the full path."""
         import tensorflow as tf
 
-        plain = tf.strings.regex_full_match(
-            x, _PLAIN_UNCASED if self.lowercase else _PLAIN_CASED)
+        def unicode_rows(x):
+            plain = tf.strings.regex_full_match(
+                x, _PLAIN_UNCASED if self.lowercase else _PLAIN_CASED)
+            return _by_rows(x, plain, self._normalize_plain, self._normalize_any)
 
-        def mixed():
-            index = tf.range(tf.size(x))
-            parts = tf.dynamic_partition(x, tf.cast(plain, tf.int32), 2)
-            positions = tf.dynamic_partition(index, tf.cast(plain, tf.int32), 2)
-            return tf.dynamic_stitch(positions, [self._normalize_any(parts[0]),
-                                                 self._normalize_plain(parts[1])])
+        return _by_rows(x, tf.strings.regex_full_match(x, _CLEAN_ASCII),
+                        self._normalize_ascii, unicode_rows)
 
-        return tf.cond(tf.reduce_all(plain), lambda: self._normalize_plain(x), mixed)
+    def _normalize_ascii(self, x):
+        """Normalisation for clean ASCII rows (see `_normalize`)."""
+        import tensorflow as tf
+
+        return tf.strings.lower(x) if self.lowercase else x
 
     def _normalize_plain(self, x):
         """Normalisation for plain rows (see `_normalize`)."""
         import tensorflow as tf
         import tensorflow_text as tf_text
 
-        if not self.lowercase:
-            return tf.strings.regex_replace(x, _DROP, "")
-        x = tf_text.normalize_utf8(x, "NFD")
-        x = tf.strings.regex_replace(x, _DROP_OR_ACCENT, "")
-        return tf.strings.lower(x, encoding="utf-8")
+        if self.lowercase:
+            x = tf_text.normalize_utf8(x, "NFD")
+            x = tf.strings.regex_replace(x, _DROP_OR_ACCENT, "")
+            x = tf.strings.lower(x, encoding="utf-8")
+        else:
+            x = tf.strings.regex_replace(x, _DROP, "")
+        return tf.strings.regex_replace(x, _WHITESPACE, " ")
 
     def _normalize_any(self, x):
         """Normalisation for any rows: UTF-8 repair, and the rare-letter rewrites."""
@@ -299,15 +319,17 @@ class BertTokenizer(TextLayer):
 
         x = tf.strings.unicode_transcode(x, "UTF-8", "UTF-8", errors="replace",
                                          replacement_char=0xFFFD)
-        if not self.lowercase:
-            return tf.strings.regex_replace(x, _DROP, "")
-        x = self._nfd(x)
-        x = tf.strings.regex_replace(x, _DROP_OR_ACCENT, "")
-        # Lowercase each character on its own, as the reference does: ICU's context-aware
-        # final sigma rule would otherwise turn a word-final capital sigma into "ς".
-        x = tf.strings.regex_replace(x, "\u03a3", "\u03c3")
-        x = self._fix_lowercase(x)
-        return tf.strings.lower(x, encoding="utf-8")
+        if self.lowercase:
+            x = self._nfd(x)
+            x = tf.strings.regex_replace(x, _DROP_OR_ACCENT, "")
+            # Lowercase each character on its own, as the reference does: ICU's context-aware
+            # final sigma rule would otherwise turn a word-final capital sigma into "ς".
+            x = tf.strings.regex_replace(x, "\u03a3", "\u03c3")
+            x = self._fix_lowercase(x)
+            x = tf.strings.lower(x, encoding="utf-8")
+        else:
+            x = tf.strings.regex_replace(x, _DROP, "")
+        return tf.strings.regex_replace(x, _WHITESPACE, " ")
 
     def _nfd(self, x):
         """NFD, except for the few code points the reference's (older) NFD leaves whole
@@ -351,10 +373,15 @@ class BertTokenizer(TextLayer):
         scalar = not isinstance(words, tf.RaggedTensor) or words.ragged_rank == 0
         if scalar:
             words = tf.RaggedTensor.from_tensor(words[tf.newaxis])
-        flat = words.flat_values
-        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars_per_word
-        flat = tf.cond(tf.reduce_any(too_long),
-                       lambda: tf.where(too_long, tf.constant("[UNK]"), flat), lambda: flat)
+        words_flat = words.flat_values
+
+        def unk_too_long():
+            chars = tf.strings.length(words_flat, unit="UTF8_CHAR")
+            return tf.where(chars > self.max_chars_per_word, tf.constant("[UNK]"), words_flat)
+
+        # A word has at least as many bytes as characters: count characters only if needed.
+        flat = tf.cond(tf.reduce_any(tf.strings.length(words_flat) > self.max_chars_per_word),
+                       unk_too_long, lambda: words_flat)
         pieces = self._wordpiece.tokenize(flat)  # [words, (pieces)]
         # Words are stored row after row, so a row's pieces start where its first word's do.
         ids = tf.RaggedTensor.from_row_splits(

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keras_bert_impl.text import BertTokenizer
+from keras_bert_impl.text import tokenizer as tokenizer_module
 
 tokenizers = pytest.importorskip("tokenizers", reason="parity needs the dev extra's tokenizers")
 
@@ -59,6 +60,37 @@ def test_every_code_point_is_classified_like_the_reference(pair):
     bad = [hex(cp) for i, cp in enumerate(code_points)
            if [w.decode("utf-8") for w in flat[splits[i]:splits[i + 1]]] != expected[i]]
     assert not bad, f"{len(bad)} code points differ: {bad[:20]}"
+    # The same through the full path (UTF-8 repair and rare-letter rewrites), which rows
+    # with an invalid byte take: the byte is dropped, the rest must not change.
+    broken = [t.encode("utf-8") + b"\xff" for t in texts]
+    assert not any(tf.strings.regex_full_match(broken[:1000], tokenizer_module._PLAIN_CASED))
+    words = tf.function(ours.split_words)(tf.constant(broken))
+    flat, splits = words.flat_values.numpy(), words.row_splits.numpy()
+    bad = [hex(cp) for i, cp in enumerate(code_points)
+           if [w.decode("utf-8") for w in flat[splits[i]:splits[i + 1]]] != expected[i]]
+    assert not bad, f"{len(bad)} code points differ on the full path: {bad[:20]}"
+
+
+def test_rows_keep_their_order_across_normalisation_paths(pair):
+    """A batch mixing clean ASCII, other valid text, rare letters and invalid UTF-8 gives each
+    row the ids it gets alone, in order; and the paths are really taken."""
+    ours, reference, lowercase = pair
+    rows = [b"Plain ASCII, with punctuation!", "Caf\u00e9 \u00a0 \u4e2d\u6587 na\u00efve".encode(),
+            "\u03a3\u039f\u03a6\u0399\u0391 \U00010570x".encode(), b"broken \xff\xfe bytes",
+            b"tab\tnew\nline\rcarriage", "\u2028sep\u3000wide\u200bzero".encode(), b""]
+    module = tokenizer_module
+    clean = tf.strings.regex_full_match(rows, module._CLEAN_ASCII).numpy().tolist()
+    plain_class = module._PLAIN_UNCASED if lowercase else module._PLAIN_CASED
+    plain = tf.strings.regex_full_match(rows, plain_class).numpy().tolist()
+    assert clean == [True, False, False, False, True, False, True]
+    assert plain == [True, True, not lowercase, False, True, True, True]
+    for order in (range(len(rows)), reversed(range(len(rows))), [3, 0, 5, 1, 6, 2, 4]):
+        batch = [rows[i] for i in order]
+        got = ours(tf.constant(batch)).to_list()
+        alone = [ours(tf.constant([row])).to_list()[0] for row in batch]
+        expected = [reference.encode(row.decode("utf-8", "replace"),
+                                     add_special_tokens=False).ids for row in batch]
+        assert got == alone == expected
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
