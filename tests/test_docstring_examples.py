@@ -1,6 +1,7 @@
 """Every public class documents a runnable example: run each ```python block of the public
 names' docstrings (layers, models, text, convert, config) so examples cannot rot."""
 
+import importlib
 import inspect
 import re
 
@@ -23,6 +24,13 @@ def _documented_objects():
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):  # not constants
+                yield f"{module.__name__}.{name}", obj
+    for module_name in ("optimizers", "callbacks", "distribute", "pretrain"):
+        module = importlib.import_module(f"keras_bert_impl.training.{module_name}")
+        yield module.__name__, module
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not name.startswith("_") \
+                    and obj.__module__ == module.__name__ and name != "ReplicaGlobalClipMixin":
                 yield f"{module.__name__}.{name}", obj
     yield "keras_bert_impl.config", config_module
     yield "keras_bert_impl.BertConfig", keras_bert_impl.BertConfig
