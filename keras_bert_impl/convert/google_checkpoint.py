@@ -41,10 +41,8 @@ import glob
 import os
 import re
 
-import numpy as np
-
 from keras_bert_impl.config import BertConfig
-from keras_bert_impl.convert.weights import WeightLoadError, assign_weights, fuse_qkv
+from keras_bert_impl.convert.weights import WeightLoadError, assign_weights, rename_to_canonical
 
 CONFIG_FILE = "bert_config.json"
 
@@ -106,30 +104,10 @@ def find_checkpoint(path):
 
 def google_to_canonical(variables, source="checkpoint"):
     """Maps `{google_name: array}` to `({canonical: array}, {canonical: google_name})`."""
-    weights, names, unknown = {}, {}, []
-    for var_name, array in variables.items():
-        if _SKIPPED.match(var_name):
-            continue
-        for pattern, template, transpose in _COMPILED:
-            match = pattern.match(var_name)
-            if match:
-                groups = match.groups()
-                canonical = template.format(
-                    i=groups[0] if groups else "", p=groups[1] if len(groups) > 1 else ""
-                )
-                array = np.asarray(array)
-                weights[canonical] = np.ascontiguousarray(array.T) if transpose else array
-                names[canonical] = var_name
-                break
-        else:
-            unknown.append(f"{var_name} {tuple(np.shape(array))}")
-    if unknown:
-        raise WeightLoadError(
-            f"{source} holds variables that are not part of Google's BERT "
-            f"({len(unknown)}): " + ", ".join(sorted(unknown)[:20])
-            + (" ..." if len(unknown) > 20 else "")
-        )
-    return fuse_qkv(weights, names, source), names
+    return rename_to_canonical(
+        variables, _COMPILED, source, "variables that are not part of Google's BERT",
+        skip=_SKIPPED,
+    )
 
 
 def read_variables(prefix):

@@ -29,10 +29,8 @@ import json
 import os
 import re
 
-import numpy as np
-
 from keras_bert_impl.config import BertConfig
-from keras_bert_impl.convert.weights import WeightLoadError, assign_weights, fuse_qkv
+from keras_bert_impl.convert.weights import WeightLoadError, assign_weights, rename_to_canonical
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -93,31 +91,10 @@ def hf_to_canonical(tensors, source="checkpoint"):
 
     Raises `WeightLoadError` naming every tensor that is not part of a BERT model.
     """
-    weights, names, unknown = {}, {}, []
-    for hf_name, array in tensors.items():
-        if _IGNORED.match(hf_name):
-            continue
-        name = _normalise(hf_name)
-        for pattern, template, transpose in _COMPILED:
-            match = pattern.match(name)
-            if match:
-                groups = match.groups()
-                canonical = template.format(
-                    i=groups[0] if groups else "", p=groups[1] if len(groups) > 1 else ""
-                )
-                array = np.asarray(array)
-                weights[canonical] = np.ascontiguousarray(array.T) if transpose else array
-                names[canonical] = hf_name
-                break
-        else:
-            unknown.append(f"{hf_name} {tuple(np.shape(array))}")
-    if unknown:
-        raise WeightLoadError(
-            f"{source} holds tensors that are not part of a Hugging Face BERT model "
-            f"({len(unknown)}): " + ", ".join(sorted(unknown)[:20])
-            + (" ..." if len(unknown) > 20 else "")
-        )
-    return fuse_qkv(weights, names, source), names
+    return rename_to_canonical(
+        tensors, _COMPILED, source, "tensors that are not part of a Hugging Face BERT model",
+        skip=_IGNORED, normalise=_normalise,
+    )
 
 
 def read_config(path):

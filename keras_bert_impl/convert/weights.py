@@ -180,6 +180,41 @@ def fuse_qkv(weights, source_names=None, source="the checkpoint"):
     return out
 
 
+def rename_to_canonical(tensors, rules, source, what, skip=None, normalise=None):
+    """Maps `{source_name: array}` to `({canonical: array}, {canonical: source_name})`.
+
+    `rules` are `(compiled pattern, template, transpose)`: the first pattern that matches a
+    (normalised) name gives its canonical name (`{i}` = layer index, `{p}` = parameter) and
+    whether the array is transposed. Names matched by `skip` are ignored; any other name no
+    rule matches raises `WeightLoadError` saying `source` "holds `what`", listing them.
+    Q/K/V are fused at the end (`fuse_qkv`).
+    """
+    weights, names, unknown = {}, {}, []
+    for original, array in tensors.items():
+        if skip is not None and skip.match(original):
+            continue
+        name = normalise(original) if normalise else original
+        for pattern, template, transpose in rules:
+            match = pattern.match(name)
+            if match:
+                groups = match.groups()
+                canonical = template.format(
+                    i=groups[0] if groups else "", p=groups[1] if len(groups) > 1 else ""
+                )
+                array = np.asarray(array)
+                weights[canonical] = np.ascontiguousarray(array.T) if transpose else array
+                names[canonical] = original
+                break
+        else:
+            unknown.append(f"{original} {tuple(np.shape(array))}")
+    if unknown:
+        raise WeightLoadError(
+            f"{source} holds {what} ({len(unknown)}): " + ", ".join(sorted(unknown)[:20])
+            + (" ..." if len(unknown) > 20 else "")
+        )
+    return fuse_qkv(weights, names, source), names
+
+
 def _is_head(name):
     return name.startswith(HEAD_PREFIXES)
 

@@ -1,6 +1,27 @@
 """Shared pieces of the models built around a `BertEncoder`: config and presets."""
 
 import keras
+from keras import ops
+
+from keras_bert_impl.layers.initializers import bert_initializer
+
+
+def classification_logits(encoder, features, num_classes, dropout):
+    """`dropout -> dense(num_classes)` on `features`, float32 logits; returns `(logits, dense)`.
+
+    The head of `BertClassifier` (on the pooled output) and `BertTokenClassifier` (on every
+    token), with `num_classes` validated.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
+    dropout_layer = keras.layers.Dropout(dropout, name="classifier_dropout")
+    dense = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=bert_initializer(encoder.config.initializer_range),
+        dtype=encoder.dtype_policy,
+        name="classifier",
+    )
+    return ops.cast(dense(dropout_layer(features)), "float32"), dense
 
 
 class WrapsEncoder:

@@ -1,10 +1,8 @@
 """`BertTokenClassifier`: one label per token (named entities, POS tags)."""
 
 import keras
-from keras import ops
 
-from keras_bert_impl.layers.initializers import bert_initializer
-from keras_bert_impl.models._task import PresetMixin, WrapsEncoder
+from keras_bert_impl.models._task import PresetMixin, WrapsEncoder, classification_logits
 from keras_bert_impl.models.xla import XlaByDefault
 
 
@@ -37,18 +35,10 @@ class BertTokenClassifier(WrapsEncoder, PresetMixin, XlaByDefault, keras.Model):
     """
 
     def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
         inputs = dict(encoder.input)
-        sequence = encoder(inputs)["sequence_output"]
-        dropout_layer = keras.layers.Dropout(dropout, name="classifier_dropout")
-        dense = keras.layers.Dense(
-            num_classes,
-            kernel_initializer=bert_initializer(encoder.config.initializer_range),
-            dtype=encoder.dtype_policy,
-            name="classifier",
+        logits, dense = classification_logits(
+            encoder, encoder(inputs)["sequence_output"], num_classes, dropout
         )
-        logits = ops.cast(dense(dropout_layer(sequence)), "float32")
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_classes = num_classes
