@@ -36,5 +36,10 @@ bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/tokenizer_throughput.py --cased
 	$(PY) benchmarks/load_weights.py
 
+# A real linter plus the layering test (one way down, no import circles).
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check keras_bert_impl tests benchmarks
+	$(PY) -m pytest -q tests/test_layering.py
+
 clean:
 	rm -rf $(VENV) demo_out

@@ -23,14 +23,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
-from keras_bert_impl.training.optimizers import create_adamw  # noqa: E402
+from keras_bert_impl.optimizers import create_adamw  # noqa: E402
 
 
 def make_batch(config, batch, seq, predictions):
     rng = np.random.default_rng(0)
     x = {
         "token_ids": rng.integers(1000, config.vocab_size, (batch, seq)).astype("int32"),
-        "segment_ids": np.repeat([[0] * (seq // 2) + [1] * (seq - seq // 2)], batch, 0).astype("int32"),
+        "segment_ids": np.repeat(
+            [[0] * (seq // 2) + [1] * (seq - seq // 2)], batch, 0
+        ).astype("int32"),
         "padding_mask": np.ones((batch, seq), "int32"),
     }
     positions = np.sort(np.stack([rng.choice(np.arange(1, seq), predictions, replace=False)

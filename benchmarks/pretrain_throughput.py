@@ -41,7 +41,7 @@ from encoder_throughput import (  # noqa: E402
 )
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
-from keras_bert_impl.training.optimizers import create_adamw  # noqa: E402
+from keras_bert_impl.optimizers import create_adamw  # noqa: E402
 
 
 def _batch(config, batch, seq):

@@ -37,7 +37,6 @@ def main():
     parser.add_argument("--sequence-length", type=int, default=512)
     args = parser.parse_args()
 
-    import numpy as np
     import tensorflow as tf
     from tokenizers import BertWordPieceTokenizer
 

@@ -15,7 +15,7 @@ COMMANDS = {
     "demo": ("keras_bert_impl.demo", "pretrain bert_tiny on the bundled corpus, save and reload it"),
     "vocab": ("keras_bert_impl.text.vocab_cli", "learn a WordPiece vocab.txt from a text corpus"),
     "pretrain": ("keras_bert_impl.training.pretrain_cli", "pretrain BERT (MLM+NSP) with model.fit under tf.distribute"),
-    "convert": ("keras_bert_impl.convert_cli", "convert a Hugging Face / Google BERT checkpoint to our preset format"),
+    "convert": ("keras_bert_impl.convert.command", "convert a Hugging Face / Google BERT checkpoint to our preset format"),
 }
 
 

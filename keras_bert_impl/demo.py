@@ -4,7 +4,9 @@
 2. learns an uncased WordPiece vocab from it (`keras_bert_impl.text.learn_vocab`);
 3. pretrains `bert_tiny` with MLM + NSP through `keras_bert_impl.training.pretrain` (the same
    path as `keras-bert pretrain`), Keras' progress bar showing the losses fall;
-4. saves the pretrainer as `.keras`, reloads it and checks the reload gives identical logits.
+4. saves the pretrainer as `.keras`, reloads it and checks the reload gives identical logits;
+5. loads the run directory as a preset (`BertClassifier.from_preset(run, num_classes=5)`):
+   a pretraining run is where fine-tuning starts.
 
 Rerunning resumes from the run's checkpoints (and reuses corpus and vocab).
 """
@@ -54,7 +56,6 @@ def run(args):
         warmup_steps=max(1, args.steps // 10),
         checkpoint_every=100,
         max_predictions=20,
-        xla=True,
     )
     summary = result["summary"]
     print(f"[demo] pretraining summary: {summary}")
@@ -79,4 +80,12 @@ def run(args):
         raise RuntimeError(f"Reloaded model differs from the trained one (max |diff| {diff}).")
     print(f"[demo] saved {path} ({os.path.getsize(path) / 1e6:.1f} MB) and reloaded it: "
           "identical MLM and NSP logits.")
+    from keras_bert_impl.models import BertClassifier
+
+    run = os.path.join(args.out, "run")
+    classifier = BertClassifier.from_preset(run, num_classes=5)
+    spec = classifier.tokenizer_spec
+    print(f"[demo] {run} is a preset: BertClassifier.from_preset({run!r}, num_classes=5) -> "
+          f"{classifier.count_params():,} parameters, vocab of {len(spec.tokens())} pieces, "
+          f"lowercase={spec.lowercase}")
     return 0

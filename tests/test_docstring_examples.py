@@ -1,5 +1,6 @@
 """Every public class documents a runnable example: run each ```python block of the public
-names' docstrings (layers, models, text, convert, config) so examples cannot rot."""
+names' docstrings (layers, models, text, presets, config, optimizers, training) so examples
+cannot rot."""
 
 import importlib
 import inspect
@@ -11,22 +12,25 @@ import keras_bert_impl
 import keras_bert_impl.layers as layers
 import keras_bert_impl.models as models
 from keras_bert_impl import config as config_module
-from keras_bert_impl.models.xla import XlaByDefault
 
 CODE_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
 def _documented_objects():
-    import keras_bert_impl.convert as convert
+    import keras_bert_impl.presets as presets
     import keras_bert_impl.text as text
 
-    for module in (layers, models, text, convert):
+    for module in (layers, models, text, presets):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):  # not constants
                 yield f"{module.__name__}.{name}", obj
-    for module_name in ("optimizers", "callbacks", "distribute", "pretrain"):
-        module = importlib.import_module(f"keras_bert_impl.training.{module_name}")
+    for module_name in ("optimizers", "models.base", "models.task", "models.weights",
+                        "presets.checkpoint", "presets.ours", "presets.hub",
+                        "presets.tokenizer_spec", "presets.canonical", "presets.huggingface",
+                        "presets.google", "presets.detect", "flags", "_moved",
+                        "training.callbacks", "training.distribute", "training.pretrain"):
+        module = importlib.import_module(f"keras_bert_impl.{module_name}")
         yield module.__name__, module
         for name, obj in vars(module).items():
             if (inspect.isclass(obj) or inspect.isfunction(obj)) and not name.startswith("_") \
@@ -34,7 +38,7 @@ def _documented_objects():
                 yield f"{module.__name__}.{name}", obj
     yield "keras_bert_impl.config", config_module
     yield "keras_bert_impl.BertConfig", keras_bert_impl.BertConfig
-    yield "keras_bert_impl.models.xla.XlaByDefault", XlaByDefault
+    yield "keras_bert_impl", keras_bert_impl
 
 
 def _examples():

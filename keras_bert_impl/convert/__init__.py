@@ -1,29 +1,14 @@
-"""Real weights in: Hugging Face and Google BERT checkpoints, and our own presets.
+"""`keras-bert convert` (see `keras_bert_impl.convert.command`).
 
-The front door is `load_preset(path_or_name, model_cls)` (also reached through
-`BertEncoder.from_preset`, `BertPretrainer.from_preset` and the task models' `from_preset`);
-`save_preset(model, dir)` writes our format. Submodules import heavy dependencies
-(`safetensors`, TensorFlow, torch) only when they read a file.
+The checkpoint readers and our preset format moved to `keras_bert_impl.presets`, and loading
+into a model is `Model.from_preset(path)`; the names this package used to export raise an
+`ImportError` that says where each one went.
 """
 
-from keras_bert_impl.convert.presets import (
-    HUB_PRESETS,
-    TokenizerSpec,
-    detect_format,
-    load_preset,
-    load_tokenizer,
-    resolve_tokenizer_spec,
-    save_preset,
-)
-from keras_bert_impl.convert.weights import WeightLoadError
+from keras_bert_impl._moved import CONVERT_NAMES
 
-__all__ = [
-    "HUB_PRESETS",
-    "TokenizerSpec",
-    "WeightLoadError",
-    "detect_format",
-    "load_preset",
-    "load_tokenizer",
-    "resolve_tokenizer_spec",
-    "save_preset",
-]
+
+def __getattr__(name):
+    if name in CONVERT_NAMES:
+        raise ImportError(f"keras_bert_impl.convert.{name} moved: use {CONVERT_NAMES[name]}.")
+    raise AttributeError(f"module 'keras_bert_impl.convert' has no attribute {name!r}")

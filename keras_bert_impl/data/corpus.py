@@ -193,11 +193,12 @@ def _tfds_documents(name, input_context, seed, data_dir, split, text_key):
 
 
 def corpus_dataset_fn(files=None, tfds_name=None, vocab=None, max_predictions=20, seed=0,
-                      shuffle_buffer=1000):
+                      shuffle_buffer=1000, lowercase=True):
     """A `dataset_fn(batch_size=, seq_len=, input_context=)` for `pretrain` over a corpus.
 
     Documents come from `document_dataset`; tokenization, NSP pairing, packing and masking
-    are `keras_bert_impl.text`'s `BertPretrainingPreprocessor`.
+    are `keras_bert_impl.text`'s `BertPretrainingPreprocessor`, with the vocab.txt at `vocab`
+    read with casing `lowercase`.
 
     Example:
 
@@ -220,18 +221,13 @@ def corpus_dataset_fn(files=None, tfds_name=None, vocab=None, max_predictions=20
         list_corpus_files(files)  # fail before anything is built
 
     def dataset_fn(batch_size, seq_len, input_context=None):
-        try:
-            from keras_bert_impl.text import pretraining_dataset
-        except ImportError as error:
-            raise ImportError(
-                "keras_bert_impl.text.pretraining_dataset (the tokenizer -> NSP -> packer -> "
-                f"masker pipeline) is not available ({error})."
-            ) from error
+        from keras_bert_impl.text.preprocessors import make_pretraining_dataset
+
         documents = document_dataset(files, tfds_name, input_context=input_context,
                                      shuffle_buffer=shuffle_buffer, seed=seed)
-        return pretraining_dataset(
-            documents, vocab=vocab, batch_size=batch_size, sequence_length=seq_len,
-            max_predictions_per_seq=max_predictions, seed=seed,
+        return make_pretraining_dataset(
+            documents, vocab, lowercase=lowercase, batch_size=batch_size,
+            sequence_length=seq_len, max_predictions_per_seq=max_predictions, seed=seed,
         )
 
     return dataset_fn

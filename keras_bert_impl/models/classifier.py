@@ -2,12 +2,11 @@
 
 import keras
 
-from keras_bert_impl.models._task import PresetMixin, WrapsEncoder, classification_logits
-from keras_bert_impl.models.xla import XlaByDefault
+from keras_bert_impl.models.task import BertTask, classification_logits
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertClassifier(WrapsEncoder, PresetMixin, XlaByDefault, keras.Model):
+class BertClassifier(BertTask):
     """The pooled `[CLS]` output -> dropout -> dense logits (Hugging Face's
     `BertForSequenceClassification`, Google's `run_classifier.py`).
 
@@ -45,7 +44,7 @@ class BertClassifier(WrapsEncoder, PresetMixin, XlaByDefault, keras.Model):
         self.dropout = dropout
         self.classifier_dense = dense
 
-    def head_config(self):
+    def head_arguments(self):
         return {
             "num_classes": self.num_classes,
             "dropout": self.dropout,

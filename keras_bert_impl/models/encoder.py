@@ -2,13 +2,14 @@
 
 import keras
 
-from keras_bert_impl.config import PRESETS, BertConfig
+from keras_bert_impl.config import BertConfig
 from keras_bert_impl.layers import BertEmbeddings, Pooler, TransformerEncoderBlock
-from keras_bert_impl.models.xla import XlaByDefault
+from keras_bert_impl.layers.initializers import weights_will_be_loaded
+from keras_bert_impl.models.base import BertModelBase
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertEncoder(XlaByDefault, keras.Model):
+class BertEncoder(BertModelBase):
     """BERT encoder: embeddings, `num_layers` post-LN Transformer blocks and the pooler.
 
     A functional model built in `__init__` (like keras-hub backbones). Inputs are a dict with
@@ -104,38 +105,12 @@ class BertEncoder(XlaByDefault, keras.Model):
         """The `[vocab_size, hidden_size]` token table (the variable the MLM head ties to)."""
         return self.embeddings.token_embeddings
 
-    @classmethod
-    def from_preset(cls, name, **config_overrides):
-        """An encoder from a preset name or a checkpoint directory.
+    def get_encoder(self):
+        return self
 
-        * an architecture name of `keras_bert_impl.config.PRESETS` (`"bert_tiny"` ...
-          `"bert_large"`): an untrained encoder of that size;
-        * a directory in our preset format, Hugging Face's (`config.json` +
-          `model.safetensors`) or Google's (`bert_config.json` + `bert_model.ckpt`): the
-          encoder with those weights (format detected from the files);
-        * a hub name (`"bert_base_en_uncased"`, ...): from the local preset cache or the hub.
-
-        `config_overrides` change config fields (e.g. `dropout=0.0`). See
-        `keras_bert_impl.convert.presets.load_preset`.
-        """
-        if name in PRESETS:
-            return cls(BertConfig.from_preset(name, **config_overrides))
-        from keras_bert_impl.convert.presets import load_preset
-
-        return load_preset(name, cls, config_overrides)
-
-    def save_to_preset(self, preset_dir, tokenizer=None):
-        """Writes our preset format (`preset.json`, `model.safetensors`, optional
-        `vocab.txt` from `tokenizer`) to `preset_dir`; `from_preset(preset_dir)` reloads it."""
-        from keras_bert_impl.convert.presets import save_preset
-
-        return save_preset(self, preset_dir, tokenizer=tokenizer)
-
-    def get_config(self):
+    def constructor_arguments(self):
         return {
             "config": self.config.to_dict(),
-            "name": self.name,
-            "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }
 
@@ -145,6 +120,13 @@ class BertEncoder(XlaByDefault, keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+    @classmethod
+    def from_bert_config(cls, config, encoder_weights_follow=False, **kwargs):
+        if not encoder_weights_follow:
+            return cls(config, **kwargs)
+        with weights_will_be_loaded():
+            return cls(config, **kwargs)
 
 
 def _as_config(config):

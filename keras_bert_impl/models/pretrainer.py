@@ -16,16 +16,14 @@ from keras import ops
 # Keras' own losses scale per-replica losses by 1 / num_replicas under tf.distribute with this
 # helper; it has no public alias, and our loss is computed by hand, so we call it directly.
 from keras.src.losses.loss import scale_loss_for_distribution
-from keras_bert_impl.config import PRESETS
+
 from keras_bert_impl.layers import MaskedLMHead, NextSentenceHead
-from keras_bert_impl.models._task import WrapsEncoder
-from keras_bert_impl.models.encoder import BertEncoder
-from keras_bert_impl.models.xla import XlaByDefault
-from keras_bert_impl.training.optimizers import create_adamw
+from keras_bert_impl.models.task import BertTask
+from keras_bert_impl.optimizers import create_adamw
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertPretrainer(WrapsEncoder, XlaByDefault, keras.Model):
+class BertPretrainer(BertTask):
     """BERT pretraining model: encoder + masked LM head (tied) + next-sentence head.
 
     Inputs: the encoder's `token_ids`, `segment_ids`, `padding_mask` plus `mask_positions`
@@ -92,28 +90,6 @@ class BertPretrainer(WrapsEncoder, XlaByDefault, keras.Model):
         self.mlm_accuracy = keras.metrics.SparseCategoricalAccuracy(name="mlm_accuracy")
         self.nsp_accuracy = keras.metrics.SparseCategoricalAccuracy(name="nsp_accuracy")
 
-    @classmethod
-    def from_preset(cls, name, **config_overrides):
-        """A pretrainer from a preset name or a checkpoint directory.
-
-        Architecture names (`"bert_tiny"` ... `"bert_large"`) give an untrained model; a
-        directory (ours, Hugging Face `BertForPreTraining`/`BertForMaskedLM`/`BertModel`, or
-        Google's `bert_model.ckpt`) or a hub name loads the weights, MLM/NSP heads included
-        when the checkpoint has them (missing heads start fresh, with a warning). See
-        `keras_bert_impl.convert.presets.load_preset`.
-        """
-        if name in PRESETS:
-            return cls(BertEncoder.from_preset(name, **config_overrides))
-        from keras_bert_impl.convert.presets import load_preset
-
-        return load_preset(name, cls, config_overrides)
-
-    def save_to_preset(self, preset_dir, tokenizer=None):
-        """Writes our preset format (config, weights with both heads, optional vocab)."""
-        from keras_bert_impl.convert.presets import save_preset
-
-        return save_preset(self, preset_dir, tokenizer=tokenizer)
-
     def compile(self, optimizer=None, **kwargs):
         """Compiles with BERT's losses; `optimizer` defaults to `create_adamw(1e-4)`.
 
@@ -121,7 +97,7 @@ class BertPretrainer(WrapsEncoder, XlaByDefault, keras.Model):
         is an error rather than being silently ignored.
 
         `jit_compile="auto"` (the default) also turns XLA on for CPU-only TensorFlow; see
-        `XlaByDefault`.
+        `keras_bert_impl.models.base.resolve_jit_compile`.
         """
         for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
             if kwargs.get(name) is not None:

@@ -4,8 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
-from keras_bert_impl.models._task import PresetMixin, WrapsEncoder
-from keras_bert_impl.models.xla import XlaByDefault
+from keras_bert_impl.models.task import BertTask
 
 # Logit given to padding positions: far below any real logit, finite so that softmax and
 # cross-entropy stay NaN-free in float32 and bfloat16.
@@ -37,7 +36,7 @@ class SpanLogits(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertSpanLabeler(WrapsEncoder, PresetMixin, XlaByDefault, keras.Model):
+class BertSpanLabeler(BertTask):
     """The sequence output -> dense(2) -> `start_logits`, `end_logits` (Hugging Face's
     `BertForQuestionAnswering`, Google's `run_squad.py`).
 

@@ -124,7 +124,9 @@ class MaskedLMMasker(TextLayer):
         token_ids = inputs["token_ids"] if isinstance(inputs, dict) else inputs
         token_ids = tf.convert_to_tensor(token_ids)
         if not token_ids.dtype.is_integer:
-            raise TypeError(f"MaskedLMMasker expects integer token ids; got {token_ids.dtype.name}.")
+            raise TypeError(
+                f"MaskedLMMasker expects integer token ids; got {token_ids.dtype.name}."
+            )
         unbatched = token_ids.shape.rank == 1
         if token_ids.shape.rank not in (1, 2):
             raise ValueError(f"MaskedLMMasker takes [seq] or [batch, seq] dense token ids; got "

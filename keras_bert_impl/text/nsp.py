@@ -112,9 +112,11 @@ def document_instances(document, other, seed, sequence_length, short_seq_prob=0.
         chunk_end_tokens = starts[i] + lens[i]
         a = tf.where(split_one, tf.stack([chunk_tokens_start, chunk_tokens_start + split_at]),
                      tf.stack([chunk_tokens_start, chunk_tokens_start + a_len]))
+        b_in_chunk = tf.where(split_one,
+                              tf.stack([chunk_tokens_start + split_at, chunk_end_tokens]),
+                              tf.stack([chunk_tokens_start + a_len, chunk_end_tokens]))
         b = tf.where(is_random, tf.stack([other_b[0] + doc_tokens, other_b[1] + doc_tokens]),
-                     tf.where(split_one, tf.stack([chunk_tokens_start + split_at, chunk_end_tokens]),
-                              tf.stack([chunk_tokens_start + a_len, chunk_end_tokens])))
+                     b_in_chunk)
         valid = (b[1] > b[0]) & (a[1] > a[0])
         # NotNext puts the chunk's unused sentences back.
         next_i = tf.where(is_random, a_end, i + 1)

@@ -11,7 +11,6 @@
        "next_sentence_labels": int32 [B] (0 = IsNext, 1 = NotNext)}
 
 - `make_pretraining_dataset(documents, tokenizer, ...)` builds that pipeline over a corpus
-  (`pretraining_dataset` is the same function, as `keras_bert_impl.data.corpus` calls it).
 
 Randomness is stateless and seeded: per document (NSP) and per batch (masking) seeds come
 from `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`, so a run is
@@ -292,8 +291,8 @@ def _documents_dataset(documents):
     return tf.data.Dataset.from_tensor_slices(ragged).map(lambda d: d)
 
 
-def make_pretraining_dataset(documents, tokenizer=None, sequence_length=128, batch_size=32,
-                             max_predictions_per_seq=20, seed=0, *, vocab=None,
+def make_pretraining_dataset(documents, tokenizer, *, sequence_length=128, batch_size=32,
+                             max_predictions_per_seq=20, seed=0,
                              lowercase=True, whole_word=False, mask_selection_rate=0.15,
                              short_seq_prob=0.1, shuffle_buffer=1000, instance_buffer=10_000,
                              drop_remainder=True):
@@ -308,8 +307,8 @@ def make_pretraining_dataset(documents, tokenizer=None, sequence_length=128, bat
         documents: a `tf.data.Dataset` of 1-D `tf.string` tensors (one document's
             sentences each; repeat it for several epochs), a list of documents (lists of
             sentences) or text files/globs in the reference format.
-        tokenizer: a `BertTokenizer`, or a vocab.txt path (then `lowercase` applies);
-            `vocab=` is accepted as another name for it.
+        tokenizer: a `BertTokenizer`, or a vocab.txt path (then `lowercase` applies).
+        The other arguments are keyword-only:
         sequence_length, batch_size, max_predictions_per_seq, seed: as named.
         whole_word, mask_selection_rate: see `MaskedLMMasker`; short_seq_prob: see `nsp`.
 
@@ -319,13 +318,13 @@ def make_pretraining_dataset(documents, tokenizer=None, sequence_length=128, bat
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "it", "rain",
              "fell", "night", "came", "."]
     docs = [["The cat sat.", "It sat."], ["Rain fell.", "Night came.", "The rain came."]]
-    dataset = make_pretraining_dataset(docs, tokenizer=BertTokenizer(vocab), sequence_length=16,
+    dataset = make_pretraining_dataset(docs, BertTokenizer(vocab), sequence_length=16,
                                        batch_size=2, max_predictions_per_seq=3)
     x, y = next(iter(dataset))
     x["token_ids"].shape, y["mask_ids"].shape  # (2, 16), (2, 3)
     ```
     """
-    tokenizer = _as_tokenizer(tokenizer if tokenizer is not None else vocab, lowercase)
+    tokenizer = _as_tokenizer(tokenizer, lowercase)
     preprocessor = BertPretrainingPreprocessor(
         tokenizer, sequence_length=sequence_length,
         max_predictions_per_seq=max_predictions_per_seq,
@@ -333,23 +332,3 @@ def make_pretraining_dataset(documents, tokenizer=None, sequence_length=128, bat
         short_seq_prob=short_seq_prob, seed=seed)
     return preprocessor.dataset(documents, batch_size, seed=seed, shuffle_buffer=shuffle_buffer,
                                 instance_buffer=instance_buffer, drop_remainder=drop_remainder)
-
-
-def pretraining_dataset(documents, vocab=None, batch_size=32, sequence_length=128,
-                        max_predictions_per_seq=20, seed=0, **kwargs):
-    """`make_pretraining_dataset` under the argument names `keras_bert_impl.data` uses
-    (`vocab` is a `BertTokenizer` or a vocab.txt path).
-
-    Example:
-
-    ```python
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "."]
-    docs = [["A b.", "B c."], ["C a.", "A a.", "B b."]]
-    dataset = pretraining_dataset(docs, vocab=BertTokenizer(vocab), batch_size=2,
-                                  sequence_length=16, max_predictions_per_seq=3)
-    ```
-    """
-    return make_pretraining_dataset(documents, vocab, sequence_length=sequence_length,
-                                    batch_size=batch_size,
-                                    max_predictions_per_seq=max_predictions_per_seq, seed=seed,
-                                    **kwargs)

@@ -206,7 +206,9 @@ class BertTokenizer(TextLayer):
 
         super().__init__(**kwargs)
         if not isinstance(max_chars_per_word, int) or max_chars_per_word < 1:
-            raise ValueError(f"max_chars_per_word must be a positive int; got {max_chars_per_word!r}.")
+            raise ValueError(
+                f"max_chars_per_word must be a positive int; got {max_chars_per_word!r}."
+            )
         self._vocab_path = (os.fspath(vocabulary)
                             if isinstance(vocabulary, (str, os.PathLike)) else None)
         self.vocabulary = load_vocabulary(vocabulary)
@@ -432,12 +434,14 @@ class BertTokenizer(TextLayer):
 
     @classmethod
     def from_preset(cls, path_or_name, lowercase=None, **kwargs):
-        """The tokenizer of a checkpoint: our preset, a Hugging Face or a Google directory, or
-        a hub preset name (`"bert_base_en_uncased"`, ...).
+        """The tokenizer of a checkpoint: our preset or pretraining run, a Hugging Face or a
+        Google directory, a tokenizer-only folder, or a preset name (`"bert_base_en_uncased"`,
+        ...; see `keras_bert_impl.presets.list_presets()`).
 
         `vocab.txt` (or the WordPiece vocab inside `tokenizer.json`) gives the vocabulary;
-        casing comes from `tokenizer_config.json`'s `do_lower_case` or our preset, and an
-        explicit `lowercase` that contradicts the checkpoint warns clearly.
+        casing comes from our preset (stored, never guessed) or `tokenizer_config.json`'s
+        `do_lower_case`, and an explicit `lowercase` that contradicts the checkpoint warns
+        clearly. `kwargs` go to the constructor.
 
         Example:
 
@@ -452,9 +456,25 @@ class BertTokenizer(TextLayer):
         tokenizer.lowercase  # True
         ```
         """
-        from keras_bert_impl.convert.presets import load_tokenizer
+        from keras_bert_impl.presets.tokenizer_spec import resolve_tokenizer_spec
 
-        return load_tokenizer(path_or_name, lowercase=lowercase, **kwargs)
+        return cls.from_spec(resolve_tokenizer_spec(path_or_name, lowercase=lowercase), **kwargs)
+
+    @classmethod
+    def from_spec(cls, spec, **kwargs):
+        """The tokenizer of a `keras_bert_impl.presets.TokenizerSpec` (vocabulary + casing).
+
+        Example:
+
+        ```python
+        from keras_bert_impl.presets import TokenizerSpec
+        spec = TokenizerSpec(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hi"],
+                             lowercase=True, source="inline")
+        BertTokenizer.from_spec(spec).vocabulary_size()  # 6
+        ```
+        """
+        vocabulary = spec.vocabulary if isinstance(spec.vocabulary, str) else spec.tokens()
+        return cls(vocabulary=vocabulary, lowercase=spec.lowercase, **kwargs)
 
     def get_config(self):
         config = super().get_config()

@@ -4,15 +4,14 @@ Example: `keras-bert vocab --corpus "data/*.txt" --size 8000 --out vocab.txt`.
 """
 
 
+from keras_bert_impl.flags import add_casing_flags
+
+
 def add_arguments(parser):
     parser.add_argument("--corpus", required=True, action="append",
                         help="glob of UTF-8 text files (repeat the flag for several globs)")
     parser.add_argument("--size", required=True, type=int, help="target vocabulary size")
-    case = parser.add_mutually_exclusive_group()
-    case.add_argument("--lowercase", dest="lowercase", action="store_true", default=True,
-                      help="uncased vocabulary: lowercase and strip accents (default)")
-    case.add_argument("--cased", dest="lowercase", action="store_false",
-                      help="cased vocabulary")
+    add_casing_flags(parser)
     parser.add_argument("--out", required=True, help="path of the vocab.txt to write")
 
 

@@ -37,6 +37,10 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
         max_to_keep: number of checkpoints kept.
         is_chief: whether this process writes the real checkpoint.
         task_id: this worker's index (names the non-chief temp directory).
+        preset_dir: if given, the chief also writes the model as our preset there after
+            each checkpoint (`model.save_to_preset`), so the run directory loads with
+            `from_preset` at every checkpoint.
+        tokenizer: the `TokenizerSpec` (vocab + casing) written with that preset.
 
     Example:
 
@@ -57,8 +61,11 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, directory, steps_per_epoch, max_to_keep=3, is_chief=True, task_id=0):
+    def __init__(self, directory, steps_per_epoch, max_to_keep=3, is_chief=True, task_id=0,
+                 preset_dir=None, tokenizer=None):
         super().__init__()
+        self.preset_dir = preset_dir
+        self.tokenizer = tokenizer
         import tensorflow as tf
 
         self.directory = os.fspath(directory)
@@ -132,6 +139,9 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
         self.last_saved_step = step
         if not self.is_chief:
             shutil.rmtree(self.write_directory, ignore_errors=True)
+        elif self.preset_dir is not None:
+            self.model.save_to_preset(self.preset_dir, tokenizer=self.tokenizer,
+                                      metadata={"step": int(step)})
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")

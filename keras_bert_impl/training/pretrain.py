@@ -17,6 +17,12 @@ One function is the whole system; `keras-bert pretrain` is a thin wrapper over i
    the position table always has `max_position_embeddings` rows, so nothing is re-created;
 6. the chief writes `out/pretrainer.keras` and `out/summary.json` atomically.
 
+The run directory is a preset at every checkpoint and at the end: with each checkpoint the
+chief also writes our preset files (`preset.json`, `model.safetensors`, `vocab.txt` with the
+run's casing), so `BertClassifier.from_preset(out, num_classes=2)`,
+`BertEncoder.from_preset(out)` and `BertTokenizer.from_preset(out)` load the newest weights,
+the vocabulary and the casing the run used.
+
 The progress bar shows loss, `mlm_loss`, `nsp_loss`, `mlm_accuracy`, `nsp_accuracy`,
 `learning_rate` and `seq_per_s`; TensorBoard logs (scalars, learning-rate curve) go to
 `out/logs`; the last line printed is a throughput summary.
@@ -25,6 +31,8 @@ The progress bar shows loss, `mlm_loss`, `nsp_loss`, `mlm_accuracy`, `nsp_accura
 import json
 import math
 import os
+
+from keras_bert_impl.presets.tokenizer_spec import read_vocab_file
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -95,6 +103,7 @@ def pretrain(
     corpus=None,
     tfds_name=None,
     vocab=None,
+    lowercase=True,
     seq_len=128,
     batch_size=32,
     steps=1000,
@@ -110,7 +119,7 @@ def pretrain(
     strategy="default",
     tpu_address=None,
     precision="float32",
-    xla=False,
+    xla="auto",
     steps_per_execution=1,
     phase2_steps=0,
     phase2_seq_len=512,
@@ -132,6 +141,8 @@ def pretrain(
             per line, blank line between documents).
         tfds_name: instead of `corpus`, a TFDS dataset name with a `text` feature.
         vocab: `vocab.txt`; its size sets the model's `vocab_size`.
+        lowercase: the casing of the text pipeline (`True` = uncased), stored in the run's
+            preset so that fine-tuning tokenizes the same way.
         seq_len, batch_size, steps, max_predictions: phase-1 sequence length, global batch
             size (split across replicas), training steps, masked positions per sequence.
         optimizer, learning_rate, warmup_steps, end_learning_rate, power, weight_decay,
@@ -139,7 +150,8 @@ def pretrain(
             defaults to 10% of the optimizer updates (the reference's 10,000 of 1M is 1%).
         strategy, tpu_address: see `create_strategy`.
         precision: `float32`, `mixed_bfloat16` or `mixed_float16` (dynamic loss scaling).
-        xla: `jit_compile=True`.
+        xla: `jit_compile` of the train step; `"auto"` is our models' default
+            (`keras_bert_impl.models.base.resolve_jit_compile`).
         steps_per_execution: training steps per `tf.function` call.
         phase2_steps, phase2_seq_len: the second phase (0 steps = none).
         checkpoint_every, keep_checkpoints: checkpoint interval (steps) and how many to keep.
@@ -169,7 +181,8 @@ def pretrain(
     """
     import keras
 
-    from keras_bert_impl import BertPretrainer
+    from keras_bert_impl.models.pretrainer import BertPretrainer
+    from keras_bert_impl.optimizers import create_optimizer
     from keras_bert_impl.training.callbacks import (
         NaNGuard,
         PretrainingCheckpoint,
@@ -181,7 +194,6 @@ def pretrain(
         per_replica_batch_size,
         worker_info,
     )
-    from keras_bert_impl.training.optimizers import create_optimizer
 
     _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precision)
     overrides = dict(config_overrides or {})
@@ -196,8 +208,15 @@ def pretrain(
         from keras_bert_impl.data.corpus import corpus_dataset_fn
 
         dataset_fn = corpus_dataset_fn(
-            files=corpus, tfds_name=tfds_name, vocab=vocab,
+            files=corpus, tfds_name=tfds_name, vocab=vocab, lowercase=lowercase,
             max_predictions=max_predictions, seed=seed,
+        )
+    tokenizer = None
+    if vocab is not None:
+        from keras_bert_impl.presets import TokenizerSpec
+
+        tokenizer = TokenizerSpec(
+            vocabulary=read_vocab_file(vocab), lowercase=bool(lowercase), source=vocab
         )
 
     os.makedirs(out, exist_ok=True)
@@ -226,14 +245,14 @@ def pretrain(
                     clipnorm=clipnorm,
                     gradient_accumulation_steps=accumulation,
                 ),
-                jit_compile=bool(xla),
+                jit_compile=xla,
                 steps_per_execution=steps_per_execution,
             )
         enable_multi_worker_fit(model, dist)
 
         checkpoint = PretrainingCheckpoint(
             os.path.join(out, "checkpoints"), checkpoint_every, keep_checkpoints,
-            is_chief=is_chief, task_id=task_id,
+            is_chief=is_chief, task_id=task_id, preset_dir=out, tokenizer=tokenizer,
         )
         start_step = checkpoint.restore(model)
         if start_step:
@@ -273,12 +292,15 @@ def pretrain(
 
         summary = dict(logger.summary, start_step=start_step, steps=steps + phase2_steps,
                        global_batch_size=batch_size, replicas=dist.num_replicas_in_sync,
-                       precision=precision, xla=bool(xla))
+                       precision=precision, xla=bool(model.jit_compile is True),
+                       lowercase=bool(lowercase))
         if is_chief:
             final = os.path.join(out, "pretrainer.keras")
             tmp = os.path.join(out, f".pretrainer-{os.getpid()}.tmp.keras")
             model.save(tmp)
             os.replace(tmp, final)
+            model.save_to_preset(out, tokenizer=tokenizer,
+                                 metadata={"step": steps + phase2_steps})
             _atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2))
         return {"model": model, "summary": summary, "start_step": start_step}
     finally:

@@ -12,6 +12,11 @@ Rerunning the same command after an interruption resumes from the last checkpoin
 """
 
 
+import argparse
+
+from keras_bert_impl.flags import add_casing_flags
+
+
 def add_arguments(parser):
     """Adds the pretraining flags to `parser` (imports nothing heavy).
 
@@ -22,7 +27,7 @@ def add_arguments(parser):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(["--out", "runs/tiny", "--corpus", "data/*.txt", "--xla"])
-    args.batch_size, args.xla  # (32, True)
+    args.batch_size, args.xla, args.lowercase  # (32, True, True)
     ```
     """
     add = parser.add_argument
@@ -32,6 +37,7 @@ def add_arguments(parser):
         "line between documents); repeatable")
     add("--tfds", dest="tfds_name", help="a TFDS dataset name with a `text` feature instead")
     add("--vocab", help="vocab.txt (sets the model's vocab_size)")
+    add_casing_flags(parser)
     add("--seq-len", type=int, default=128)
     add("--batch-size", type=int, default=32, help="global batch size (split across replicas)")
     add("--steps", type=int, default=1000)
@@ -48,7 +54,9 @@ def add_arguments(parser):
     add("--tpu", dest="tpu_address", default=None)
     add("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
         default="float32")
-    add("--xla", action="store_true", help="jit_compile the train step")
+    add("--xla", action=argparse.BooleanOptionalAction, default="auto",
+        help="jit_compile the train step (default: the models' own default, XLA on for "
+             "TensorFlow on one device)")
     add("--steps-per-execution", type=int, default=1)
     add("--phase2-steps", type=int, default=0, help="steps of the second (long) phase")
     add("--phase2-seq-len", type=int, default=512)
@@ -88,6 +96,7 @@ def run(args):
         corpus=args.corpus,
         tfds_name=args.tfds_name,
         vocab=args.vocab,
+        lowercase=args.lowercase,
         seq_len=args.seq_len,
         batch_size=args.batch_size,
         steps=args.steps,
@@ -112,5 +121,6 @@ def run(args):
         log_every=args.log_every,
         seed=args.seed,
     )
-    print(f"pretrain: wrote {args.out}/pretrainer.keras and {args.out}/summary.json")
+    print(f"pretrain: wrote {args.out}/pretrainer.keras and {args.out}/summary.json; "
+          f"{args.out} is a preset: BertClassifier.from_preset({args.out!r}, num_classes=N)")
     return 0 if result else 1

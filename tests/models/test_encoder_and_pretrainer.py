@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer
-from keras_bert_impl.training.optimizers import create_adamw
+from keras_bert_impl.optimizers import create_adamw
 from tests.harness import assert_all_close, run_fit_step_test, run_model_saving_test
 
 SMALL = BertConfig(vocab_size=300, hidden_size=32, num_layers=2, num_heads=4,
@@ -254,7 +254,7 @@ def test_encoder_compile_uses_xla_by_default():
 
 
 def test_keras_file_keeps_the_optimizer_and_its_state(tmp_path):
-    from keras_bert_impl.training.optimizers import create_optimizer
+    from keras_bert_impl.optimizers import create_optimizer
 
     pretrainer = BertPretrainer(BertEncoder(SMALL.replace(dropout=0.0, attention_dropout=0.0)))
     pretrainer.compile(optimizer=create_optimizer("adamw", learning_rate=1e-3, total_steps=10,

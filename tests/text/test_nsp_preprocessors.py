@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.text import (BertPreprocessor, BertPretrainingPreprocessor, BertTokenizer,
-                                  document_instances, learn_vocab, make_pretraining_dataset)
+from keras_bert_impl.text import (
+    BertPreprocessor,
+    BertPretrainingPreprocessor,
+    BertTokenizer,
+    document_instances,
+    learn_vocab,
+    make_pretraining_dataset,
+)
 
 
 def _bbc_documents(bbc_dir, limit=None):

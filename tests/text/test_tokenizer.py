@@ -1,9 +1,6 @@
 """BertTokenizer: id parity with Hugging Face `tokenizers` (the reference BERT WordPiece),
 character classes checked on every code point, random Unicode, and bad input."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest

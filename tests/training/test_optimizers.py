@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl import BertPretrainer
-from keras_bert_impl.training.optimizers import (
+from keras_bert_impl.optimizers import (
     Lamb,
     WarmupPolynomialDecay,
     create_adamw,

@@ -13,7 +13,7 @@ import pytest
 from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
 from keras_bert_impl.training.callbacks import PretrainingCheckpoint
 from keras_bert_impl.training.pretrain import pretrain
-from tests.training.helpers import REPO_ROOT, load_result, run_worker, worker_command, worker_env
+from tests.training.helpers import REPO_ROOT, run_worker, worker_command, worker_env
 
 TINY = {"vocab_size": 512}
 DATA = functools.partial(synthetic_pretraining_dataset, vocab_size=512, max_predictions=5)

@@ -5,6 +5,8 @@ detected from the files), builds the requested model with its weights, and write
 (config + `model.safetensors` + `vocab.txt` and casing) that `from_preset(out_dir)` reloads.
 """
 
+from keras_bert_impl.flags import add_casing_flags
+
 MODELS = ("encoder", "pretrainer", "classifier", "token_classifier", "span_labeler")
 
 
@@ -17,17 +19,12 @@ def add_arguments(parser):
     parser.add_argument("--num-classes", type=int, default=None,
                         help="classes of a classifier / token classifier (default: from the "
                              "checkpoint's config)")
-    casing = parser.add_mutually_exclusive_group()
-    casing.add_argument("--lowercase", dest="lowercase", action="store_true", default=None,
-                        help="force an uncased tokenizer")
-    casing.add_argument("--cased", dest="lowercase", action="store_false",
-                        help="force a cased tokenizer")
+    add_casing_flags(parser, default=None)  # default: the checkpoint's casing
     parser.add_argument("--no-vocab", action="store_true",
                         help="convert without a vocabulary (otherwise a missing vocab is an error)")
 
 
 def run(args):
-    from keras_bert_impl.convert.presets import load_preset, resolve_tokenizer_spec, save_preset
     from keras_bert_impl.models import (
         BertClassifier,
         BertEncoder,
@@ -35,6 +32,7 @@ def run(args):
         BertSpanLabeler,
         BertTokenClassifier,
     )
+    from keras_bert_impl.presets import resolve_tokenizer_spec
 
     model_cls = {
         "encoder": BertEncoder,
@@ -48,8 +46,9 @@ def run(args):
         kwargs["num_classes"] = args.num_classes
     # The tokenizer first: a missing vocab fails before the (slow) weight conversion.
     spec = None if args.no_vocab else resolve_tokenizer_spec(args.source, lowercase=args.lowercase)
-    model = load_preset(args.source, model_cls, **kwargs)
-    save_preset(model, args.target, tokenizer=spec)
+    model = model_cls.from_preset(args.source, **kwargs)
+    model.tokenizer_spec = spec
+    model.save_to_preset(args.target)
     params = model.count_params()
     print(f"Converted {args.source} -> {args.target}: {type(model).__name__}, "
           f"{params:,} parameters, tokenizer "

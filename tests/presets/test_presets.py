@@ -17,13 +17,13 @@ from keras_bert_impl import (
     BertSpanLabeler,
     BertTokenClassifier,
 )
-from keras_bert_impl.convert import (
+from keras_bert_impl.presets import (
+    TokenizerSpec,
     WeightLoadError,
     detect_format,
-    load_preset,
     resolve_tokenizer_spec,
 )
-from tests.convert.helpers import bert_tiny_mlm_dir, encode, minilm_dir, real_sentences
+from tests.presets.helpers import bert_tiny_mlm_dir, encode, minilm_dir, real_sentences
 
 SMALL = {"vocab_size": 120, "hidden_size": 16, "num_layers": 2, "num_heads": 2,
          "max_position_embeddings": 32}
@@ -58,8 +58,6 @@ def _copy_hf(tmp_path, source=None, name="hf"):
     (BertTokenClassifier, {"num_classes": 5}), (BertSpanLabeler, {}),
 ])
 def test_save_to_preset_round_trip(tmp_path, cls, kwargs):
-    from keras_bert_impl.convert.presets import TokenizerSpec
-
     encoder = BertEncoder(SMALL)
     model = encoder if cls is BertEncoder else (
         BertPretrainer(encoder) if cls is BertPretrainer else cls(encoder, **kwargs))
@@ -69,7 +67,7 @@ def test_save_to_preset_round_trip(tmp_path, cls, kwargs):
     spec = TokenizerSpec(vocabulary=_vocab(tmp_path), lowercase=True, source="test")
     path = os.path.join(tmp_path, "preset")
     model.save_to_preset(path, tokenizer=spec)
-    assert detect_format(path).kind == "keras_bert_impl"
+    assert detect_format(path) == "keras_bert_impl"
     assert sorted(os.listdir(path)) == ["model.safetensors", "preset.json", "vocab.txt"]
     restored = cls.from_preset(path)
     assert type(restored) is cls
@@ -106,7 +104,7 @@ def test_architecture_names_stay_untrained_models():
 
 # --- Hugging Face directories through the front door -----------------------------------------
 def test_detects_each_format_and_lists_files_otherwise(tmp_path):
-    assert detect_format(str(minilm_dir())).kind == "huggingface"
+    assert detect_format(str(minilm_dir())) == "huggingface"
     other = os.path.join(tmp_path, "other")
     os.makedirs(other)
     for name in ("weights.npz", "notes.txt"):
@@ -260,7 +258,7 @@ def test_cli_convert_round_trip(tmp_path, capsys):
     assert "lowercase=True" in capsys.readouterr().out
     x = encode(minilm_dir(), real_sentences(8))
     converted = BertEncoder.from_preset(out)(x)
-    original = load_preset(str(minilm_dir()), BertEncoder)(x)
+    original = BertEncoder.from_preset(str(minilm_dir()))(x)
     np.testing.assert_array_equal(
         converted["sequence_output"].numpy(), original["sequence_output"].numpy()
     )
@@ -285,11 +283,11 @@ def test_load_tokenizer_matches_the_reference_tokenizer():
     pytest.importorskip("tensorflow_text")
     from tokenizers import Tokenizer
 
-    from keras_bert_impl.convert import load_tokenizer
+    from keras_bert_impl.text import BertTokenizer
 
     sentences = real_sentences(32, seed=2) + ["Héllo Wörld, CamelCase £3bn!"]
     for path in (str(minilm_dir()), str(bert_tiny_mlm_dir())):
-        tokenizer = load_tokenizer(path)
+        tokenizer = BertTokenizer.from_preset(path)
         reference = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
         reference.no_padding()
         reference.no_truncation()

@@ -5,7 +5,7 @@ import tensorflow as tf
 import tokenizers
 
 from keras_bert_impl.text import BertTokenizer
-from tests.convert.helpers import bert_tiny_mlm_dir, minilm_dir, real_sentences
+from tests.presets.helpers import bert_tiny_mlm_dir, minilm_dir, real_sentences
 
 
 def test_tokenizer_only_folder(tmp_path):

@@ -4,23 +4,22 @@ import numpy as np
 import pytest
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer
-from keras_bert_impl.convert.presets import build_model
-from keras_bert_impl.convert.weights import assign_weights, extract_weights
+from keras_bert_impl.models.weights import assign_weights, extract_weights
 
 CONFIG = BertConfig(vocab_size=60, hidden_size=16, num_layers=1, num_heads=2)
 
 
 def test_encoder_starts_at_zero_when_weights_follow():
-    encoder = build_model(BertEncoder, CONFIG, encoder_weights_follow=True)
+    encoder = BertEncoder.from_bert_config(CONFIG, encoder_weights_follow=True)
     assert not np.any(encoder.token_embeddings.numpy())
-    fresh = build_model(BertEncoder, CONFIG)
+    fresh = BertEncoder.from_bert_config(CONFIG)
     assert 0.01 < fresh.token_embeddings.numpy().std() < 0.03
 
 
 def test_missing_heads_get_a_real_random_start():
     source = extract_weights(BertEncoder(CONFIG))
     del source["pooler/dense/kernel"], source["pooler/dense/bias"]
-    pretrainer = build_model(BertPretrainer, CONFIG, encoder_weights_follow=True)
+    pretrainer = BertPretrainer.from_bert_config(CONFIG, encoder_weights_follow=True)
     with pytest.warns(UserWarning, match="pooler"):
         assign_weights(pretrainer, source, source="test.safetensors")
     np.testing.assert_array_equal(pretrainer.encoder.token_embeddings.numpy(),

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from keras_bert_impl import BertEncoder, BertPretrainer
-from keras_bert_impl.convert import WeightLoadError, detect_format
-from tests.convert.helpers import encode, minilm_dir, real_sentences
+from keras_bert_impl.presets import WeightLoadError, detect_format
+from tests.presets.helpers import encode, minilm_dir, real_sentences
 
 tf = pytest.importorskip("tensorflow")
 
@@ -97,7 +97,7 @@ def test_reads_back_with_the_reference_reader(minilm_google):
     shapes = reader.get_variable_to_shape_map()
     assert shapes["bert/encoder/layer_5/attention/self/query/kernel"] == [384, 384]
     assert shapes["cls/seq_relationship/output_weights"] == [2, 384]
-    assert detect_format(directory).kind == "google"
+    assert detect_format(directory) == "google"
 
 
 def test_encoder_identical_to_hugging_face_load(minilm_google):

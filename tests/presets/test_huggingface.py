@@ -16,7 +16,7 @@ from keras_bert_impl import (
     BertSpanLabeler,
     BertTokenClassifier,
 )
-from tests.convert.helpers import (
+from tests.presets.helpers import (
     bert_tiny_mlm_dir,
     encode,
     max_abs,

@@ -1,0 +1,258 @@
+"""`BertModelBase`: what every model of ours shares — presets, config, the XLA default.
+
+Every model (`BertEncoder`, `BertPretrainer`, `BertClassifier`, `BertTokenClassifier`,
+`BertSpanLabeler`) is a functional `keras.Model` built in `__init__` and derives from this
+one class, which holds once:
+
+* `from_preset(preset, config_overrides=None, load_weights=True, **kwargs)`: an
+  architecture name (`bert_tiny` ... `bert_large`: random weights, said once in the log), a
+  checkpoint directory of any format, a pretraining run directory, or a preset name with
+  weights (`keras_bert_impl.presets.list_presets()`). `kwargs` are the model's own
+  constructor arguments (`num_classes`, `dropout` of a classifier) or, when the model has no
+  argument of that name, `BertConfig` fields (`vocab_size=...`); anything else is a
+  `TypeError`. The checkpoint's vocabulary and casing travel with the model
+  (`model.tokenizer_spec`, `model.build_tokenizer()`).
+* `save_to_preset(dir)`: our preset format, the vocabulary included whenever the model
+  carries one.
+* `get_config` / `from_config` from `constructor_arguments()`, and `compile()` turning XLA on
+  wherever it helps (`resolve_jit_compile`, which `keras-bert pretrain` uses too).
+
+Example:
+
+```python
+import os, tempfile
+from keras_bert_impl.models import BertClassifier, BertEncoder
+encoder = BertEncoder.from_preset("bert_tiny", vocab_size=100)  # random weights
+path = os.path.join(tempfile.mkdtemp(), "tiny")
+encoder.save_to_preset(path)
+classifier = BertClassifier.from_preset(path, num_classes=3)  # encoder weights + new head
+classifier.num_classes  # 3
+```
+"""
+
+import dataclasses
+import inspect
+import logging
+
+import keras
+
+from keras_bert_impl.config import PRESETS, BertConfig
+from keras_bert_impl.models.weights import assign_weights, extract_weights
+from keras_bert_impl.presets.checkpoint import read_checkpoint
+from keras_bert_impl.presets.ours import write_preset
+from keras_bert_impl.presets.tokenizer_spec import as_tokenizer_spec
+
+logger = logging.getLogger("keras_bert_impl")
+_ANNOUNCED_RANDOM = set()
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(BertConfig))
+
+
+def resolve_jit_compile(jit_compile="auto", strategy=None):
+    """The one XLA default of our models' `compile()` and of `keras-bert pretrain`.
+
+    `"auto"` means XLA on for the TensorFlow backend on one device, CPU-only machines
+    included (Keras' own "auto" turns it off there; for BERT that leaves speed on the table:
+    the `bert_tiny` train step is ~1.3x faster with XLA on 2 CPU cores and `bert_base`'s is on
+    par). Under a `tf.distribute` strategy with several replicas, and on other backends,
+    "auto" stays Keras' choice. `True`/`False` are kept as given.
+
+    Example:
+
+    ```python
+    resolve_jit_compile(False)  # False
+    ```
+    """
+    if jit_compile != "auto":
+        return bool(jit_compile)
+    if keras.backend.backend() != "tensorflow":
+        return "auto"
+    if strategy is not None and getattr(strategy, "num_replicas_in_sync", 1) > 1:
+        return "auto"
+    return True
+
+
+class BertModelBase(keras.Model):
+    """The base of every model of ours: presets, config round trip, XLA by default.
+
+    Subclasses define `constructor_arguments()` (their `__init__` arguments as stored by
+    `get_config`) and `from_bert_config(config, **kwargs)` (a new model of a `BertConfig`).
+
+    Example:
+
+    ```python
+    from keras_bert_impl.models import BertEncoder
+    encoder = BertEncoder.from_preset("bert_tiny")
+    encoder.compile()
+    encoder.jit_compile  # True on the TensorFlow backend
+    ```
+    """
+
+    tokenizer_spec = None
+
+    # --- subclass contract --------------------------------------------------------------
+    def get_encoder(self):
+        """The `BertEncoder` inside this model (the model itself for the encoder).
+
+        A method, not a property: Keras' saving walks every attribute of a model."""
+        return self.encoder
+
+    def constructor_arguments(self):
+        """`__init__` arguments other than `name`/`trainable`, as `get_config` stores them."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_bert_config(cls, config, encoder_weights_follow=False, **kwargs):
+        """A new model of `config` (a `BertConfig`) with `kwargs` for `__init__`.
+
+        `encoder_weights_follow=True` (loaders, which overwrite every encoder weight or fail)
+        skips drawing random encoder weights (`weights_will_be_loaded`); heads keep their
+        real initialisation, since a checkpoint may lack them.
+        """
+        raise NotImplementedError
+
+    # --- config -------------------------------------------------------------------------
+    def get_config(self):
+        arguments = {
+            key: keras.saving.serialize_keras_object(value)
+            if isinstance(value, keras.Model)
+            else value
+            for key, value in self.constructor_arguments().items()
+        }
+        return {**arguments, "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key, value in config.items():
+            if isinstance(value, dict) and "class_name" in value and "config" in value:
+                config[key] = keras.saving.deserialize_keras_object(value)
+        return cls(**config)
+
+    # --- compile ------------------------------------------------------------------------
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        jit_compile = resolve_jit_compile(jit_compile, getattr(self, "_distribute_strategy", None))
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
+
+    # --- presets ------------------------------------------------------------------------
+    @classmethod
+    def _split_kwargs(cls, kwargs, config_overrides):
+        own = [
+            p.name
+            for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in ("encoder", "config")
+        ]
+        model_kwargs, overrides = {}, dict(config_overrides or {})
+        for key, value in kwargs.items():
+            if key in own:
+                model_kwargs[key] = value
+            elif key in _CONFIG_FIELDS:
+                overrides[key] = value
+            else:
+                raise TypeError(
+                    f"{cls.__name__}.from_preset() got an unexpected keyword argument {key!r}; "
+                    f"it takes the model's arguments {own} and BertConfig fields "
+                    f"{list(_CONFIG_FIELDS)}."
+                )
+        unknown = sorted(set(overrides) - set(_CONFIG_FIELDS))
+        if unknown:
+            raise TypeError(
+                f"config_overrides of {cls.__name__}.from_preset() has unknown BertConfig "
+                f"field(s) {unknown}; the fields are {list(_CONFIG_FIELDS)}."
+            )
+        return model_kwargs, overrides, own
+
+    @classmethod
+    def _require_arguments(cls, model_kwargs, preset):
+        missing = [
+            p.name
+            for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+            if p.default is p.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in ("encoder", "config")
+            and p.name not in model_kwargs
+        ]
+        if missing:
+            raise TypeError(
+                f"{cls.__name__}.from_preset({preset!r}) needs "
+                + ", ".join(f"{name}=" for name in missing)
+                + " (the preset does not decide it), e.g. "
+                f"{cls.__name__}.from_preset({preset!r}, {missing[0]}=2)."
+            )
+
+    @classmethod
+    def from_preset(cls, preset, config_overrides=None, load_weights=True, **kwargs):
+        """Builds the model from a preset name or a checkpoint directory.
+
+        Args:
+            preset: an architecture name of `keras_bert_impl.config.PRESETS` (`"bert_tiny"`
+                ... `"bert_large"`: random weights), a directory in our preset format (a
+                pretraining run directory is one), Hugging Face's (`config.json` +
+                `model.safetensors`) or Google's (`bert_config.json` + `bert_model.ckpt`),
+                or a name of `keras_bert_impl.presets.list_presets()`.
+            config_overrides: `BertConfig` fields to change (e.g. `{"dropout": 0.0}`).
+            load_weights: `False` builds the checkpoint's architecture with random weights.
+            **kwargs: the model's constructor arguments (`num_classes`, `dropout` of a
+                classifier), or `BertConfig` fields for names the model does not take.
+
+        Returns:
+            The model. Encoder weights come from the checkpoint; heads too when it has them
+            (a head it lacks starts fresh, with a warning). The checkpoint's vocabulary and
+            casing are kept as `model.tokenizer_spec`.
+        """
+        model_kwargs, overrides, own = cls._split_kwargs(kwargs, config_overrides)
+        if isinstance(preset, str) and preset in PRESETS:
+            if preset not in _ANNOUNCED_RANDOM:
+                _ANNOUNCED_RANDOM.add(preset)
+                logger.warning(
+                    "%s.from_preset(%r): %r is an architecture name, so the weights are "
+                    "random (untrained). For trained weights pass a checkpoint directory or "
+                    "one of keras_bert_impl.presets.list_presets().",
+                    cls.__name__, preset, preset,
+                )
+            cls._require_arguments(model_kwargs, preset)
+            return cls.from_bert_config(
+                BertConfig.from_preset(preset, **overrides), **model_kwargs
+            )
+        checkpoint = read_checkpoint(preset, weights=load_weights)
+        if checkpoint.model_class in (None, cls.__name__):
+            decided = {k: v for k, v in checkpoint.model_kwargs.items() if k in own}
+            model_kwargs = {**decided, **model_kwargs}
+        cls._require_arguments(model_kwargs, preset)
+        config = checkpoint.config.replace(**overrides) if overrides else checkpoint.config
+        model = cls.from_bert_config(config, encoder_weights_follow=load_weights, **model_kwargs)
+        if load_weights:
+            assign_weights(
+                model, checkpoint.weights, source=checkpoint.source,
+                source_names=checkpoint.source_names,
+            )
+        model.tokenizer_spec = checkpoint.tokenizer
+        return model
+
+    def save_to_preset(self, preset_dir, tokenizer=None, metadata=None):
+        """Writes our preset format to `preset_dir`: `preset.json`, `model.safetensors` and,
+        whenever the model carries a vocabulary (from `from_preset`, or `tokenizer` given
+        here: a `TokenizerSpec`, a checkpoint directory or a `BertTokenizer`), `vocab.txt`
+        with its casing. `from_preset(preset_dir)` reloads it."""
+        spec = as_tokenizer_spec(tokenizer) if tokenizer is not None else self.tokenizer_spec
+        head = self.constructor_arguments()
+        model_kwargs = {k: v for k, v in head.items() if k in ("num_classes", "dropout")}
+        return write_preset(
+            preset_dir, self.get_encoder().config, extract_weights(self),
+            model_class=type(self).__name__, model_kwargs=model_kwargs, tokenizer=spec,
+            metadata=metadata,
+        )
+
+    def build_tokenizer(self, **kwargs):
+        """A `keras_bert_impl.text.BertTokenizer` with the vocabulary and casing of the
+        checkpoint this model came from (`tokenizer_spec`); needs TensorFlow. `kwargs` go to
+        the tokenizer's constructor."""
+        if self.tokenizer_spec is None:
+            raise ValueError(
+                f"This {type(self).__name__} carries no vocabulary: it was not loaded from a "
+                f"checkpoint with one. Load it with from_preset(DIR) from a directory holding "
+                f"vocab.txt, or build keras_bert_impl.text.BertTokenizer(vocab_path) yourself."
+            )
+        from keras_bert_impl.text.tokenizer import BertTokenizer
+
+        return BertTokenizer.from_spec(self.tokenizer_spec, **kwargs)

@@ -1,0 +1,327 @@
+"""Optimizers and learning-rate schedules for BERT, with the reference's weight-decay rule.
+
+* **Weight decay rule** (google-research/bert `optimization.py`, TF Model Garden): no decay on
+  LayerNorm parameters and biases. Keras names LayerNorm parameters `gamma`/`beta` and biases
+  `bias` (our MLM head's is `output_bias`); the reference excludes `LayerNorm`, `layer_norm`
+  and `bias`. `NO_DECAY_NAMES` holds our spelling of that rule; both optimizers apply it.
+* **AdamW** (`create_adamw`): Keras' `AdamW` (decoupled decay `w -= lr * wd * w`, then the
+  bias-corrected Adam step) with BERT's betas/epsilon and the exclusions above.
+* **LAMB** (`Lamb`): You et al. 2019 as TF Model Garden's `LAMB` computes it: the Adam
+  direction plus `wd * w` (for decayed variables) scaled by the trust ratio
+  `||w|| / ||update||`; variables excluded from decay also skip layer adaptation (ratio 1),
+  as Model Garden's default. Keras ships a `Lamb` without weight decay in the update, so we
+  own this one.
+* **Schedule** (`WarmupPolynomialDecay`): the reference's: linear warmup `peak * step / warmup`
+  for `step < warmup_steps`, then polynomial decay computed on the *global* step,
+  `(peak - end) * (1 - step / decay_steps) ** power + end`, so that the rate reaches `end`
+  exactly at `decay_steps`. `power=1` is linear decay. Steps are optimizer updates (with
+  gradient accumulation, one update per `gradient_accumulation_steps` batches).
+* **Clipping / accumulation**: `global_clipnorm` and Keras' `gradient_accumulation_steps`
+  (gradients averaged over N batches, then clipped, decayed and applied once).
+* **Clipping under `tf.distribute`**: Keras 3.15 clips each replica's *partial* gradient
+  before the cross-replica sum, so `global_clipnorm` means something different on 1 and on N
+  replicas (and a mirrored run drifts from a one-device run of the same global batch). Our
+  optimizers (`ReplicaGlobalClipMixin`) compute the norm of the *summed* gradient (one extra
+  all-reduce of the gradients, only when clipping is on and there is more than one replica)
+  and scale every replica's gradient by the same factor, so the clipped global gradient is
+  the one a single device computes. Turn clipping off (`clipnorm=0`) to save that all-reduce.
+
+`create_optimizer(...)` builds any of these from plain values (the CLI's flags).
+"""
+
+import keras
+from keras import ops
+
+NO_DECAY_NAMES = ("gamma", "beta", "bias")
+OPTIMIZERS = ("adamw", "lamb")
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup, then polynomial (default linear) decay to `end_learning_rate`.
+
+    Args:
+        peak_learning_rate: the rate reached at the end of warmup.
+        decay_steps: the step at which the rate reaches `end_learning_rate` (the total
+            number of optimizer updates); the rate stays there afterwards.
+        warmup_steps: number of warmup steps (0 disables warmup).
+        end_learning_rate: final rate.
+        power: polynomial power; 1.0 is linear decay.
+
+    Example:
+
+    ```python
+    schedule = WarmupPolynomialDecay(1e-4, decay_steps=1000, warmup_steps=100)
+    float(schedule(50))    # 5e-05 (half-way through warmup)
+    float(schedule(100))   # 9e-05 (reference semantics: decay runs on the global step)
+    float(schedule(1000))  # 0.0
+    ```
+    """
+
+    def __init__(
+        self,
+        peak_learning_rate,
+        decay_steps,
+        warmup_steps=0,
+        end_learning_rate=0.0,
+        power=1.0,
+    ):
+        if not peak_learning_rate > 0:
+            raise ValueError(f"peak_learning_rate must be > 0, got {peak_learning_rate!r}.")
+        if int(decay_steps) <= 0:
+            raise ValueError(f"decay_steps must be a positive integer, got {decay_steps!r}.")
+        if not 0 <= int(warmup_steps) <= int(decay_steps):
+            raise ValueError(
+                f"warmup_steps ({warmup_steps!r}) must be in [0, decay_steps={decay_steps}]."
+            )
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.decay_steps = int(decay_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.end_learning_rate = float(end_learning_rate)
+        self.power = float(power)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        fraction = ops.minimum(step, float(self.decay_steps)) / float(self.decay_steps)
+        decayed = (self.peak_learning_rate - self.end_learning_rate) * ops.power(
+            1.0 - fraction, self.power
+        ) + self.end_learning_rate
+        if self.warmup_steps == 0:
+            return decayed
+        warmup = self.peak_learning_rate * step / float(self.warmup_steps)
+        return ops.where(step < float(self.warmup_steps), warmup, decayed)
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "decay_steps": self.decay_steps,
+            "warmup_steps": self.warmup_steps,
+            "end_learning_rate": self.end_learning_rate,
+            "power": self.power,
+        }
+
+
+def _scale_gradient(gradient, factor):
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(
+            gradient.values * tf.cast(factor, gradient.values.dtype),
+            gradient.indices,
+            gradient.dense_shape,
+        )
+    return gradient * tf.cast(factor, gradient.dtype)
+
+
+class ReplicaGlobalClipMixin:
+    """Global-norm clipping on the cross-replica *sum* of gradients (see module docstring)."""
+
+    def _clip_gradients(self, grads):
+        if not self.global_clipnorm or keras.backend.backend() != "tensorflow":
+            return super()._clip_gradients(grads)
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return super()._clip_gradients(grads)
+        present = [g for g in grads if g is not None]
+        summed = context.all_reduce(tf.distribute.ReduceOp.SUM, present)
+        norm = tf.linalg.global_norm([tf.convert_to_tensor(g) for g in summed])
+        factor = tf.minimum(1.0, self.global_clipnorm / tf.maximum(norm, 1e-12))
+        return [None if g is None else _scale_gradient(g, factor) for g in grads]
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class AdamW(ReplicaGlobalClipMixin, keras.optimizers.AdamW):
+    """Keras' `AdamW` with cross-replica global-norm clipping (see `create_adamw`).
+
+    Example:
+
+    ```python
+    optimizer = AdamW(learning_rate=1e-4, weight_decay=0.01, global_clipnorm=1.0)
+    ```
+    """
+
+
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class Lamb(ReplicaGlobalClipMixin, keras.optimizers.Optimizer):
+    """LAMB with BERT's weight-decay rule (decay inside the trust-ratio update).
+
+    For each variable `w` with gradient `g` at update `t`:
+
+    ```
+    m = b1 m + (1 - b1) g;      v = b2 v + (1 - b2) g^2
+    u = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) + wd * w     # wd only if decayed
+    r = ||w|| / ||u||  (1 if either norm is 0, or if w is excluded from decay)
+    w = w - lr * r * u
+    ```
+
+    Args:
+        learning_rate: float or schedule.
+        weight_decay: decay rate added to the update (not Keras' decoupled decay).
+        beta_1, beta_2, epsilon: Adam moments.
+        exclude_from_decay: substrings of variable names that get no decay and no layer
+            adaptation (default `NO_DECAY_NAMES`).
+        **kwargs: Keras optimizer arguments (`global_clipnorm`,
+            `gradient_accumulation_steps`, ...).
+
+    Example:
+
+    ```python
+    import numpy as np
+    optimizer = Lamb(learning_rate=1e-3, weight_decay=0.01)
+    w = keras.Variable(np.ones((2, 2), "float32"), name="kernel")
+    optimizer.apply([np.full((2, 2), 0.5, "float32")], [w])
+    ```
+    """
+
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        weight_decay=0.01,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-6,
+        exclude_from_decay=NO_DECAY_NAMES,
+        name="lamb",
+        **kwargs,
+    ):
+        # The decay is part of the update here, so Keras' decoupled decay stays off.
+        kwargs.pop("weight_decay", None)
+        super().__init__(learning_rate=learning_rate, name=name, weight_decay=None, **kwargs)
+        self.lamb_weight_decay = float(weight_decay or 0.0)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.exclude_from_decay = tuple(exclude_from_decay or ())
+
+    def _decays(self, variable):
+        path = getattr(variable, "path", None) or variable.name
+        return self.lamb_weight_decay > 0 and not any(
+            name in path for name in self.exclude_from_decay
+        )
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"]
+        )
+        self._decay_flags = [self._decays(v) for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        m = self._momentums[index]
+        v = self._velocities[index]
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        m_hat = ops.divide(m, 1.0 - ops.power(ops.cast(self.beta_1, dtype), step))
+        v_hat = ops.divide(v, 1.0 - ops.power(ops.cast(self.beta_2, dtype), step))
+        update = ops.divide(m_hat, ops.add(ops.sqrt(v_hat), self.epsilon))
+        if self._decay_flags[index]:
+            update = update + ops.cast(self.lamb_weight_decay, dtype) * variable
+            w_norm = ops.sqrt(ops.sum(ops.square(variable)))
+            u_norm = ops.sqrt(ops.sum(ops.square(update)))
+            ratio = ops.where(
+                ops.logical_and(w_norm > 0, u_norm > 0),
+                w_norm / ops.maximum(u_norm, 1e-30),
+                ops.ones_like(w_norm),
+            )
+            update = ratio * update
+        self.assign_sub(variable, lr * update)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "weight_decay": self.lamb_weight_decay,
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "epsilon": self.epsilon,
+                "exclude_from_decay": list(self.exclude_from_decay),
+            }
+        )
+        return config
+
+
+def create_adamw(learning_rate=1e-4, weight_decay=0.01, clipnorm=None, **kwargs):
+    """AdamW as BERT uses it: betas (0.9, 0.999), epsilon 1e-6, no decay on LN and biases.
+
+    Args:
+        learning_rate: float or schedule.
+        weight_decay: decoupled decay rate.
+        clipnorm: global-norm clipping threshold (`None` = off).
+        **kwargs: other Keras optimizer arguments (`gradient_accumulation_steps`, ...).
+
+    Example:
+
+    ```python
+    optimizer = create_adamw(learning_rate=5e-5)
+    ```
+    """
+    kwargs.setdefault("beta_1", 0.9)
+    kwargs.setdefault("beta_2", 0.999)
+    kwargs.setdefault("epsilon", 1e-6)
+    optimizer = AdamW(
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        global_clipnorm=clipnorm,
+        **kwargs,
+    )
+    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+    return optimizer
+
+
+def create_optimizer(
+    name="adamw",
+    learning_rate=1e-4,
+    total_steps=None,
+    warmup_steps=0,
+    end_learning_rate=0.0,
+    power=1.0,
+    weight_decay=0.01,
+    clipnorm=1.0,
+    gradient_accumulation_steps=None,
+):
+    """An optimizer from plain values: `adamw` or `lamb`, warmup + decay, clipping, accumulation.
+
+    Args:
+        name: `"adamw"` or `"lamb"`.
+        learning_rate: peak learning rate.
+        total_steps: optimizer updates until the rate reaches `end_learning_rate`; `None`
+            keeps the rate constant (no schedule).
+        warmup_steps: linear warmup steps.
+        end_learning_rate, power: the decay's end value and polynomial power (1 = linear).
+        weight_decay: decay rate (LayerNorm and biases excluded).
+        clipnorm: global-norm clipping threshold, `None`/0 for none (the reference uses 1.0).
+        gradient_accumulation_steps: average gradients over this many batches per update
+            (`None` or 1 = off).
+
+    Example:
+
+    ```python
+    optimizer = create_optimizer("lamb", 1e-3, total_steps=1000, warmup_steps=100)
+    ```
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}; choose one of {OPTIMIZERS}.")
+    if total_steps:
+        learning_rate = WarmupPolynomialDecay(
+            learning_rate,
+            decay_steps=total_steps,
+            warmup_steps=warmup_steps,
+            end_learning_rate=end_learning_rate,
+            power=power,
+        )
+    kwargs = {}
+    if gradient_accumulation_steps and gradient_accumulation_steps > 1:
+        kwargs["gradient_accumulation_steps"] = int(gradient_accumulation_steps)
+    clipnorm = clipnorm or None
+    if name == "adamw":
+        return create_adamw(learning_rate, weight_decay, clipnorm=clipnorm, **kwargs)
+    return Lamb(learning_rate, weight_decay=weight_decay, global_clipnorm=clipnorm, **kwargs)
