@@ -26,7 +26,8 @@ import sys
 __version__ = "0.1.0"
 
 SUBPACKAGES = (
-    "config", "layers", "optimizers", "presets", "text", "models", "data", "training",
+    "config", "layers", "optimizers", "metrics", "presets", "text", "models", "data",
+    "training",
 )
 # public name -> module that defines it
 _EXPORTS = {
@@ -44,7 +45,10 @@ SERIALIZABLE_MODULES = (
     "keras_bert_impl.layers",
     "keras_bert_impl.optimizers",
     "keras_bert_impl.models",
-    "keras_bert_impl.text",
+    "keras_bert_impl.text.tokenizer",
+    "keras_bert_impl.text.packing",
+    "keras_bert_impl.text.masking",
+    "keras_bert_impl.text.preprocessors",
 )
 
 __all__ = sorted(set(_EXPORTS) | set(SUBPACKAGES))
@@ -72,25 +76,58 @@ def register_keras_classes():
         importlib.import_module(module)
 
 
-class _RegisterAfterKeras(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Runs `register_keras_classes()` right after `keras` finishes importing."""
+class _Loading:
+    """A loader that runs the real one, then tells the registration hook it finished."""
 
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
-            return None
-        sys.meta_path.remove(self)  # one shot; the real finders locate keras
-        spec = importlib.util.find_spec("keras")
-        if spec is None or spec.loader is None:
-            return spec
-        self._loader = spec.loader
-        spec.loader = self
-        return spec
+    def __init__(self, hook, loader, name):
+        self.hook, self.loader, self.name = hook, loader, name
+
+    def __getattr__(self, name):  # get_source, get_resource_reader, ... of the real loader
+        return getattr(self.loader, name)
 
     def create_module(self, spec):
-        return self._loader.create_module(spec)
+        return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        self._loader.exec_module(module)
+        self.hook.depth += 1
+        try:
+            self.loader.exec_module(module)
+        finally:
+            self.hook.depth -= 1
+            self.hook.finished(self.name)
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Runs `register_keras_classes()` once `keras` is imported and no module of ours is
+    half-way through its own import (registering from inside one would meet it half-built,
+    e.g. `import keras_bert_impl.optimizers` is what imports keras)."""
+
+    def __init__(self):
+        self.depth = 0
+        self.keras_loaded = False
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras" and not fullname.startswith("keras_bert_impl."):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _Loading(self, spec.loader, fullname)
+        return spec
+
+    def finished(self, name):
+        if name == "keras":
+            self.keras_loaded = True
+        if not self.keras_loaded or self.depth or "keras" not in sys.modules:
+            return
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
         try:
             register_keras_classes()
         except Exception as error:  # never break `import keras` for its other users

@@ -8,7 +8,9 @@
 5. loads the run directory as a preset (`BertClassifier.from_preset(run, num_classes=5)`):
    a pretraining run is where fine-tuning starts.
 
-Rerunning resumes from the run's checkpoints (and reuses corpus and vocab).
+Rerunning resumes from the run's checkpoints (and reuses corpus and vocab). A demo that
+fails before writing anything leaves no empty `--out` behind; a temp `.keras` file left by a
+killed demo is removed at the next start.
 """
 
 import os
@@ -24,14 +26,26 @@ def add_arguments(parser):
 
 
 def run(args):
+    existed = os.path.isdir(args.out)
+    try:
+        return _run(args)
+    except BaseException:
+        if not existed and os.path.isdir(args.out) and not os.listdir(args.out):
+            os.rmdir(args.out)  # created here, and nothing was written into it
+        raise
+
+
+def _run(args):
     import keras
     import numpy as np
 
     from keras_bert_impl.data.bbc_news import write_pretraining_corpus
+    from keras_bert_impl.presets.ours import remove_stale_temp_files
     from keras_bert_impl.text import learn_vocab
-    from keras_bert_impl.training.pretrain import pretrain
+    from keras_bert_impl.training.pretrain import pretrain, save_keras_file
 
     os.makedirs(args.out, exist_ok=True)
+    remove_stale_temp_files(args.out)
     corpus = os.path.join(args.out, "bbc_news.txt")
     if not os.path.exists(corpus):
         documents, sentences = write_pretraining_corpus(corpus)
@@ -61,10 +75,7 @@ def run(args):
     print(f"[demo] pretraining summary: {summary}")
 
     model = result["model"]
-    path = os.path.join(args.out, "bert_tiny_pretrainer.keras")
-    tmp = path + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    path = save_keras_file(model, os.path.join(args.out, "bert_tiny_pretrainer.keras"))
     reloaded = keras.saving.load_model(path)
     rng = np.random.default_rng(0)
     vocab_size = model.encoder.config.vocab_size

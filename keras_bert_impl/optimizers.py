@@ -5,7 +5,9 @@
   `bias` (our MLM head's is `output_bias`); the reference excludes `LayerNorm`, `layer_norm`
   and `bias`. `NO_DECAY_NAMES` holds our spelling of that rule; both optimizers apply it.
 * **AdamW** (`create_adamw`): Keras' `AdamW` (decoupled decay `w -= lr * wd * w`, then the
-  bias-corrected Adam step) with BERT's betas/epsilon and the exclusions above.
+  bias-corrected Adam step) with BERT's betas/epsilon and the exclusions above, which are part
+  of its config (Keras' own `AdamW` drops them on `get_config`, so a reloaded `.keras` model
+  would decay LayerNorm and biases).
 * **LAMB** (`Lamb`): You et al. 2019 as TF Model Garden's `LAMB` computes it: the Adam
   direction plus `wd * w` (for decayed variables) scaled by the trust ratio
   `||w|| / ||update||`; variables excluded from decay also skip layer adaptation (ratio 1),
@@ -29,8 +31,12 @@
 `create_optimizer(...)` builds any of these from plain values (the CLI's flags).
 """
 
+import warnings
+
 import keras
 from keras import ops
+
+from keras_bert_impl.keras_private import ClipGradientsHook, variable_index
 
 NO_DECAY_NAMES = ("gamma", "beta", "bias")
 OPTIMIZERS = ("adamw", "lamb")
@@ -113,17 +119,17 @@ def _scale_gradient(gradient, factor):
     return gradient * tf.cast(factor, gradient.dtype)
 
 
-class ReplicaGlobalClipMixin:
+class ReplicaGlobalClipMixin(ClipGradientsHook):
     """Global-norm clipping on the cross-replica *sum* of gradients (see module docstring)."""
 
-    def _clip_gradients(self, grads):
+    def clip_gradients_hook(self, grads, keras_clip):
         if not self.global_clipnorm or keras.backend.backend() != "tensorflow":
-            return super()._clip_gradients(grads)
+            return keras_clip(grads)
         import tensorflow as tf
 
         context = tf.distribute.get_replica_context()
         if context is None or context.num_replicas_in_sync == 1:
-            return super()._clip_gradients(grads)
+            return keras_clip(grads)
         present = [g for g in grads if g is not None]
         summed = context.all_reduce(tf.distribute.ReduceOp.SUM, present)
         norm = tf.linalg.global_norm([tf.convert_to_tensor(g) for g in summed])
@@ -133,14 +139,55 @@ class ReplicaGlobalClipMixin:
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class AdamW(ReplicaGlobalClipMixin, keras.optimizers.AdamW):
-    """Keras' `AdamW` with cross-replica global-norm clipping (see `create_adamw`).
+    """Keras' `AdamW` with BERT's decay exclusions, serialized, and cross-replica clipping.
+
+    Keras' `AdamW.exclude_from_weight_decay(var_names=...)` is not part of its `get_config`,
+    so a reloaded optimizer (`from_config`, a `.keras` file of a compiled model) would decay
+    everything. Here the exclusions are a constructor argument and part of the config.
+
+    Args:
+        exclude_from_decay: substrings of variable names that get no weight decay (default
+            `NO_DECAY_NAMES`: LayerNorm `gamma`/`beta` and biases); `()` decays everything.
+        *args, **kwargs: Keras `AdamW` arguments (`learning_rate`, `weight_decay`,
+            `global_clipnorm`, ...).
 
     Example:
 
     ```python
     optimizer = AdamW(learning_rate=1e-4, weight_decay=0.01, global_clipnorm=1.0)
+    restored = AdamW.from_config(optimizer.get_config())
+    restored.exclude_from_decay  # ('gamma', 'beta', 'bias')
     ```
     """
+
+    def __init__(self, *args, exclude_from_decay=NO_DECAY_NAMES, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.exclude_from_decay = ()
+        self._excludes_variables = False
+        if exclude_from_decay:
+            self.exclude_from_weight_decay(var_names=list(exclude_from_decay))
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Keras' method (replaces earlier exclusions), recording `var_names` for the config.
+
+        Exclusions by variable (`var_list`) cannot be serialized; `get_config` warns about
+        them. Prefer `var_names` (or the `exclude_from_decay` argument).
+        """
+        super().exclude_from_weight_decay(var_list=var_list, var_names=var_names)
+        self.exclude_from_decay = tuple(var_names or ())
+        self._excludes_variables = bool(var_list)
+
+    def get_config(self):
+        if self._excludes_variables:
+            warnings.warn(
+                "AdamW.get_config(): exclusions given as `var_list` (variables) are not "
+                "serialized; the reloaded optimizer decays those variables. Exclude them by "
+                "name instead: exclude_from_weight_decay(var_names=[...]).",
+                stacklevel=2,
+            )
+        config = super().get_config()
+        config["exclude_from_decay"] = list(self.exclude_from_decay)
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -211,7 +258,7 @@ class Lamb(ReplicaGlobalClipMixin, keras.optimizers.Optimizer):
         self._decay_flags = [self._decays(v) for v in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
+        index = variable_index(self, variable)
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
@@ -267,14 +314,13 @@ def create_adamw(learning_rate=1e-4, weight_decay=0.01, clipnorm=None, **kwargs)
     kwargs.setdefault("beta_1", 0.9)
     kwargs.setdefault("beta_2", 0.999)
     kwargs.setdefault("epsilon", 1e-6)
-    optimizer = AdamW(
+    kwargs.setdefault("exclude_from_decay", NO_DECAY_NAMES)
+    return AdamW(
         learning_rate=learning_rate,
         weight_decay=weight_decay,
         global_clipnorm=clipnorm,
         **kwargs,
     )
-    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
-    return optimizer
 
 
 def create_optimizer(

@@ -24,7 +24,7 @@ import keras_bert_impl
 ROOT = os.path.dirname(keras_bert_impl.__file__)
 PACKAGE = "keras_bert_impl"
 RANKS = {
-    "config": 0, "flags": 0, "_moved": 0, "metrics": 0,
+    "config": 0, "flags": 0, "_moved": 0, "metrics": 0, "keras_private": 0,
     "layers": 1, "optimizers": 1,
     "presets": 2,
     "text": 3,

@@ -76,11 +76,18 @@ def _saved_files(tmp_path):
     return files
 
 
-@pytest.mark.parametrize("order", ["package_first", "keras_first"])
+IMPORT_ORDERS = {
+    "package_first": "import keras_bert_impl\nimport keras\n",
+    "keras_first": "import keras\nimport keras_bert_impl\n",
+    # A submodule that itself imports keras: registration waits until it is fully imported.
+    "submodule_first": "import keras_bert_impl.optimizers\nimport keras\n",
+}
+
+
+@pytest.mark.parametrize("order", sorted(IMPORT_ORDERS))
 def test_load_model_in_a_fresh_process_after_import_keras_bert_impl(tmp_path, order):
     files = _saved_files(tmp_path)
-    imports = ("import keras_bert_impl\nimport keras\n" if order == "package_first"
-               else "import keras\nimport keras_bert_impl\n")
+    imports = "import warnings\nwarnings.simplefilter('error')\n" + IMPORT_ORDERS[order]
     code = imports + f"""
 import json, sys
 import numpy as np

@@ -17,16 +17,30 @@ message that says so.
 `corpus_dataset_fn(...)` turns documents into the `(x, y)` batches `BertPretrainer` consumes
 with `keras_bert_impl.text` (tokenizer, NSP pairing, packing, masking), in the signature
 `pretrain(dataset_fn=...)` expects.
+
+Before anything is built, the start of each file (its first 1 MiB, at most 1,000 non-blank
+lines: `keras_bert_impl.text.corpus_checks`) is checked, and a `ValueError` names the file,
+the evidence and the fix when the corpus holds no text or a single document, when more than
+`max_bad_line_fraction` (default 0.1: 10%) of a file's sampled lines are not text (not valid
+UTF-8, mostly control/binary characters, or, in `corpus_dataset_fn`, mostly `[UNK]` with the
+vocabulary), or when the vocabulary's casing contradicts `lowercase`. `max_bad_line_fraction=1.0`
+(`keras-bert pretrain --max-bad-lines 1.0`) turns the bad-line check off. TFDS datasets are
+not sampled.
 """
 
 import glob
 import os
 
-_PEEK_BYTES = 1 << 20
+DEFAULT_MAX_BAD_LINE_FRACTION = 0.1  # the same as text.corpus_checks' (tested)
 
 
-def list_corpus_files(patterns):
+def list_corpus_files(patterns, max_bad_line_fraction=DEFAULT_MAX_BAD_LINE_FRACTION):
     """Expands globs to a sorted list of readable, non-empty text files (clear errors).
+
+    Raises `FileNotFoundError` for a glob that matches nothing, `PermissionError` for
+    unreadable files, and `ValueError` when the files hold no text or a single document, or
+    when more than `max_bad_line_fraction` of a file's sampled lines are not text (see the
+    module docstring; `1.0` turns that check off).
 
     Example:
 
@@ -38,6 +52,16 @@ def list_corpus_files(patterns):
     files = list_corpus_files(os.path.join(folder, "*.txt"))  # [".../a.txt"]
     ```
     """
+    return [s.path for s in _sample_corpus(patterns, max_bad_line_fraction) if s.has_text]
+
+
+def _sample_corpus(patterns, max_bad_line_fraction, tokenizer=None):
+    """The `FileSample` of each matched file, after every check (see `list_corpus_files`)."""
+    from keras_bert_impl.text.corpus_checks import check_bad_lines, check_documents, sample_file
+
+    if not 0.0 <= max_bad_line_fraction <= 1.0:
+        raise ValueError("max_bad_line_fraction must be in [0, 1]; got "
+                         f"{max_bad_line_fraction!r}.")
     if isinstance(patterns, (str, os.PathLike)):
         patterns = [patterns]
     files = []
@@ -53,37 +77,10 @@ def list_corpus_files(patterns):
     if unreadable:
         raise PermissionError(f"Corpus files cannot be read: {unreadable[:5]}; fix their "
                               "permissions or leave them out of the glob.")
-    non_empty = [f for f in files if os.path.getsize(f) > 0 and _has_text(f)]
-    if not non_empty:
-        raise ValueError(f"The corpus is empty: {len(files)} file(s) matched "
-                         f"({files[:3]}...) but none contains any text.")
-    documents = sum(_peek_document_count(f) for f in non_empty)
-    if documents < 2:
-        raise ValueError(
-            f"The corpus {non_empty} holds a single document (no blank line between "
-            "documents): next-sentence prediction needs sentences from other documents. "
-            "Separate documents with an empty line (the reference format), or use several files."
-        )
-    return non_empty
-
-
-def _has_text(path):
-    with open(path, "rb") as f:
-        return bool(f.read(_PEEK_BYTES).strip())
-
-
-def _peek_document_count(path):
-    """Documents in the first MB of `path` (enough to tell 1 from 'several')."""
-    with open(path, "rb") as f:
-        lines = f.read(_PEEK_BYTES).decode("utf-8", errors="replace").split("\n")
-    count, in_document = 0, False
-    for line in lines:
-        if line.strip():
-            count += not in_document
-            in_document = True
-        else:
-            in_document = False
-    return count
+    samples = [sample_file(f) for f in files]
+    check_bad_lines(samples, max_bad_line_fraction, tokenizer=tokenizer)  # garbage first
+    check_documents(samples)
+    return samples
 
 
 def _split_documents(text):
@@ -112,6 +109,7 @@ def document_dataset(
     tfds_data_dir=None,
     tfds_split="train",
     text_key="text",
+    max_bad_line_fraction=DEFAULT_MAX_BAD_LINE_FRACTION,
 ):
     """A `tf.data.Dataset` of documents (1-D `tf.string` sentences) from files or TFDS.
 
@@ -122,6 +120,8 @@ def document_dataset(
         shuffle_buffer: documents in the shuffle buffer (0 = no shuffling).
         seed: shuffle seed (deterministic order for a given seed).
         repeat: repeat forever (pretraining runs for a number of steps, not epochs).
+        max_bad_line_fraction: the largest share of a file's sampled lines that may be
+            bad (see `list_corpus_files`).
 
     Example:
 
@@ -145,7 +145,7 @@ def document_dataset(
         documents = _tfds_documents(tfds_name, input_context, seed, tfds_data_dir, tfds_split,
                                     text_key)
     else:
-        paths = list_corpus_files(files)
+        paths = list_corpus_files(files, max_bad_line_fraction)
         dataset = tf.data.Dataset.from_tensor_slices(paths)
         shard_files = len(paths) >= pipelines
         if shard_files and pipelines > 1:
@@ -193,12 +193,19 @@ def _tfds_documents(name, input_context, seed, data_dir, split, text_key):
 
 
 def corpus_dataset_fn(files=None, tfds_name=None, vocab=None, max_predictions=20, seed=0,
-                      shuffle_buffer=1000, lowercase=True):
+                      shuffle_buffer=1000, lowercase=True,
+                      max_bad_line_fraction=DEFAULT_MAX_BAD_LINE_FRACTION):
     """A `dataset_fn(batch_size=, seq_len=, input_context=)` for `pretrain` over a corpus.
 
     Documents come from `document_dataset`; tokenization, NSP pairing, packing and masking
     are `keras_bert_impl.text`'s `BertPretrainingPreprocessor`, with the vocab.txt at `vocab`
     read with casing `lowercase`.
+
+    Checked at once, before anything is built (`ValueError`s naming the file and the fix):
+    the vocabulary's casing against `lowercase` (a cased vocab.txt read uncased loses every
+    capitalised token), and the start of each file (no text, a single document, or more than
+    `max_bad_line_fraction` of its sampled lines not valid UTF-8, mostly control characters
+    or mostly `[UNK]` with this vocabulary; `1.0` turns that check off).
 
     Example:
 
@@ -211,20 +218,25 @@ def corpus_dataset_fn(files=None, tfds_name=None, vocab=None, max_predictions=20
     with open(vocab, "w") as f:
         f.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "a", "at",
                            "barked", "cat", "dog", "it", "ran", "sat", "slept", "the"]))
-    dataset_fn = corpus_dataset_fn(os.path.join(folder, "*.txt"), vocab=vocab,
+    dataset_fn = corpus_dataset_fn(os.path.join(folder, "a.txt"), vocab=vocab,
                                    max_predictions=4)
     x, y = next(iter(dataset_fn(batch_size=2, seq_len=16, input_context=None)))
     x["token_ids"].shape  # (2, 16)
     ```
     """
+    from keras_bert_impl.text.preprocessors import as_pretraining_tokenizer
+
+    # Fail before anything is built: the vocabulary and its casing, then the files.
+    tokenizer = as_pretraining_tokenizer(vocab, lowercase)
     if files is not None:
-        list_corpus_files(files)  # fail before anything is built
+        _sample_corpus(files, max_bad_line_fraction, tokenizer=tokenizer)
 
     def dataset_fn(batch_size, seq_len, input_context=None):
         from keras_bert_impl.text.preprocessors import make_pretraining_dataset
 
         documents = document_dataset(files, tfds_name, input_context=input_context,
-                                     shuffle_buffer=shuffle_buffer, seed=seed)
+                                     shuffle_buffer=shuffle_buffer, seed=seed,
+                                     max_bad_line_fraction=max_bad_line_fraction)
         return make_pretraining_dataset(
             documents, vocab, lowercase=lowercase, batch_size=batch_size,
             sequence_length=seq_len, max_predictions_per_seq=max_predictions, seed=seed,

@@ -16,6 +16,13 @@ one class, which holds once:
   carries one.
 * `get_config` / `from_config` from `constructor_arguments()`, and `compile()` turning XLA on
   wherever it helps (`resolve_jit_compile`, which `keras-bert pretrain` uses too).
+* input checks: an eager call on NumPy arrays / Python lists and `fit`, `evaluate`,
+  `predict`, `*_on_batch` on such host data raise a `ValueError` naming the input, value,
+  position, limit and fix for token ids outside `[0, vocab_size)`, segment ids outside
+  `[0, type_vocab_size)`, sequences longer than `max_position_embeddings` and
+  `mask_positions` outside `[0, seq_len)` (which the model would otherwise turn into wrong
+  numbers or NaN without a word). Symbolic tensors, backend tensors and `tf.data` pass
+  unchecked; see `keras_bert_impl.models.input_checks`.
 
 Example:
 
@@ -37,6 +44,13 @@ import logging
 import keras
 
 from keras_bert_impl.config import PRESETS, BertConfig
+from keras_bert_impl.models.input_checks import (
+    InputLimits,
+    check_data,
+    check_inputs,
+    checks_enabled,
+    is_host_data,
+)
 from keras_bert_impl.models.weights import assign_weights, extract_weights
 from keras_bert_impl.presets.checkpoint import read_checkpoint
 from keras_bert_impl.presets.ours import write_preset
@@ -53,7 +67,7 @@ def resolve_jit_compile(jit_compile="auto", strategy=None):
     `"auto"` means XLA on for the TensorFlow backend on one device, CPU-only machines
     included (Keras' own "auto" turns it off there; for BERT that leaves speed on the table:
     the `bert_tiny` train step is ~1.3x faster with XLA on 2 CPU cores and `bert_base`'s is on
-    par). Under a `tf.distribute` strategy with several replicas, and on other backends,
+    par). Under a `tf.distribute` strategy (`strategy` not `None`) and on other backends
     "auto" stays Keras' choice. `True`/`False` are kept as given.
 
     Example:
@@ -66,7 +80,7 @@ def resolve_jit_compile(jit_compile="auto", strategy=None):
         return bool(jit_compile)
     if keras.backend.backend() != "tensorflow":
         return "auto"
-    if strategy is not None and getattr(strategy, "num_replicas_in_sync", 1) > 1:
+    if strategy is not None:
         return "auto"
     return True
 
@@ -130,8 +144,57 @@ class BertModelBase(keras.Model):
 
     # --- compile ------------------------------------------------------------------------
     def compile(self, *args, jit_compile="auto", **kwargs):
-        jit_compile = resolve_jit_compile(jit_compile, getattr(self, "_distribute_strategy", None))
+        from keras_bert_impl.keras_private import creation_strategy
+
+        jit_compile = resolve_jit_compile(jit_compile, creation_strategy(self))
         super().compile(*args, jit_compile=jit_compile, **kwargs)
+
+    # --- input checks (keras_bert_impl.models.input_checks) -----------------------------
+    def input_limits(self):
+        """The `InputLimits` (vocab_size, type_vocab_size, max_position_embeddings) that
+        inputs are checked against: the encoder's config."""
+        return InputLimits.from_config(self.get_encoder().config)
+
+    def _check_host_data(self, method, x, y=None):
+        if checks_enabled() and (is_host_data(x) or isinstance(y, dict)):
+            check_data(x, self.input_limits(), y=y, where=f"{type(self).__name__}.{method}: ")
+
+    def __call__(self, *args, **kwargs):
+        # Only host data (NumPy arrays, Python lists) is read: symbolic tensors (functional
+        # construction) and backend tensors (inside fit's traced step) pass straight on.
+        if checks_enabled():
+            inputs = args[0] if args else kwargs.get("inputs")
+            if is_host_data(inputs):
+                check_inputs(inputs, self.input_limits(), where=f"{type(self).__name__}(inputs): ")
+        return super().__call__(*args, **kwargs)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_host_data("fit()", x, y)
+        # validation_data is fit's 8th argument (6th after x and y).
+        validation = kwargs.get("validation_data", args[5] if len(args) > 5 else None)
+        if validation is not None:
+            self._check_host_data("fit(validation_data=...)", validation)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_host_data("evaluate()", x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_host_data("predict()", x)
+        return super().predict(x, *args, **kwargs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        self._check_host_data("train_on_batch()", x, y)
+        return super().train_on_batch(x, y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        self._check_host_data("test_on_batch()", x, y)
+        return super().test_on_batch(x, y, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        self._check_host_data("predict_on_batch()", x)
+        return super().predict_on_batch(x)
 
     # --- presets ------------------------------------------------------------------------
     @classmethod
@@ -229,18 +292,24 @@ class BertModelBase(keras.Model):
         model.tokenizer_spec = checkpoint.tokenizer
         return model
 
-    def save_to_preset(self, preset_dir, tokenizer=None, metadata=None):
+    def save_to_preset(self, preset_dir, tokenizer=None, metadata=None, overwrite=False,
+                       into_existing_run=False):
         """Writes our preset format to `preset_dir`: `preset.json`, `model.safetensors` and,
         whenever the model carries a vocabulary (from `from_preset`, or `tokenizer` given
         here: a `TokenizerSpec`, a checkpoint directory or a `BertTokenizer`), `vocab.txt`
-        with its casing. `from_preset(preset_dir)` reloads it."""
+        with its casing. `from_preset(preset_dir)` reloads it.
+
+        The preset is written beside the target and renamed into place. A non-empty
+        `preset_dir` (an earlier preset, or other files) is refused with `FileExistsError`
+        unless `overwrite=True`; `into_existing_run=True` rewrites the preset files of a
+        pretraining run directory one by one (see `keras_bert_impl.presets.write_preset`)."""
         spec = as_tokenizer_spec(tokenizer) if tokenizer is not None else self.tokenizer_spec
         head = self.constructor_arguments()
         model_kwargs = {k: v for k, v in head.items() if k in ("num_classes", "dropout")}
         return write_preset(
             preset_dir, self.get_encoder().config, extract_weights(self),
             model_class=type(self).__name__, model_kwargs=model_kwargs, tokenizer=spec,
-            metadata=metadata,
+            metadata=metadata, overwrite=overwrite, into_existing_run=into_existing_run,
         )
 
     def build_tokenizer(self, **kwargs):

@@ -13,10 +13,7 @@ batch. `compile()` has defaults (AdamW, BERT's weight-decay rule) so `fit(datase
 import keras
 from keras import ops
 
-# Keras' own losses scale per-replica losses by 1 / num_replicas under tf.distribute with this
-# helper; it has no public alias, and our loss is computed by hand, so we call it directly.
-from keras.src.losses.loss import scale_loss_for_distribution
-
+from keras_bert_impl.keras_private import scale_loss_for_replicas
 from keras_bert_impl.layers import MaskedLMHead, NextSentenceHead
 from keras_bert_impl.models.task import BertTask
 from keras_bert_impl.optimizers import create_adamw
@@ -137,11 +134,12 @@ class BertPretrainer(BertTask):
         self.mlm_loss.update_state(mlm_per_prediction, sample_weight=mask_weights)
         self.nsp_loss.update_state(nsp_per_example)
         total = mlm + nsp
-        if self.losses:
-            total = total + self._aggregate_additional_loss(self.losses)
+        # `add_loss` terms and weight regularizers (each a scalar, or summed to one).
+        for extra in self.losses:
+            total = total + ops.sum(ops.cast(extra, "float32"))
         # Per-replica losses are summed across replicas by tf.distribute: scale by 1/replicas
         # (a no-op on one device and on JAX), as Keras' own losses do.
-        return scale_loss_for_distribution(total)
+        return scale_loss_for_replicas(total)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         self.mlm_accuracy.update_state(

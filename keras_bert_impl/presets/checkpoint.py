@@ -52,6 +52,16 @@ class Checkpoint:
         model_class: name of our class that saved it (our format), else `None`.
         model_kwargs: head arguments the checkpoint decides (`num_classes`, `dropout`).
         metadata: free-form facts our format stores (a pretraining run's step, ...).
+
+    Example:
+
+    ```python
+    from keras_bert_impl.config import BertConfig
+    checkpoint = Checkpoint(path="run", format="keras_bert_impl",
+                            config=BertConfig.from_preset("bert_tiny"), weights={},
+                            source="run/model.safetensors", metadata={"step": 100})
+    checkpoint.metadata["step"]  # 100
+    ```
     """
 
     path: str

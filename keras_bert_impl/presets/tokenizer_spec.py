@@ -16,12 +16,13 @@ Example:
 import os, tempfile
 folder = tempfile.mkdtemp()
 with open(os.path.join(folder, "vocab.txt"), "w") as f:
-    f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello"]))
+    f.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello"]))
 spec = resolve_tokenizer_spec(folder)
 spec.lowercase, len(spec.tokens())  # (True, 6)
 ```
 """
 
+import collections
 import dataclasses
 import json
 import os
@@ -117,10 +118,54 @@ def _hint_casing(text):
     return None
 
 
-def _vocab_is_cased(tokens):
+class VocabCasing(collections.namedtuple("VocabCasing", "casing capitalised words")):
+    """What a vocabulary says about its casing (see `vocab_casing`).
+
+    Example:
+
+    ```python
+    casing = VocabCasing("cased", 4210, 28991)
+    casing.evidence  # '4,210 of 28,991 tokens have capitals'
+    ```
+    """
+
+    __slots__ = ()
+
+    @property
+    def evidence(self):
+        """E.g. `"4,210 of 28,996 tokens have capitals"` (special `[...]` tokens not counted)."""
+        return f"{self.capitalised:,} of {self.words:,} tokens have capitals"
+
+
+def vocab_casing(tokens):
+    """Reads a vocabulary's casing off its tokens: `VocabCasing(casing, capitalised, words)`.
+
+    `casing` is `"cased"` when more than max(10, 1%) of the word tokens (all but the special
+    `[...]` ones) have a capital letter, `"uncased"` when there are at least 1,000 word tokens
+    and at most 0.1% of them have one (an uncased vocabulary keeps a few letters that have no
+    lowercase, like `ℝ`), and `None` when the vocabulary is too small or too mixed to tell (a
+    small test vocabulary is `None` unless more than 10 of its tokens are capitalised).
+    Released cased BERT vocabularies have thousands of capitalised tokens; the uncased ones
+    (the Hugging Face MiniLM: 2 of 29,523) are `"uncased"`.
+
+    Example:
+
+    ```python
+    words = ["the", "cat", "London", "Paris", "Monday"]
+    vocab_casing(["[PAD]", "[UNK]"] + words).casing  # None
+    vocab_casing([w.capitalize() for w in words * 3] + ["x"]).casing  # 'cased'
+    vocab_casing([f"w{i}" for i in range(2000)]).casing  # 'uncased'
+    vocab_casing(["Anna", "Bob"] * 10).evidence  # '20 of 20 tokens have capitals'
+    ```
+    """
     words = [t for t in tokens if not (t.startswith("[") and t.endswith("]"))]
     capitalised = sum(1 for t in words if any(c.isupper() for c in t))
-    return capitalised > max(10, 0.01 * len(words)), capitalised
+    casing = None
+    if capitalised > max(10, 0.01 * len(words)):
+        casing = "cased"
+    elif len(words) >= 1000 and capitalised <= 0.001 * len(words):
+        casing = "uncased"
+    return VocabCasing(casing, capitalised, len(words))
 
 
 def resolve_tokenizer_spec(path, lowercase=None, warn=True):
@@ -175,7 +220,8 @@ def resolve_tokenizer_spec(path, lowercase=None, warn=True):
             f"{VOCAB_FILE} there (it must be the one the model was trained with)."
         )
     tokens = vocabulary if isinstance(vocabulary, list) else read_vocab_file(vocabulary)
-    vocab_cased, capitalised = _vocab_is_cased(tokens)
+    casing = vocab_casing(tokens)
+    vocab_cased, capitalised = casing.casing == "cased", casing.capitalised
     name_hints = {h: _hint_casing(h) for h in _casing_hints(path, kind)}
     if lowercase is None:
         lowercase = found_lowercase

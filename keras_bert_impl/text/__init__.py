@@ -4,16 +4,24 @@ masking, next-sentence pairs and the preprocessors that chain them.
 Importing this package does not import TensorFlow; using its layers does (lazily).
 """
 
-from keras_bert_impl.text.masking import MaskedLMMasker
-from keras_bert_impl.text.nsp import document_instances
-from keras_bert_impl.text.packing import BertPacker
-from keras_bert_impl.text.preprocessors import (
-    BertPreprocessor,
-    BertPretrainingPreprocessor,
-    make_pretraining_dataset,
-)
-from keras_bert_impl.text.tokenizer import SPECIAL_TOKENS, BertTokenizer, load_vocabulary
-from keras_bert_impl.text.vocab import learn_vocab, write_vocab
+import importlib
+
+# public name -> defining module; loaded on first access (PEP 562), so that importing a
+# module of this package (e.g. `keras-bert vocab --help` importing `text.vocab_cli`) does not
+# import Keras and TensorFlow.
+_EXPORTS = {
+    "MaskedLMMasker": "masking",
+    "document_instances": "nsp",
+    "BertPacker": "packing",
+    "BertPreprocessor": "preprocessors",
+    "BertPretrainingPreprocessor": "preprocessors",
+    "make_pretraining_dataset": "preprocessors",
+    "SPECIAL_TOKENS": "tokenizer",
+    "BertTokenizer": "tokenizer",
+    "load_vocabulary": "tokenizer",
+    "learn_vocab": "vocab",
+    "write_vocab": "vocab",
+}
 
 __all__ = [
     "SPECIAL_TOKENS",
@@ -31,6 +39,10 @@ __all__ = [
 
 
 def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
     if name == "pretraining_dataset":
         from keras_bert_impl._moved import moved
 

@@ -12,6 +12,12 @@
 
 - `make_pretraining_dataset(documents, tokenizer, ...)` builds that pipeline over a corpus
 
+A corpus that cannot make sentence pairs (no text, or a single document: NotNext segments
+come from another document) and a vocabulary whose casing contradicts the tokenizer's (a
+cased vocab.txt read uncased loses every capitalised token) raise a `ValueError` naming the
+file and the fix when the pipeline is built, not a bare `StopIteration` (or a silently
+crippled model) later; see `corpus_checks`.
+
 Randomness is stateless and seeded: per document (NSP) and per batch (masking) seeds come
 from `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`, so a run is
 reproducible for a seed, runs in parallel `map`s, and each epoch gets new pairs and masks.
@@ -23,18 +29,33 @@ import os
 import keras
 
 from keras_bert_impl.text._base import TextLayer
+from keras_bert_impl.text.corpus_checks import check_documents, check_vocab_casing, sample_file
 from keras_bert_impl.text.masking import MaskedLMMasker
 from keras_bert_impl.text.nsp import document_instances
 from keras_bert_impl.text.packing import BertPacker
 from keras_bert_impl.text.tokenizer import BertTokenizer
 
 
-def _as_tokenizer(tokenizer, lowercase=True):
-    if isinstance(tokenizer, BertTokenizer):
-        return tokenizer
+def as_pretraining_tokenizer(tokenizer, lowercase=True):
+    """`tokenizer` (a `BertTokenizer`, or a vocab.txt path or token list read with casing
+    `lowercase`) as a `BertTokenizer`, after checking that its casing fits its vocabulary
+    (`corpus_checks.check_vocab_casing`: a clearly cased vocabulary read with
+    `lowercase=True`, or a clearly uncased one with `lowercase=False`, is a `ValueError`).
+
+    Example:
+
+    ```python
+    tokenizer = as_pretraining_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the"])
+    tokenizer.lowercase  # True
+    ```
+    """
     if tokenizer is None:
         raise ValueError("Pass a BertTokenizer or a vocab.txt path (vocab=...).")
-    return BertTokenizer(tokenizer, lowercase=lowercase)
+    if not isinstance(tokenizer, BertTokenizer):
+        tokenizer = BertTokenizer(tokenizer, lowercase=lowercase)
+    source = tokenizer._vocab_path or f"(a list of {len(tokenizer.vocabulary):,} tokens)"
+    check_vocab_casing(tokenizer.vocabulary, tokenizer.lowercase, source)
+    return tokenizer
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -258,6 +279,12 @@ def _documents_dataset(documents):
                 and spec.shape.rank == 1):
             raise TypeError("documents must be a dataset of 1-D tf.string tensors (the "
                             f"sentences of one document each); got element_spec {spec}.")
+        count = int(documents.cardinality())
+        if 0 <= count < 2:
+            raise ValueError(
+                f"documents is a dataset of {count} document(s); next-sentence pairs need at "
+                "least 2, since a NotNext segment comes from another document."
+            )
         return documents
     if isinstance(documents, (str, os.PathLike)):
         documents = [documents]
@@ -270,6 +297,7 @@ def _documents_dataset(documents):
                 raise FileNotFoundError(f"{os.fspath(pattern)!r} matches no files; pass text "
                                         "files in the reference format or a list of documents.")
             files += matched
+        check_documents([sample_file(f) for f in files])
 
         def split(text):
             text = tf.strings.regex_replace(text, r"\r\n?", "\n")
@@ -284,9 +312,16 @@ def _documents_dataset(documents):
         return (tf.data.Dataset.from_tensor_slices(files)
                 .interleave(lambda f: split(tf.io.read_file(f)), cycle_length=1)
                 .map(sentences))
-    if not documents or not all(isinstance(d, (list, tuple)) for d in documents):
+    if not all(isinstance(d, (list, tuple)) for d in documents):
         raise TypeError("documents must be a tf.data.Dataset of sentence tensors, a non-empty "
                         "list of documents (lists of sentences), or text file paths.")
+    with_text = sum(any(str(s).strip() for s in d) for d in documents)
+    if with_text < 2:
+        raise ValueError(
+            f"documents holds {with_text} document(s) with text ({len(documents)} in the "
+            "list); next-sentence pairs need at least 2, since a NotNext segment comes from "
+            "another document."
+        )
     ragged = tf.ragged.constant([[str(s) for s in d] for d in documents], dtype=tf.string)
     return tf.data.Dataset.from_tensor_slices(ragged).map(lambda d: d)
 
@@ -307,7 +342,9 @@ def make_pretraining_dataset(documents, tokenizer, *, sequence_length=128, batch
         documents: a `tf.data.Dataset` of 1-D `tf.string` tensors (one document's
             sentences each; repeat it for several epochs), a list of documents (lists of
             sentences) or text files/globs in the reference format.
-        tokenizer: a `BertTokenizer`, or a vocab.txt path (then `lowercase` applies).
+        tokenizer: a `BertTokenizer`, or a vocab.txt path (then `lowercase` applies). A
+            vocabulary whose casing clearly contradicts the tokenizer's is a `ValueError`
+            (see `as_pretraining_tokenizer`).
         The other arguments are keyword-only:
         sequence_length, batch_size, max_predictions_per_seq, seed: as named.
         whole_word, mask_selection_rate: see `MaskedLMMasker`; short_seq_prob: see `nsp`.
@@ -324,7 +361,7 @@ def make_pretraining_dataset(documents, tokenizer, *, sequence_length=128, batch
     x["token_ids"].shape, y["mask_ids"].shape  # (2, 16), (2, 3)
     ```
     """
-    tokenizer = _as_tokenizer(tokenizer, lowercase)
+    tokenizer = as_pretraining_tokenizer(tokenizer, lowercase)
     preprocessor = BertPretrainingPreprocessor(
         tokenizer, sequence_length=sequence_length,
         max_predictions_per_seq=max_predictions_per_seq,

@@ -4,8 +4,14 @@ Words are produced by our own `BertTokenizer` normalisation (`split_words`: the 
 cleaning, accent stripping, punctuation and CJK splitting), so the learned pieces are the
 ones the tokenizer will look up. The reserved tokens (`[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`,
 `[MASK]` by default) come first, in that order, so `[PAD]` is id 0.
+
+Words are counted here (the learner's own `count_words` loop, with TF-Text's `BasicTokenizer`
+split on top of ours exactly as `bert_vocab_from_dataset` does), so that `progress` can report
+texts, bytes and words as they are read, and text without any word is a clear `ValueError`,
+not a `StopIteration` from inside the learner.
 """
 
+import collections
 import os
 import tempfile
 
@@ -16,7 +22,7 @@ DEFAULT_RESERVED_TOKENS = list(SPECIAL_TOKENS)
 
 def learn_vocab(texts_or_dataset, vocab_size, lowercase=True,
                 reserved_tokens=DEFAULT_RESERVED_TOKENS, out_path=None, batch_size=1024,
-                max_unique_words=None):
+                max_unique_words=None, progress=None):
     """Learns a WordPiece vocabulary; returns the tokens (and writes `out_path` if given).
 
     Args:
@@ -27,16 +33,27 @@ def learn_vocab(texts_or_dataset, vocab_size, lowercase=True,
         lowercase: learn an uncased vocabulary (lowercase and strip accents).
         reserved_tokens: tokens placed first; must include the five BERT specials.
         out_path: where to write `vocab.txt` (atomically: temp file, then rename).
+        progress: called as `progress(texts, bytes, words, distinct_words, done)` (running
+            totals; `bytes` of UTF-8 text) after each batch of `batch_size` texts while words
+            are counted, and once more with `done=True` when counting ends (learning the
+            pieces follows), e.g. to print progress on a large corpus (`keras-bert vocab`
+            does).
+
+    Raises `ValueError` when the text holds no word (empty or blank input).
 
     Example:
 
     ```python
-    tokens = learn_vocab(["the cat sat on the mat", "the dog sat"], vocab_size=60)
+    seen = []
+    tokens = learn_vocab(["the cat sat on the mat", "the dog sat"], vocab_size=60,
+                         progress=lambda *totals: seen.append(totals))
     tokens[:5]  # ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
+    seen[-1]  # (2, 33, 9, 6, True)
     ```
     """
     import tensorflow as tf
-    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as learner
+    from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer
+    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
     missing = [t for t in SPECIAL_TOKENS if t not in reserved_tokens]
     if missing:
@@ -56,13 +73,32 @@ def learn_vocab(texts_or_dataset, vocab_size, lowercase=True,
         dataset = tf.data.Dataset.from_tensor_slices(texts).batch(batch_size)
     # Our normalisation and word splitting; the learner then only counts words.
     splitter = BertTokenizer(list(reserved_tokens), lowercase=lowercase)
-    words = dataset.map(lambda text: splitter.split_words(text).flat_values,
-                        num_parallel_calls=tf.data.AUTOTUNE)
-    tokens = learner.bert_vocab_from_dataset(
-        words, vocab_size=vocab_size, reserved_tokens=list(reserved_tokens),
-        bert_tokenizer_params={"lower_case": False},
-        learn_params={"max_unique_words": max_unique_words} if max_unique_words else None,
-    )
+    # What `bert_vocab_from_dataset` does with `lower_case=False` on top of our split.
+    basic = BasicTokenizer(lower_case=False)
+
+    def words_and_sizes(text):
+        text = tf.reshape(text, [-1])
+        words = basic.tokenize(splitter.split_words(text).flat_values).flat_values
+        return words, tf.size(text), tf.reduce_sum(tf.strings.length(text))
+
+    counts = collections.Counter()
+    texts = size = total_words = 0
+    for words, batch_texts, batch_bytes in dataset.map(
+            words_and_sizes, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
+        counts.update(words)
+        texts, size = texts + int(batch_texts), size + int(batch_bytes)
+        total_words += len(words)
+        if progress is not None:
+            progress(texts, size, total_words, len(counts), False)
+    if progress is not None:
+        progress(texts, size, total_words, len(counts), True)
+    if not counts:
+        raise ValueError(f"learn_vocab found no words in the text ({texts:,} texts, {size:,} "
+                         "bytes: the input is empty or blank).")
+    counts = collections.Counter({word.decode("utf-8"): n for word, n in counts.items()})
+    tokens = learner.learn(counts, vocab_size, list(reserved_tokens),
+                           **({"max_unique_words": max_unique_words} if max_unique_words
+                              else {}))
     if len(tokens) <= len(reserved_tokens):
         raise ValueError("learn_vocab found no words in the text.")
     if out_path is not None:
@@ -79,6 +115,9 @@ def write_vocab(tokens, path):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("".join(t + "\n" for t in tokens))
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it 0600; give it open()'s usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,6 +1,12 @@
 """`keras-bert vocab`: learn a WordPiece vocab.txt from text files.
 
 Example: `keras-bert vocab --corpus "data/*.txt" --size 8000 --out vocab.txt`.
+
+While words are counted it prints a progress line every `--progress-every` seconds (lines
+and bytes read, the share of the corpus, words and distinct words), then a summary line
+before and after learning the pieces. A corpus without any text (empty or whitespace-only
+files) is a `ValueError` naming the files, raised before any word is counted. Building the
+parser imports nothing heavy; TensorFlow is imported by `run`.
 """
 
 
@@ -13,11 +19,70 @@ def add_arguments(parser):
     parser.add_argument("--size", required=True, type=int, help="target vocabulary size")
     add_casing_flags(parser)
     parser.add_argument("--out", required=True, help="path of the vocab.txt to write")
+    parser.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                        help="print counting progress every SECONDS (default 10; 0 = every "
+                             "batch of lines)")
+
+
+def _size(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return None  # unreachable
+
+
+class _Progress:
+    """Prints counting progress at most every `every` seconds (`learn_vocab(progress=...)`)."""
+
+    def __init__(self, total_bytes, every, clock, vocab_size):
+        self.total_bytes, self.every, self.clock = total_bytes, every, clock
+        self.vocab_size = vocab_size
+        self.start = self.last = clock()
+        self.counted = None  # when counting ended
+        self.totals = (0, 0, 0, 0)
+
+    def __call__(self, lines, size, words, distinct, done=False):
+        # `size` counts the lines' bytes without their newlines; add them for the share.
+        self.totals = (lines, size + lines, words, distinct)
+        now = self.clock()
+        if done:
+            self.counted = now
+            print(f"keras-bert vocab: counted: {self.describe()}; now learning "
+                  f"{self.vocab_size:,} WordPieces from them (no progress shown; minutes for "
+                  "a large corpus)", flush=True)
+        elif now - self.last >= self.every:
+            self.last = now
+            print(f"keras-bert vocab: {self.describe()}", flush=True)
+
+    def describe(self):
+        lines, size, words, distinct = self.totals
+        share = f" ({min(size / self.total_bytes, 1):.0%})" if self.total_bytes else ""
+        return (f"read {lines:,} lines, {_size(size)} of {_size(self.total_bytes)}{share}; "
+                f"{words:,} words ({distinct:,} distinct); {self.clock() - self.start:.0f} s")
+
+
+def _check_has_text(files):
+    """Raises `ValueError` naming the files when none holds any text (only the start of a
+    large file is read)."""
+    import os
+
+    peek = 1 << 20
+    empty = []
+    for path in files:
+        with open(path, "rb") as f:
+            if f.read(peek).strip() or os.path.getsize(path) > peek:
+                return
+        empty.append(f"{path} ({'empty' if not os.path.getsize(path) else 'whitespace only'})")
+    shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+    raise ValueError(f"keras-bert vocab: the corpus holds no text: {len(files)} file(s) "
+                     f"matched ({shown}); a vocabulary is learned from UTF-8 text files.")
 
 
 def run(args):
     import glob
     import os
+    import time
 
     files = []
     for pattern in args.corpus:
@@ -25,15 +90,21 @@ def run(args):
         if not matched:
             raise SystemExit(f"keras-bert vocab: --corpus {pattern!r} matches no files.")
         files += matched
+    _check_has_text(files)
+    total = sum(os.path.getsize(f) for f in files)
+    print(f"keras-bert vocab: counting words in {len(files):,} file(s), {_size(total)} "
+          f"({'uncased' if args.lowercase else 'cased'})", flush=True)
 
     import tensorflow as tf
 
     from keras_bert_impl.text.vocab import learn_vocab
 
-    lines = tf.data.TextLineDataset(files).filter(lambda line: tf.strings.length(line) > 0)
-    try:
-        tokens = learn_vocab(lines, args.size, lowercase=args.lowercase, out_path=args.out)
-    except ValueError as error:
-        raise SystemExit(f"keras-bert vocab: {error}") from error
-    print(f"wrote {len(tokens)} tokens to {args.out} from {len(files)} file(s)")
+    progress = _Progress(total, args.progress_every, time.monotonic, args.size)
+    lines = tf.data.TextLineDataset(files)
+    tokens = learn_vocab(lines, args.size, lowercase=args.lowercase, out_path=args.out,
+                         progress=progress)
+    now = time.monotonic()
+    print(f"keras-bert vocab: wrote {len(tokens):,} tokens to {args.out} from "
+          f"{len(files):,} file(s) in {now - progress.start:.0f} s (counting "
+          f"{progress.counted - progress.start:.0f} s, learning {now - progress.counted:.0f} s)")
     return 0

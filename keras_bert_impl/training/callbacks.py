@@ -28,6 +28,16 @@ def _float(value):
     return float(keras.ops.convert_to_numpy(value))
 
 
+def save_run_preset(model, run_dir, tokenizer=None, metadata=None):
+    """`model.save_to_preset` into a pretraining run directory, which also holds
+    `checkpoints/` and `logs/`: the preset is written into a temp directory inside it and its
+    files are moved in one by one, `preset.json` last (`into_existing_run=True`), so the run
+    directory holds a complete preset at every moment and its other files are untouched."""
+    model.save_to_preset(run_dir, tokenizer=tokenizer, metadata=metadata,
+                         into_existing_run=True)
+    return run_dir
+
+
 class PretrainingCheckpoint(keras.callbacks.Callback):
     """Checkpoints model, optimizer, step and data position every epoch; keeps the last K.
 
@@ -38,8 +48,8 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
         is_chief: whether this process writes the real checkpoint.
         task_id: this worker's index (names the non-chief temp directory).
         preset_dir: if given, the chief also writes the model as our preset there after
-            each checkpoint (`model.save_to_preset`), so the run directory loads with
-            `from_preset` at every checkpoint.
+            each checkpoint (`save_run_preset`: the run's other files stay), so the run
+            directory loads with `from_preset` at every checkpoint.
         tokenizer: the `TokenizerSpec` (vocab + casing) written with that preset.
 
     Example:
@@ -140,8 +150,8 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
         if not self.is_chief:
             shutil.rmtree(self.write_directory, ignore_errors=True)
         elif self.preset_dir is not None:
-            self.model.save_to_preset(self.preset_dir, tokenizer=self.tokenizer,
-                                      metadata={"step": int(step)})
+            save_run_preset(self.model, self.preset_dir, tokenizer=self.tokenizer,
+                            metadata={"step": int(step)})
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")

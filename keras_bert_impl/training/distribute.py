@@ -32,13 +32,16 @@ Keras 3.15's TensorFlow trainer fails under `MultiWorkerMirroredStrategy` in two
 
 `enable_multi_worker_fit(model, strategy)` installs both overrides on that model *instance*
 (site-packages untouched, other models unaffected) and only under a multi-worker
-`MultiWorkerMirroredStrategy`. `tests/training/test_distribute.py` checks that plain Keras
-still fails there; when that test fails, Keras has fixed the bug and this override can go.
+`MultiWorkerMirroredStrategy`. The overrides touch private Keras names, so they live in
+`keras_bert_impl.keras_private.patch_multi_worker_fit` with the package's other private uses.
+`tests/training/test_distribute.py` checks that plain Keras still fails there, and how; when
+that test fails, Keras has fixed the bug and this override can go.
 """
 
 import json
 import os
-import types
+
+from keras_bert_impl.keras_private import in_multi_worker_mode, patch_multi_worker_fit
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -116,7 +119,7 @@ def is_multi_worker(strategy):
 
     return isinstance(
         strategy, tf.distribute.MultiWorkerMirroredStrategy
-    ) and strategy.extended._in_multi_worker_mode()
+    ) and in_multi_worker_mode(strategy)
 
 
 def worker_info(strategy):
@@ -141,41 +144,6 @@ def worker_info(strategy):
     return task_id, num_workers, is_chief
 
 
-def _first_local_replica(value):
-    import tensorflow as tf
-
-    if isinstance(value, tf.distribute.DistributedValues):
-        return value.values[0]
-    return value
-
-
-def _symbolic_build_from_one_replica(self, iterator=None, data_batch=None):
-    """`_maybe_symbolic_build` that takes one local replica's batch (no cross-worker reduce)."""
-    from keras import tree
-
-    if self._distribute_strategy is None:
-        return
-    if iterator is not None:
-        for _, _, it in iterator:
-            data_batch = tree.map_structure(_first_local_replica, next(it))
-            break
-    with self.distribute_strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
-
-
-def _vector_logs(step_function):
-    """Wraps a train/test step so that scalar logs leave it as shape-[1] tensors."""
-    from keras import ops, tree
-
-    def step(data):
-        logs = step_function(data)
-        return tree.map_structure(
-            lambda v: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v, logs
-        )
-
-    return step
-
-
 def enable_multi_worker_fit(model, strategy):
     """Makes `model.fit`/`evaluate` work under a multi-worker `MultiWorkerMirroredStrategy`.
 
@@ -197,12 +165,4 @@ def enable_multi_worker_fit(model, strategy):
     """
     if not is_multi_worker(strategy):
         return model
-    object.__setattr__(
-        model, "_maybe_symbolic_build", types.MethodType(_symbolic_build_from_one_replica, model)
-    )
-    object.__setattr__(model, "train_step", _vector_logs(model.train_step))
-    object.__setattr__(model, "test_step", _vector_logs(model.test_step))
-    # Functions traced before the override would keep the old steps.
-    model.train_function = None
-    model.test_function = None
-    return model
+    return patch_multi_worker_fit(model)

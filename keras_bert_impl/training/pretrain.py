@@ -17,6 +17,12 @@ One function is the whole system; `keras-bert pretrain` is a thin wrapper over i
    the position table always has `max_position_embeddings` rows, so nothing is re-created;
 6. the chief writes `out/pretrainer.keras` and `out/summary.json` atomically.
 
+The run directory `out` must be new, empty, or a run directory (`checkpoints/`, `logs/`):
+anything else is refused before a file is written. Resuming checks that the run was started
+with the same model and vocabulary (its `preset.json` and `vocab.txt`) and says which flag
+differs. A run that fails before its first checkpoint removes what it created (and nothing
+else); temp files that a killed run left behind are removed at the next start.
+
 The run directory is a preset at every checkpoint and at the end: with each checkpoint the
 chief also writes our preset files (`preset.json`, `model.safetensors`, `vocab.txt` with the
 run's casing), so `BertClassifier.from_preset(out, num_classes=2)`,
@@ -28,20 +34,144 @@ The progress bar shows loss, `mlm_loss`, `nsp_loss`, `mlm_accuracy`, `nsp_accura
 `out/logs`; the last line printed is a throughput summary.
 """
 
+import contextlib
 import json
 import math
 import os
 
+from keras_bert_impl.presets.ours import (
+    PRESET_FILE,
+    VOCAB_FILE,
+    atomic_write_text,
+    remove_path,
+    remove_stale_temp_files,
+)
 from keras_bert_impl.presets.tokenizer_spec import read_vocab_file
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# What makes a directory a pretraining run: resumable, and ours to write into.
+RUN_MARKERS = ("checkpoints", "logs")
+# BertConfig fields that a checkpoint's variables depend on (dropout rates may change).
+ARCHITECTURE_FIELDS = ("vocab_size", "hidden_size", "num_layers", "num_heads",
+                       "intermediate_size", "hidden_act", "max_position_embeddings",
+                       "type_vocab_size", "layer_norm_epsilon")
 
 
-def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def _check_run_directory(out):
+    """Refuses an `out` that is neither new, empty nor a run directory (before any write)."""
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise FileExistsError(f"--out {out} exists and is not a directory; pass a new "
+                              "directory for the run.")
+    if not os.path.isdir(out):
+        return
+    entries = sorted(os.listdir(out))
+    if not entries or any(marker in entries for marker in RUN_MARKERS):
+        remove_stale_temp_files(out)  # left by a run killed mid-write
+        return
+    if PRESET_FILE in entries:
+        raise FileExistsError(
+            f"--out {out} holds a preset but is not a pretraining run (no checkpoints/ or "
+            f"logs/); the run would overwrite its files. To continue pretraining from it, "
+            f"pass --preset {out} and a new --out."
+        )
+    shown = entries[:8] + (["..."] if len(entries) > 8 else [])
+    raise FileExistsError(
+        f"--out {out} is not empty ({', '.join(shown)}) and is not a pretraining run "
+        "directory (no checkpoints/ or logs/); a run writes checkpoints/, logs/, "
+        "model.safetensors, preset.json, vocab.txt, pretrainer.keras and summary.json there. "
+        "Pass a new or empty --out."
+    )
+
+
+def _size_name(config):
+    from keras_bert_impl.config import PRESETS
+
+    for name, preset in PRESETS.items():
+        if all(getattr(preset, f) == getattr(config, f)
+               for f in ARCHITECTURE_FIELDS if f != "vocab_size"):
+            return name
+    return "a custom size"
+
+
+def _describe(name, config, tokenizer, vocab_source):
+    text = (f"{name} (hidden {config.hidden_size}, {config.num_layers} layers, "
+            f"vocab {config.vocab_size}")
+    if tokenizer is not None:
+        text += f" from {vocab_source}, " + ("uncased" if tokenizer.lowercase else "cased")
+    return text + ")"
+
+
+def _check_same_run(out, preset, config, tokenizer):
+    """Raises `ValueError` when run directory `out` was started with another model size,
+    vocabulary or casing than this call asks for (read from the run's own preset)."""
+    from keras_bert_impl.config import PRESETS
+    from keras_bert_impl.presets.checkpoint import read_checkpoint
+
+    if not os.path.isfile(os.path.join(out, PRESET_FILE)):
+        return
+    stored = read_checkpoint(out, weights=False)
+    changes = [
+        f"{field} {getattr(stored.config, field)} vs {getattr(config, field)}"
+        for field in ARCHITECTURE_FIELDS
+        if getattr(stored.config, field) != getattr(config, field)
+    ]
+    if tokenizer is not None and stored.tokenizer is not None:
+        old, new = stored.tokenizer.tokens(), tokenizer.tokens()
+        if old != new:
+            first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), None)
+            changes.append(
+                "another vocabulary" + ("" if first is None else
+                                        f" (id {first} is {old[first]!r} vs {new[first]!r})")
+            )
+        if stored.tokenizer.lowercase != tokenizer.lowercase:
+            changes.append("uncased vs cased" if stored.tokenizer.lowercase
+                           else "cased vs uncased")
+    if not changes:
+        return
+    asked = preset if isinstance(preset, str) and preset in PRESETS else _size_name(config)
+    started = _describe(_size_name(stored.config), stored.config, stored.tokenizer,
+                        os.path.join(out, VOCAB_FILE))
+    wanted = _describe(asked, config, tokenizer, tokenizer.source if tokenizer else None)
+    raise ValueError(
+        f"{out} was started with {started}; this command asks for {wanted}. Different: "
+        f"{'; '.join(changes)}. To resume {out}, pass the flags it was started with "
+        f"(--preset, --vocab, --cased/--uncased); to start a new run, use another --out."
+    )
+
+
+def _restore(checkpoint, model, out):
+    """`checkpoint.restore(model)`, with a checkpoint of another model named as such."""
+    try:
+        return checkpoint.restore(model)
+    except (ValueError, AssertionError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"The checkpoint in {checkpoint.directory} does not fit this model ({reason}): "
+            f"{out} was started with another --preset or --vocab. To resume it, pass the "
+            f"flags it was started with; to start a new run, use another --out."
+        ) from e
+
+
+def save_keras_file(model, path):
+    """`model.save(path)` through a temp file beside `path` and a rename: a kill mid-save
+    leaves the previous file (and a temp file the next run removes), never half a file."""
+    folder, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{name[:-len('.keras')]}-{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        remove_path(tmp)
+    return path
+
+
+def _remove_failed_run(out, before):
+    """After a failure: removes what this run created in `out` (the names not in `before`),
+    unless a checkpoint exists (then everything stays, to resume from)."""
+    if os.path.exists(os.path.join(out, "checkpoints", "checkpoint")):
+        return
+    for name in sorted(set(os.listdir(out)) - before):
+        remove_path(os.path.join(out, name))
 
 
 def _vocab_size(vocab):
@@ -131,6 +261,7 @@ def pretrain(
     dataset_fn=None,
     callbacks=(),
     verbose="auto",
+    max_bad_line_fraction=0.1,
 ):
     """Pretrains a BERT (MLM + NSP) and returns `{"model", "summary", "start_step"}`.
 
@@ -163,6 +294,10 @@ def pretrain(
             `functools.partial(synthetic_pretraining_dataset, vocab_size=512)`).
         callbacks: extra Keras callbacks.
         verbose: `fit` verbosity.
+        max_bad_line_fraction: stop before anything is built when more than this share of
+            a corpus file's first lines (1 MiB, at most 1,000 lines) are not text (not valid
+            UTF-8, mostly control characters, or mostly `[UNK]` with `vocab`); `1.0` turns
+            the check off (see `keras_bert_impl.data.corpus`).
 
     Example:
 
@@ -187,6 +322,7 @@ def pretrain(
         NaNGuard,
         PretrainingCheckpoint,
         PretrainingLogger,
+        save_run_preset,
     )
     from keras_bert_impl.training.distribute import (
         create_strategy,
@@ -210,6 +346,7 @@ def pretrain(
         dataset_fn = corpus_dataset_fn(
             files=corpus, tfds_name=tfds_name, vocab=vocab, lowercase=lowercase,
             max_predictions=max_predictions, seed=seed,
+            max_bad_line_fraction=max_bad_line_fraction,
         )
     tokenizer = None
     if vocab is not None:
@@ -219,7 +356,17 @@ def pretrain(
             vocabulary=read_vocab_file(vocab), lowercase=bool(lowercase), source=vocab
         )
 
+    out = os.fspath(out)
+    _check_run_directory(out)
+    existed = os.path.isdir(out)
+    before = set(os.listdir(out)) if existed else set()
+    created = []  # `out` and the parents made for it, deepest first
+    folder = os.path.abspath(out)
+    while not os.path.isdir(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
     os.makedirs(out, exist_ok=True)
+    is_chief = None
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -249,12 +396,13 @@ def pretrain(
                 steps_per_execution=steps_per_execution,
             )
         enable_multi_worker_fit(model, dist)
+        _check_same_run(out, preset, model.encoder.config, tokenizer)
 
         checkpoint = PretrainingCheckpoint(
             os.path.join(out, "checkpoints"), checkpoint_every, keep_checkpoints,
             is_chief=is_chief, task_id=task_id, preset_dir=out, tokenizer=tokenizer,
         )
-        start_step = checkpoint.restore(model)
+        start_step = _restore(checkpoint, model, out)
         if start_step:
             print(f"pretrain: resumed from the checkpoint at step {start_step} "
                   f"in {checkpoint.directory}", flush=True)
@@ -295,13 +443,17 @@ def pretrain(
                        precision=precision, xla=bool(model.jit_compile is True),
                        lowercase=bool(lowercase))
         if is_chief:
-            final = os.path.join(out, "pretrainer.keras")
-            tmp = os.path.join(out, f".pretrainer-{os.getpid()}.tmp.keras")
-            model.save(tmp)
-            os.replace(tmp, final)
-            model.save_to_preset(out, tokenizer=tokenizer,
-                                 metadata={"step": steps + phase2_steps})
-            _atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2))
+            save_keras_file(model, os.path.join(out, "pretrainer.keras"))
+            save_run_preset(model, out, tokenizer=tokenizer,
+                            metadata={"step": steps + phase2_steps})
+            atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2))
         return {"model": model, "summary": summary, "start_step": start_step}
+    except BaseException:
+        if is_chief:
+            _remove_failed_run(out, before)
+        for folder in created:  # only those left empty; other workers may be writing
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
     finally:
         keras.config.set_dtype_policy(previous_policy)

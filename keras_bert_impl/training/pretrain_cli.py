@@ -64,6 +64,9 @@ def add_arguments(parser):
     add("--keep-checkpoints", type=int, default=3)
     add("--log-every", type=int, default=10)
     add("--seed", type=int, default=0)
+    add("--max-bad-lines", dest="max_bad_line_fraction", type=float, default=0.1,
+        metavar="FRACTION", help="stop when more than FRACTION of a corpus file's first lines "
+        "are not text (binary, not UTF-8, mostly [UNK]); default 0.1, 1.0 = no check")
 
 
 def run(args):
@@ -82,7 +85,7 @@ def run(args):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     run(parser.parse_args([
-        "--out", os.path.join(folder, "run"), "--corpus", os.path.join(folder, "*.txt"),
+        "--out", os.path.join(folder, "run"), "--corpus", os.path.join(folder, "a.txt"),
         "--vocab", os.path.join(folder, "vocab.txt"), "--seq-len", "16", "--batch-size", "2",
         "--steps", "2", "--checkpoint-every", "2", "--max-predictions", "4",
     ]))  # 0
@@ -120,6 +123,7 @@ def run(args):
         keep_checkpoints=args.keep_checkpoints,
         log_every=args.log_every,
         seed=args.seed,
+        max_bad_line_fraction=args.max_bad_line_fraction,
     )
     print(f"pretrain: wrote {args.out}/pretrainer.keras and {args.out}/summary.json; "
           f"{args.out} is a preset: BertClassifier.from_preset({args.out!r}, num_classes=N)")

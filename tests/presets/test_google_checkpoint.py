@@ -119,6 +119,16 @@ def test_pretrainer_heads_and_nsp_transpose(minilm_google):
     np.testing.assert_array_equal(
         head.output_bias.numpy(), variables["cls/predictions/output_bias"]
     )
+    # The MLM LayerNorm by value (gamma = 1 + noise, beta = noise: a swap would show).
+    np.testing.assert_array_equal(
+        head.layer_norm.gamma.numpy(), variables["cls/predictions/transform/LayerNorm/gamma"]
+    )
+    np.testing.assert_array_equal(
+        head.layer_norm.beta.numpy(), variables["cls/predictions/transform/LayerNorm/beta"]
+    )
+    np.testing.assert_array_equal(
+        head.transform.bias.numpy(), variables["cls/predictions/transform/dense/bias"]
+    )
     x = encode(minilm_dir(), real_sentences(8))
     x["mask_positions"] = np.array([[1, 2]] * 8, "int32")
     pooled = pretrainer.encoder(

