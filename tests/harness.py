@@ -22,7 +22,7 @@ def _to_numpy(outputs):
 
 
 def assert_all_close(actual, expected, atol=1e-6, rtol=1e-6):
-    for a, e in zip(tree.flatten(_to_numpy(actual)), tree.flatten(_to_numpy(expected))):
+    for a, e in zip(tree.flatten(_to_numpy(actual)), tree.flatten(_to_numpy(expected)), strict=True):
         np.testing.assert_allclose(a, e, atol=atol, rtol=rtol)
 
 

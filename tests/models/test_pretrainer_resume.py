@@ -27,7 +27,7 @@ def _assert_same_weights(a, b, atol=1e-6):
     assert [v.path for v in a.weights] == [v.path for v in b.weights]
     wa, wb = _weights(a), _weights(b)
     assert len(wa) == len(wb)
-    for va, x, y in zip(a.weights, wa, wb):
+    for va, x, y in zip(a.weights, wa, wb, strict=True):
         np.testing.assert_allclose(x, y, atol=atol, rtol=0, err_msg=va.path)
 
 
@@ -50,7 +50,7 @@ def test_resumed_pretrainer_takes_the_same_step(tmp_path):
     _assert_same_weights(restored, pretrainer)
     assert int(keras.ops.convert_to_numpy(restored.optimizer.iterations)) == 2
     # The step moved the weights (not a comparison of two frozen models).
-    moved = max(np.max(np.abs(a - b)) for a, b in zip(before, _weights(pretrainer)))
+    moved = max(np.max(np.abs(a - b)) for a, b in zip(before, _weights(pretrainer), strict=True))
     assert moved > 1e-4
 
 

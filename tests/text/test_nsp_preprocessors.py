@@ -107,7 +107,7 @@ def test_pretraining_preprocessor_in_tf_function_and_tf_data(vocab_path):
     seed = tf.constant([1, 2], tf.int64)
     eager = preprocessor(batch, seed=seed)
     graph = tf.function(lambda b, s: preprocessor(b, seed=s))(batch, seed)
-    for got, want in zip(tf.nest.flatten(graph), tf.nest.flatten(eager)):
+    for got, want in zip(tf.nest.flatten(graph), tf.nest.flatten(eager), strict=True):
         assert np.array_equal(got, want)
     dataset = tf.data.Dataset.from_tensor_slices(batch).batch(2).map(
         lambda b: preprocessor(b, seed=seed), num_parallel_calls=tf.data.AUTOTUNE)

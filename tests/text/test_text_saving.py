@@ -63,7 +63,7 @@ def test_text_layers_serialize_keras_object_round_trip():
     packer = BertPacker.from_tokenizer(tokenizer, 8)
     clones = [keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
               for layer in (tokenizer, packer)]
-    for clone, layer in zip(clones, (tokenizer, packer)):
+    for clone, layer in zip(clones, (tokenizer, packer), strict=True):
         assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
     texts = tf.constant(["The quick fox.", "fox quickquick"])
     assert clones[0](texts).to_list() == tokenizer(texts).to_list() == [[1, 6, 7, 8, 9], [8, 1]]

@@ -38,7 +38,7 @@ def test_parity_on_real_lines(pair, real_lines):
     assert len(real_lines) >= 10_000
     expected = [e.ids for e in reference.encode_batch(real_lines, add_special_tokens=False)]
     got = _ours(ours, real_lines)
-    mismatches = [i for i, (a, b) in enumerate(zip(expected, got)) if a != b]
+    mismatches = [i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b]
     assert not mismatches, (f"{len(mismatches)} of {len(real_lines)} lines differ, e.g. "
                             f"{real_lines[mismatches[0]][:120]!r}")
     assert sum(map(len, got)) > 1_000_000  # a real amount of text went through

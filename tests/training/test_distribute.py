@@ -37,7 +37,7 @@ def assert_same_training(result, reference):
     assert result["optimizer_iterations"] == reference["optimizer_iterations"] == 6
     # bert_tiny pretrainer: 38 trainable variables (zip would silently stop at the shorter).
     assert len(result["weights"]) == len(reference["weights"]) == 38
-    for a, b in zip(result["weights"], reference["weights"]):
+    for a, b in zip(result["weights"], reference["weights"], strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
     # Training moved the weights (the comparison is not between two untouched models).
     assert reference["losses"][6] != reference["losses"][1]

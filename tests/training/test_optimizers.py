@@ -85,7 +85,7 @@ def test_layer_norm_and_biases_get_no_decay_on_bert_tiny(name, shrink):
     optimizer.apply([np.zeros(v.shape, "float32") for v in variables], variables)
     excluded = decayed = 0
     assert len(variables) == len(before)
-    for variable, old in zip(variables, before):
+    for variable, old in zip(variables, before, strict=True):
         new = keras.ops.convert_to_numpy(variable)
         if variable.name in ("gamma", "beta") or "bias" in variable.name:
             np.testing.assert_array_equal(new, old, err_msg=variable.path)
@@ -128,7 +128,7 @@ def test_gradient_accumulation_equals_one_step_on_the_mean_gradient():
     mean = [[(grads[0][i] + grads[1][i]) / 2 for i in range(2)]]
     b = _run(once, kernel, bias, mean)
     assert len(a) == len(b) == 2
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
     assert int(keras.ops.convert_to_numpy(accumulated.iterations)) == 1
 

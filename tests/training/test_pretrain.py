@@ -55,7 +55,7 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint_and_matches_uninterrupted(
     assert resumed["optimizer_iterations"] == reference["optimizer_iterations"] == 12
     for step in range(10, 13):  # a full epoch after the restart: same running-mean losses
         assert abs(resumed["losses"][step] - reference["losses"][step]) < 1e-5
-    for a, b in zip(resumed["weights"], reference["weights"]):
+    for a, b in zip(resumed["weights"], reference["weights"], strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
     # Only the last 3 checkpoints are kept.
     names = sorted(p.name for p in (out / "checkpoints").iterdir() if p.suffix == ".index")
