@@ -198,13 +198,19 @@ class BertModelBase(keras.Model):
 
     # --- presets ------------------------------------------------------------------------
     @classmethod
-    def _split_kwargs(cls, kwargs, config_overrides):
-        own = [
-            p.name
+    def _head_parameters(cls):
+        """The `__init__` parameters a caller of `from_preset` may pass (not the encoder or
+        config, which `from_preset` builds)."""
+        return [
+            p
             for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
             and p.name not in ("encoder", "config")
         ]
+
+    @classmethod
+    def _split_kwargs(cls, kwargs, config_overrides):
+        own = [p.name for p in cls._head_parameters()]
         model_kwargs, overrides = {}, dict(config_overrides or {})
         for key, value in kwargs.items():
             if key in own:
@@ -229,11 +235,8 @@ class BertModelBase(keras.Model):
     def _require_arguments(cls, model_kwargs, preset):
         missing = [
             p.name
-            for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
-            if p.default is p.empty
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-            and p.name not in ("encoder", "config")
-            and p.name not in model_kwargs
+            for p in cls._head_parameters()
+            if p.default is p.empty and p.name not in model_kwargs
         ]
         if missing:
             raise TypeError(
