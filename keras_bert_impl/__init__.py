@@ -39,6 +39,9 @@ _EXPORTS = {
     "BertTokenClassifier": "keras_bert_impl.models",
     "BertSpanLabeler": "keras_bert_impl.models",
     "BertTokenizer": "keras_bert_impl.text",
+    "BertClassifierPreprocessor": "keras_bert_impl.text",
+    "BertTokenClassifierPreprocessor": "keras_bert_impl.text",
+    "BertSpanPreprocessor": "keras_bert_impl.text",
 }
 # Modules that define our registered Keras classes (none imports TensorFlow at import time).
 SERIALIZABLE_MODULES = (
@@ -49,6 +52,10 @@ SERIALIZABLE_MODULES = (
     "keras_bert_impl.text.packing",
     "keras_bert_impl.text.masking",
     "keras_bert_impl.text.preprocessors",
+    "keras_bert_impl.text.classifier_preprocessor",
+    "keras_bert_impl.text.token_classifier_preprocessor",
+    "keras_bert_impl.text.span_preprocessor",
+    "keras_bert_impl.metrics.keras_metrics",
 )
 
 __all__ = sorted(set(_EXPORTS) | set(SUBPACKAGES))

@@ -21,6 +21,8 @@ COMMANDS = {
     "vocab": ("keras_bert_impl.text.vocab_cli", "learn a WordPiece vocab.txt from a text corpus"),
     "pretrain": ("keras_bert_impl.training.pretrain_cli", "pretrain BERT (MLM+NSP) with model.fit under tf.distribute"),
     "convert": ("keras_bert_impl.convert.command", "convert a Hugging Face / Google BERT checkpoint to our preset format"),
+    "finetune": ("keras_bert_impl.training.finetune_cli", "fine-tune a preset or run on GLUE, CoNLL-2003, SQuAD, BBC News or a CSV, from raw text"),
+    "evaluate": ("keras_bert_impl.training.evaluate_cli", "score a fine-tuned run with its task's official metric"),
 }
 USAGE_ERROR = 2  # argparse's exit status for bad flags; ours for bad input of every kind
 DEBUG_HELP = "show the traceback of an error, and TensorFlow's start-up log lines"

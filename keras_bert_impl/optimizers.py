@@ -107,6 +107,64 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="keras_bert_impl")
+class FitLengthWarmupDecay(WarmupPolynomialDecay):
+    """`WarmupPolynomialDecay` whose length is set by the first `fit` of a task model.
+
+    The default schedule of our task models' `compile()`: the number of updates is only known
+    when `fit` sees the data and the epochs, so `fit` calls `set_total_steps(epochs *
+    steps_per_epoch)`, which sets `decay_steps` and `warmup_steps = warmup_fraction *
+    decay_steps` (Google's `warmup_proportion`, 0.1). Until then (and when the length cannot
+    be known: an endless dataset without `steps_per_epoch`) the rate is the constant peak.
+
+    Example:
+
+    ```python
+    schedule = FitLengthWarmupDecay(2e-5)
+    float(schedule(10))  # 2e-05 (length not set yet)
+    schedule.set_total_steps(100)
+    float(schedule(5))  # 1e-05 (half-way through the 10 warmup steps)
+    float(schedule(100))  # 0.0
+    ```
+    """
+
+    def __init__(self, peak_learning_rate, warmup_fraction=0.1, decay_steps=None,
+                 end_learning_rate=0.0, power=1.0):
+        if not 0.0 <= float(warmup_fraction) < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}.")
+        self.warmup_fraction = float(warmup_fraction)
+        super().__init__(peak_learning_rate, decay_steps=1, warmup_steps=0,
+                         end_learning_rate=end_learning_rate, power=power)
+        self.decay_steps = None
+        if decay_steps is not None:
+            self.set_total_steps(decay_steps)
+
+    @property
+    def is_set(self):
+        return self.decay_steps is not None
+
+    def set_total_steps(self, total_steps):
+        """Sets the schedule's length (optimizer updates); warmup is `warmup_fraction` of it."""
+        if int(total_steps) <= 0:
+            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}.")
+        self.decay_steps = int(total_steps)
+        self.warmup_steps = int(self.warmup_fraction * self.decay_steps)
+
+    def __call__(self, step):
+        if self.decay_steps is None:
+            return ops.cast(ops.full((), self.peak_learning_rate), "float32")
+        return super().__call__(step)
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "warmup_fraction": self.warmup_fraction,
+            "decay_steps": self.decay_steps,
+            "end_learning_rate": self.end_learning_rate,
+            "power": self.power,
+        }
+
+
 def _scale_gradient(gradient, factor):
     import tensorflow as tf
 

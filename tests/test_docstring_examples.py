@@ -36,7 +36,14 @@ def _documented_objects():
                         "presets.tokenizer_spec", "presets.canonical", "presets.huggingface",
                         "presets.google", "presets.detect", "flags", "_moved", "keras_private",
                         "training.callbacks", "training.distribute", "training.pretrain",
-                        "metrics.squad", "metrics.tagging", "metrics.glue"):
+                        "metrics.squad", "metrics.tagging", "metrics.glue",
+                        "metrics.keras_metrics", "models.text_task", "models.text_inputs",
+                        "data.classification", "data.table", "data.glue", "data.bbc_news",
+                        "data.conll", "data.squad", "text.offsets", "text.span_preprocessor",
+                        "text.span_decoding", "text.tag_decoding",
+                        "training.finetune_tasks", "training.finetune_data",
+                        "training.finetune", "training.finetune_cli",
+                        "training.evaluate_cli"):
         module = importlib.import_module(f"keras_bert_impl.{module_name}")
         yield module.__name__, module
         for name, obj in vars(module).items():

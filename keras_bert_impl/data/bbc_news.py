@@ -8,11 +8,17 @@ import, so we locate the files through the import system without importing it.
 `write_pretraining_corpus(path)` writes the reference pretraining format: one sentence per
 line, one blank line between *articles* (paragraph breaks inside an article are not document
 breaks, so next-sentence pairs stay within an article).
+
+`read_bbc_classification()` returns the articles as a 5-topic classification task: train,
+validation and test `ClassificationData`, split by a seeded stratified draw (the corpus ships
+no split of its own).
 """
 
 import importlib.util
 import os
 import re
+
+from keras_bert_impl.data.classification import ClassificationData, stratified_split
 
 TOPICS = ("business", "entertainment", "politics", "sports", "tech")
 
@@ -35,8 +41,9 @@ def data_directory():
     return path
 
 
-def read_articles(topics=TOPICS, max_per_topic=None):
-    """Yields `(topic, text)` for each article, in a fixed order.
+def read_articles(topics=TOPICS, max_per_topic=None, with_names=False):
+    """Yields `(topic, text)` for each article, in a fixed order (`(topic, text, file name)`
+    with `with_names=True`).
 
     Example:
 
@@ -53,7 +60,8 @@ def read_articles(topics=TOPICS, max_per_topic=None):
         for name in names[:max_per_topic]:
             with open(os.path.join(folder, name), "rb") as f:
                 # A few articles hold stray Latin-1 bytes; replace rather than fail.
-                yield topic, f.read().decode("utf-8", errors="replace")
+                text = f.read().decode("utf-8", errors="replace")
+            yield (topic, text, name) if with_names else (topic, text)
 
 
 def split_sentences(text):
@@ -74,7 +82,7 @@ def write_pretraining_corpus(path, topics=TOPICS, max_per_topic=None):
     Example:
 
     ```python
-    write_pretraining_corpus("/tmp/bbc.txt", topics=["tech"], max_per_topic=10)  # (10, ...)
+    write_pretraining_corpus("/tmp/bbc.txt", topics=["tech"], max_per_topic=10)  # (10, sentences)
     ```
     """
     documents = sentences = 0
@@ -91,3 +99,38 @@ def write_pretraining_corpus(path, topics=TOPICS, max_per_topic=None):
             sentences += len(lines)
     os.replace(tmp, path)
     return documents, sentences
+
+
+def read_bbc_classification(validation_fraction=0.1, test_fraction=0.1, seed=0,
+                            topics=TOPICS, max_per_topic=None):
+    """The BBC News articles as a topic classification task: `(train, validation, test)`.
+
+    Each example's text is a whole article (headline, blank line, paragraphs), its label the
+    topic's index in `label_names` (the topics sorted: business, entertainment, politics,
+    sports, tech). Each topic gives `round(fraction * its articles)` to validation and to
+    test (`classification.stratified_split`), chosen by `seed` alone: the same seed always
+    gives the same split. Ids are `"<topic>/<file>"`.
+
+    Args:
+        validation_fraction, test_fraction: the shares held out (0 gives an empty part).
+        seed: the split's seed.
+        topics: the topics to read (a subset makes a smaller task).
+        max_per_topic: read only the first articles of each topic (quick demos).
+
+    Example:
+
+    ```python
+    train, validation, test = read_bbc_classification(max_per_topic=20)
+    len(train), len(validation), len(test)  # (80, 10, 10)
+    train.label_names  # ["business", "entertainment", "politics", "sports", "tech"]
+    ```
+    """
+    label_names = sorted(topics)
+    texts, labels, ids = [], [], []
+    for topic, text, name in read_articles(label_names, max_per_topic, with_names=True):
+        texts.append(text.strip())
+        labels.append(label_names.index(topic))
+        ids.append(f"{topic}/{os.path.splitext(name)[0]}")
+    data = ClassificationData(texts=(texts,), labels=labels, label_names=label_names, ids=ids,
+                              path=data_directory())
+    return stratified_split(data, (validation_fraction, test_fraction), seed=seed)

@@ -6,6 +6,8 @@ Pure Python and NumPy (no TensorFlow, no Keras), at the ground of the package:
 - `tagging`: entity-level precision / recall / F1 as `seqeval` (`entity_scores`).
 - `glue`: accuracy, F1, Matthews correlation, Pearson and Spearman, and the metrics of each
   GLUE task (`glue_scores`).
+- `keras_metrics` (imports Keras, so loaded on first use): the streamable ones as Keras
+  metrics, `MatthewsCorrelation`, `BinaryF1`, `PearsonCorrelation`.
 
 ```python
 from keras_bert_impl.metrics import entity_scores, glue_scores, squad_scores
@@ -36,4 +38,15 @@ __all__ = [
     "accuracy", "f1", "glue_scores", "matthews_corrcoef", "pearson", "spearman",
     "exact_match_score", "f1_score", "normalize_answer", "squad_scores",
     "entity_scores", "get_entities",
+    "MatthewsCorrelation", "BinaryF1", "PearsonCorrelation",
 ]
+
+_KERAS_METRICS = ("MatthewsCorrelation", "BinaryF1", "PearsonCorrelation")
+
+
+def __getattr__(name):
+    if name in _KERAS_METRICS:
+        from keras_bert_impl.metrics import keras_metrics
+
+        return getattr(keras_metrics, name)
+    raise AttributeError(f"module 'keras_bert_impl.metrics' has no attribute {name!r}")

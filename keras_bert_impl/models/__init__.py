@@ -10,6 +10,7 @@ from keras_bert_impl.models.encoder import BertEncoder
 from keras_bert_impl.models.pretrainer import BertPretrainer
 from keras_bert_impl.models.span_labeler import BertSpanLabeler
 from keras_bert_impl.models.task import BertTask
+from keras_bert_impl.models.text_task import BertTextTask
 from keras_bert_impl.models.token_classifier import BertTokenClassifier
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "BertPretrainer",
     "BertSpanLabeler",
     "BertTask",
+    "BertTextTask",
     "BertTokenClassifier",
 ]

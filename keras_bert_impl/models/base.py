@@ -128,7 +128,7 @@ class BertModelBase(keras.Model):
     def get_config(self):
         arguments = {
             key: keras.saving.serialize_keras_object(value)
-            if isinstance(value, keras.Model)
+            if isinstance(value, keras.layers.Layer)
             else value
             for key, value in self.constructor_arguments().items()
         }
@@ -148,6 +148,15 @@ class BertModelBase(keras.Model):
 
         jit_compile = resolve_jit_compile(jit_compile, creation_strategy(self))
         super().compile(*args, jit_compile=jit_compile, **kwargs)
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded `.keras` model with what `compile()` recorded (optimizer with
+        its schedule, loss, metrics); the optimizer state loads after. (Keras skips this for
+        models whose `compile` is overridden, as ours is.)"""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     # --- input checks (keras_bert_impl.models.input_checks) -----------------------------
     def input_limits(self):
@@ -307,13 +316,18 @@ class BertModelBase(keras.Model):
         unless `overwrite=True`; `into_existing_run=True` rewrites the preset files of a
         pretraining run directory one by one (see `keras_bert_impl.presets.write_preset`)."""
         spec = as_tokenizer_spec(tokenizer) if tokenizer is not None else self.tokenizer_spec
-        head = self.constructor_arguments()
-        model_kwargs = {k: v for k, v in head.items() if k in ("num_classes", "dropout")}
+        model_kwargs = self.preset_arguments()
         return write_preset(
             preset_dir, self.get_encoder().config, extract_weights(self),
             model_class=type(self).__name__, model_kwargs=model_kwargs, tokenizer=spec,
             metadata=metadata, overwrite=overwrite, into_existing_run=into_existing_run,
         )
+
+    def preset_arguments(self):
+        """The constructor arguments a preset stores (JSON values): `num_classes` and
+        `dropout` of a head; task models add theirs."""
+        head = self.constructor_arguments()
+        return {k: v for k, v in head.items() if k in ("num_classes", "dropout")}
 
     def build_tokenizer(self, **kwargs):
         """A `keras_bert_impl.text.BertTokenizer` with the vocabulary and casing of the

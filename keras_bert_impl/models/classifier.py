@@ -2,11 +2,12 @@
 
 import keras
 
-from keras_bert_impl.models.task import BertTask, classification_logits
+from keras_bert_impl.models.task import classification_logits
+from keras_bert_impl.models.text_task import BertTextTask
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertClassifier(BertTask):
+class BertClassifier(BertTextTask):
     """The pooled `[CLS]` output -> dropout -> dense logits (Hugging Face's
     `BertForSequenceClassification`, Google's `run_classifier.py`).
 
@@ -17,6 +18,9 @@ class BertClassifier(BertTask):
         encoder: a `BertEncoder`.
         num_classes: number of classes (1 for regression).
         dropout: dropout rate on the pooled output before the classifier.
+        preprocessor: a `BertClassifierPreprocessor` (one text or a pair per example), or
+            `None`; with one, `fit`, `evaluate` and `predict` take raw strings.
+        label_names: the class names, in id order (`None` for regression).
 
     Example:
 
@@ -33,7 +37,8 @@ class BertClassifier(BertTask):
     ```
     """
 
-    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+    def __init__(self, encoder, num_classes, dropout=0.1, preprocessor=None, label_names=None,
+                 **kwargs):
         inputs = dict(encoder.input)
         logits, dense = classification_logits(
             encoder, encoder(inputs)["pooled_output"], num_classes, dropout
@@ -43,9 +48,37 @@ class BertClassifier(BertTask):
         self.num_classes = num_classes
         self.dropout = dropout
         self.classifier_dense = dense
+        if num_classes == 1 and label_names is not None:
+            raise ValueError("num_classes=1 is regression, which has no label_names; pass "
+                             "label_names=None (or num_classes=len(label_names)).")
+        self._attach_text_arguments(preprocessor, label_names)
+
+    @property
+    def is_regression(self):
+        return self.num_classes == 1
 
     def head_arguments(self):
         return {
             "num_classes": self.num_classes,
             "dropout": self.dropout,
+            **super().head_arguments(),
         }
+
+    def default_loss(self):
+        if self.is_regression:
+            return keras.losses.MeanSquaredError()
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def default_metrics(self):
+        if self.is_regression:
+            from keras_bert_impl.metrics.keras_metrics import PearsonCorrelation
+
+            return [PearsonCorrelation(name="pearson")]
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    @classmethod
+    def default_preprocessor(cls, tokenizer, sequence_length=None):
+        from keras_bert_impl.text.classifier_preprocessor import BertClassifierPreprocessor
+
+        return BertClassifierPreprocessor(
+            tokenizer, sequence_length=sequence_length or cls.default_sequence_length)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
-from keras_bert_impl.models.task import BertTask
+from keras_bert_impl.models.text_task import BertTextTask
 
 # Logit given to padding positions: far below any real logit, finite so that softmax and
 # cross-entropy stay NaN-free in float32 and bfloat16.
@@ -36,15 +36,26 @@ class SpanLogits(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertSpanLabeler(BertTask):
+class BertSpanLabeler(BertTextTask):
     """The sequence output -> dense(2) -> `start_logits`, `end_logits` (Hugging Face's
     `BertForQuestionAnswering`, Google's `run_squad.py`).
 
     Outputs a dict of float32 `[batch, seq_len]` tensors; padding positions get `-1e9`, so a
     softmax over positions never picks them.
 
+    Training labels are `y = {"start_positions", "end_positions"}` (int token positions,
+    `[batch]`); the loss is the mean of the start and end cross-entropies (Google's
+    `run_squad.py`), so `compile()` takes no `loss`.
+
+    With a `preprocessor` (a `BertSpanPreprocessor`), `fit`, `evaluate` and `predict` also
+    take raw text, `x = {"question": [...], "context": [...]}` and for training
+    `y = {"answer_start": [...], "answer_text": [...]}` (character offsets into the
+    context): each example becomes one or more windows of the context (`doc_stride`) on the
+    host, then a `tf.data` pipeline; `answer(questions, contexts)` decodes answers.
+
     Args:
         encoder: a `BertEncoder`.
+        preprocessor: a `BertSpanPreprocessor`, or `None`.
 
     Example:
 
@@ -61,7 +72,9 @@ class BertSpanLabeler(BertTask):
     ```
     """
 
-    def __init__(self, encoder, **kwargs):
+    default_sequence_length = 384
+
+    def __init__(self, encoder, preprocessor=None, **kwargs):
         inputs = dict(encoder.input)
         sequence = encoder(inputs)["sequence_output"]
         dense = keras.layers.Dense(
@@ -76,3 +89,126 @@ class BertSpanLabeler(BertTask):
         )
         self.encoder = encoder
         self.span_dense = dense
+        self._attach_text_arguments(preprocessor, None)
+        self.start_accuracy = keras.metrics.SparseCategoricalAccuracy(name="start_accuracy")
+        self.end_accuracy = keras.metrics.SparseCategoricalAccuracy(name="end_accuracy")
+
+    def head_arguments(self):
+        return {"preprocessor": self.preprocessor}
+
+    def expected_label_count(self):
+        return None
+
+    def default_loss(self):
+        return None
+
+    def default_metrics(self):
+        return None
+
+    def compile(self, *args, **kwargs):
+        """Compiles with the span loss (fixed: mean of start and end cross-entropy); the
+        optimizer defaults to `default_optimizer()` like every task model."""
+        for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
+            if kwargs.get(name) not in (None, "auto"):
+                raise ValueError(f"BertSpanLabeler.compile() computes the span loss and "
+                                 f"metrics itself; do not pass `{name}`.")
+            kwargs.pop(name, None)
+        super().compile(*args, loss=None, metrics=None, weighted_metrics=None, **kwargs)
+
+    @staticmethod
+    def _positions(y):
+        if isinstance(y, dict):
+            try:
+                return y["start_positions"], y["end_positions"]
+            except KeyError as error:
+                raise ValueError(f"BertSpanLabeler labels need {error.args[0]!r}: y = "
+                                 "{'start_positions': ..., 'end_positions': ...}.") from None
+        start, end = y
+        return start, end
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        from keras_bert_impl.keras_private import scale_loss_for_replicas
+
+        start, end = self._positions(y)
+        losses = [
+            keras.losses.sparse_categorical_crossentropy(labels, y_pred[name], from_logits=True)
+            for labels, name in ((start, "start_logits"), (end, "end_logits"))
+        ]
+        if sample_weight is not None:
+            weight = ops.cast(sample_weight, "float32")
+            per_example = [ops.sum(loss * weight) / (ops.sum(weight) + 1e-9) for loss in losses]
+        else:
+            per_example = [ops.mean(loss) for loss in losses]
+        total = (per_example[0] + per_example[1]) / 2.0
+        for extra in self.losses:
+            total = total + ops.sum(ops.cast(extra, "float32"))
+        return scale_loss_for_replicas(total)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        start, end = self._positions(y)
+        self.start_accuracy.update_state(start, y_pred["start_logits"], sample_weight)
+        self.end_accuracy.update_state(end, y_pred["end_logits"], sample_weight)
+        return self.get_metrics_result()
+
+    @classmethod
+    def default_preprocessor(cls, tokenizer, sequence_length=None):
+        from keras_bert_impl.text.span_preprocessor import BertSpanPreprocessor
+
+        return BertSpanPreprocessor(
+            tokenizer, sequence_length=sequence_length or cls.default_sequence_length)
+
+    def _text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
+        import tensorflow as tf
+
+        if hasattr(x, "element_spec"):
+            raise ValueError("BertSpanLabeler windows raw question/context text on the host: "
+                             "pass Python lists, x={'question': [...], 'context': [...]}, or "
+                             "a tf.data.Dataset of token ids and positions.")
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported with raw question/context text.")
+        features = self.span_features(x, y)
+        data = (features.x,) if y is None else (features.x, features.y)
+        dataset = tf.data.Dataset.from_tensor_slices(data)
+        if shuffle:
+            dataset = dataset.shuffle(len(features.example_index), reshuffle_each_iteration=True)
+        return dataset.batch(batch_size or 32).prefetch(tf.data.AUTOTUNE)
+
+    def span_features(self, x, y=None):
+        """The preprocessor's windows (`SpanFeatures`) of `x = {"question", "context"}` (and
+        `y = {"answer_start", "answer_text"}` for training)."""
+        if not isinstance(x, dict) or not {"question", "context"} <= set(x):
+            raise ValueError("BertSpanLabeler takes raw text as x={'question': [...], "
+                             "'context': [...]}.")
+        questions, contexts = _as_list(x["question"]), _as_list(x["context"])
+        answer_starts = answer_texts = None
+        if y is not None:
+            if not isinstance(y, dict) or not {"answer_start", "answer_text"} <= set(y):
+                raise ValueError("Raw-text labels of BertSpanLabeler are y={'answer_start': "
+                                 "[...], 'answer_text': [...]} (character offsets).")
+            answer_starts = [int(v) for v in _as_list(y["answer_start"])]
+            answer_texts = _as_list(y["answer_text"])
+        return self.preprocessor.features(questions, contexts, answer_starts=answer_starts,
+                                          answer_texts=answer_texts, ids=x.get("id"))
+
+    def answer(self, questions, contexts, ids=None, batch_size=32, n_best_size=20,
+               max_answer_length=30, null_score_diff_threshold=None):
+        """Answers cut from each context (the span decoder over every window); returns the
+        decoder's predictions (see `keras_bert_impl.text.span_decoding.decode_spans`)."""
+        from keras_bert_impl.text.span_decoding import decode_spans
+
+        x = {"question": list(questions), "context": list(contexts)}
+        if ids is not None:
+            x["id"] = list(ids)
+        features = self.span_features(x)
+        logits = self.predict(features.x, batch_size=batch_size, verbose=0)
+        return decode_spans(logits["start_logits"], logits["end_logits"], features,
+                            n_best_size=n_best_size, max_answer_length=max_answer_length,
+                            null_score_diff_threshold=null_score_diff_threshold)
+
+
+def _as_list(value):
+    if isinstance(value, str):
+        return [value]
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    return [v.decode("utf-8") if isinstance(v, bytes) else v for v in list(value)]

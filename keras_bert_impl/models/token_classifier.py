@@ -2,11 +2,12 @@
 
 import keras
 
-from keras_bert_impl.models.task import BertTask, classification_logits
+from keras_bert_impl.models.task import classification_logits
+from keras_bert_impl.models.text_task import BertTextTask
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertTokenClassifier(BertTask):
+class BertTokenClassifier(BertTextTask):
     """The sequence output -> dropout -> dense per-token logits (Hugging Face's
     `BertForTokenClassification`).
 
@@ -17,6 +18,10 @@ class BertTokenClassifier(BertTask):
         encoder: a `BertEncoder`.
         num_classes: number of tag classes.
         dropout: dropout rate on the sequence output before the classifier.
+        preprocessor: a `BertTokenClassifierPreprocessor` (pre-split words, tags aligned
+            to each word's first wordpiece), or `None`; with one, `fit`, `evaluate` and
+            `predict` take words.
+        label_names: the tag names, in id order (e.g. `["O", "B-PER", "I-PER", ...]`).
 
     Example:
 
@@ -33,7 +38,8 @@ class BertTokenClassifier(BertTask):
     ```
     """
 
-    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+    def __init__(self, encoder, num_classes, dropout=0.1, preprocessor=None, label_names=None,
+                 **kwargs):
         inputs = dict(encoder.input)
         logits, dense = classification_logits(
             encoder, encoder(inputs)["sequence_output"], num_classes, dropout
@@ -43,9 +49,56 @@ class BertTokenClassifier(BertTask):
         self.num_classes = num_classes
         self.dropout = dropout
         self.classifier_dense = dense
+        self._attach_text_arguments(preprocessor, label_names)
 
     def head_arguments(self):
         return {
             "num_classes": self.num_classes,
             "dropout": self.dropout,
+            **super().head_arguments(),
         }
+
+    def default_loss(self):
+        # Mean over the labelled tokens (weight 1: each word's first wordpiece), as Hugging
+        # Face's ignore_index=-100 gives, not over every position of the batch.
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight")
+
+    def default_metrics(self):
+        return None
+
+    def default_weighted_metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def tag(self, words, batch_size=32, return_scores=False):
+        """The predicted tag of each word of each sentence (`words`: lists of words, or
+        space-joined strings): the prediction at the word's first wordpiece, `"O"` for a
+        word truncated away. Needs `label_names` and a preprocessor."""
+        import tensorflow as tf
+
+        from keras_bert_impl.text.tag_decoding import decode_tags
+
+        if self.label_names is None:
+            raise ValueError("tag() needs the model's label_names; build the model with "
+                             "label_names=[...] (finetune runs store them).")
+        if self.preprocessor is None:
+            raise ValueError("tag() needs a preprocessor (BertTokenClassifierPreprocessor).")
+        words = list(words)
+        if not words:
+            return ([], []) if return_scores else []
+        if isinstance(words[0], str):
+            batch = tf.constant(words)
+        else:
+            batch = tf.ragged.constant([list(sentence) for sentence in words], tf.string)
+        logits = self.predict(self.preprocessor(batch), batch_size=batch_size, verbose=0)
+        starts = self.preprocessor.word_starts(batch)
+        return decode_tags(logits, starts, self.label_names, return_scores=return_scores)
+
+    @classmethod
+    def default_preprocessor(cls, tokenizer, sequence_length=None):
+        from keras_bert_impl.text.token_classifier_preprocessor import (
+            BertTokenClassifierPreprocessor,
+        )
+
+        return BertTokenClassifierPreprocessor(
+            tokenizer, sequence_length=sequence_length or cls.default_sequence_length)

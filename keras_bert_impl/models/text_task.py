@@ -1,0 +1,293 @@
+"""`BertTextTask`: what the fine-tuning models share — raw text in, defaults to train with.
+
+`BertClassifier`, `BertTokenClassifier` and `BertSpanLabeler` derive from it. It adds to
+`BertTask`:
+
+* an optional `preprocessor` (the task's text layer: `BertClassifierPreprocessor`,
+  `BertTokenClassifierPreprocessor`, `BertSpanPreprocessor`) and `label_names`, both part of
+  the model's config, `.keras` file and preset;
+* `fit`, `evaluate` and `predict` on raw text (strings, lists, tuples of them for pairs,
+  batched `tf.data` of them): the preprocessor runs in `tf.data` (see
+  `keras_bert_impl.models.text_inputs`); token ids are still taken as they are;
+* `compile()` with no arguments: AdamW (no decay on LayerNorm and biases) at 5e-5 with 10%
+  linear warmup and linear decay to 0 over the length of the first `fit`
+  (`FitLengthWarmupDecay`), plus the task's loss and metrics (`default_loss`,
+  `default_metrics`);
+* `from_preset(preset, ...)` attaching the preset's tokenizer (its vocabulary and casing)
+  through the task's default preprocessor, unless `preprocessor=` is given (`None`: none).
+"""
+
+import logging
+
+import keras
+
+from keras_bert_impl.models.task import BertTask
+from keras_bert_impl.models.text_inputs import is_raw_text, steps_in, text_dataset
+from keras_bert_impl.optimizers import FitLengthWarmupDecay, create_adamw
+
+logger = logging.getLogger("keras_bert_impl")
+
+DEFAULT_LEARNING_RATE = 5e-5
+_AUTO = "auto"
+
+
+def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE, warmup_fraction=0.1,
+                      weight_decay=0.01, clipnorm=1.0):
+    """The fine-tuning optimizer of Google's `run_classifier.py` / `run_squad.py`: AdamW
+    (betas 0.9/0.999, epsilon 1e-6, decay 0.01 except LayerNorm and biases, global-norm
+    clipping at 1.0) with linear warmup over `warmup_fraction` of the steps and linear decay
+    to 0, its length set by the first `fit`.
+
+    Example:
+
+    ```python
+    optimizer = default_optimizer(2e-5)
+    float(optimizer.learning_rate)  # 2e-05 (constant until fit sets the length)
+    ```
+    """
+    return create_adamw(FitLengthWarmupDecay(learning_rate, warmup_fraction=warmup_fraction),
+                        weight_decay=weight_decay, clipnorm=clipnorm)
+
+
+def _fit_arguments(args, kwargs):
+    """`keras.Model.fit`'s arguments after `x` and `y` as keywords."""
+    names = ("batch_size", "epochs", "verbose", "callbacks", "validation_split",
+             "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
+             "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq")
+    if len(args) > len(names):
+        raise TypeError(f"fit() takes at most {len(names) + 2} positional arguments.")
+    bound = dict(zip(names, args))
+    duplicated = sorted(set(bound) & set(kwargs))
+    if duplicated:
+        raise TypeError(f"fit() got multiple values for {duplicated}.")
+    return {**bound, **kwargs}
+
+
+class BertTextTask(BertTask):
+    """A task model that can carry its preprocessor and train on raw text.
+
+    Subclasses build their graph in `__init__`, then call
+    `self._attach_text_arguments(preprocessor, label_names)`, and define `default_loss()`,
+    `default_metrics()` and `default_preprocessor(tokenizer, sequence_length)`.
+
+    Example:
+
+    ```python
+    from keras_bert_impl.models import BertClassifier
+    from keras_bert_impl.text import BertClassifierPreprocessor, BertTokenizer
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "film"]
+    classifier = BertClassifier.from_preset(
+        "bert_tiny", vocab_size=len(vocab), num_classes=2,
+        preprocessor=BertClassifierPreprocessor(BertTokenizer(vocab), sequence_length=8))
+    classifier.compile()
+    history = classifier.fit(["good film", "bad film"], [1, 0], epochs=1, verbose=0)
+    classifier.predict(["good"], verbose=0).shape  # (1, 2)
+    ```
+    """
+
+    default_sequence_length = 128
+
+    def _attach_text_arguments(self, preprocessor=None, label_names=None):
+        # A preset stores the preprocessor as its class name and arguments without the
+        # tokenizer; `from_preset` builds it once the tokenizer is known.
+        self._preset_preprocessor = None
+        if isinstance(preprocessor, dict) and "config" not in preprocessor:
+            self._preset_preprocessor, preprocessor = preprocessor, None
+        elif isinstance(preprocessor, dict):
+            preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+        if preprocessor is not None and not isinstance(preprocessor, keras.layers.Layer):
+            raise TypeError(f"preprocessor must be a Keras layer (e.g. the task's "
+                            f"preprocessor class) or None; got {type(preprocessor).__name__}.")
+        if label_names is not None:
+            label_names = [str(name) for name in label_names]
+            if len(set(label_names)) != len(label_names):
+                raise ValueError(f"label_names repeat a name: {label_names}.")
+            expected = self.expected_label_count()
+            if expected is not None and len(label_names) != expected:
+                raise ValueError(f"{type(self).__name__} has {expected} classes but "
+                                 f"{len(label_names)} label_names were given: {label_names}.")
+        self.preprocessor = preprocessor
+        self.label_names = label_names
+
+    def expected_label_count(self):
+        """How many `label_names` the model takes (its classes), or `None` when it takes none."""
+        return getattr(self, "num_classes", None)
+
+    def head_arguments(self):
+        return {"preprocessor": self.preprocessor, "label_names": self.label_names}
+
+    # --- defaults a subclass defines ---------------------------------------------------
+    def default_loss(self):
+        raise NotImplementedError
+
+    def default_metrics(self):
+        raise NotImplementedError
+
+    def default_weighted_metrics(self):
+        return None
+
+    @classmethod
+    def default_preprocessor(cls, tokenizer, sequence_length=None):
+        """The task's preprocessor around `tokenizer` (a `BertTokenizer`)."""
+        raise NotImplementedError
+
+    # --- compile -----------------------------------------------------------------------
+    def compile(self, optimizer=_AUTO, loss=_AUTO, metrics=_AUTO, weighted_metrics=_AUTO,
+                **kwargs):
+        """Compiles with the task's defaults for any argument left `"auto"`: `optimizer`
+        `default_optimizer()` (AdamW 5e-5, warmup + linear decay over the first `fit`),
+        the task's loss and metrics. XLA is on by default (`resolve_jit_compile`)."""
+        if isinstance(optimizer, str) and optimizer == _AUTO:
+            optimizer = default_optimizer()
+        if isinstance(loss, str) and loss == _AUTO:
+            loss = self.default_loss()
+        if isinstance(metrics, str) and metrics == _AUTO:
+            metrics = self.default_metrics()
+        if isinstance(weighted_metrics, str) and weighted_metrics == _AUTO:
+            weighted_metrics = self.default_weighted_metrics()
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                        weighted_metrics=weighted_metrics, **kwargs)
+
+    def _set_schedule_length(self, dataset, epochs, initial_epoch, steps_per_epoch):
+        schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
+        if not isinstance(schedule, FitLengthWarmupDecay) or schedule.is_set:
+            return
+        steps = steps_per_epoch or steps_in(dataset)
+        if steps is None:
+            logger.warning("%s.fit: the number of steps per epoch is unknown (pass "
+                           "steps_per_epoch=), so the learning rate stays at its peak "
+                           "instead of warming up and decaying.", type(self).__name__)
+            return
+        accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None) or 1
+        updates = max(1, (max(epochs - initial_epoch, 1) * steps) // accumulation)
+        schedule.set_total_steps(updates)
+
+    # --- raw text ----------------------------------------------------------------------
+    def _text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
+        """`x` (raw text) as batches of the model's inputs, through the preprocessor."""
+        return text_dataset(self.preprocessor, x, y, sample_weight, batch_size=batch_size,
+                            shuffle=shuffle)
+
+    def _needs_preprocessing(self, x):
+        if not is_raw_text(x):
+            return False
+        if self.preprocessor is None:
+            raise ValueError(
+                f"{type(self).__name__} got raw text but has no preprocessor. Build it with "
+                f"{type(self).__name__}.from_preset(PRESET_WITH_VOCAB, ...) (which attaches "
+                "the preset's tokenizer) or pass preprocessor=..., or give token ids "
+                "({'token_ids', 'segment_ids', 'padding_mask'}).")
+        return True
+
+    def _as_batches(self, data, batch_size, shuffle=False):
+        """`(x, y[, sample_weight])` or `x` of raw text as preprocessed batches."""
+        if isinstance(data, tuple) and len(data) in (2, 3) and not is_raw_text(data):
+            return self._text_dataset(*data, batch_size=batch_size, shuffle=shuffle)
+        return self._text_dataset(data, batch_size=batch_size, shuffle=shuffle)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        arguments = _fit_arguments(args, kwargs)
+        if self._needs_preprocessing(x):
+            if arguments.get("validation_split"):
+                raise ValueError("validation_split does not work with raw text; pass "
+                                 "validation_data=(texts, labels) instead.")
+            batch_size = arguments.pop("batch_size", None)
+            dataset = self._text_dataset(
+                x, y, arguments.pop("sample_weight", None), batch_size=batch_size,
+                shuffle=arguments.pop("shuffle", True))
+            x, y = dataset, None
+            validation = arguments.get("validation_data")
+            if validation is not None and self._needs_preprocessing(
+                    validation[0] if isinstance(validation, tuple) else validation):
+                arguments["validation_data"] = self._as_batches(
+                    validation, arguments.pop("validation_batch_size", None) or batch_size)
+        if hasattr(x, "element_spec"):
+            self._set_schedule_length(x, arguments.get("epochs", 1),
+                                      arguments.get("initial_epoch", 0),
+                                      arguments.get("steps_per_epoch"))
+        elif x is not None:
+            self._set_schedule_length_for_arrays(x, arguments)
+        if hasattr(x, "element_spec"):
+            arguments["shuffle"] = False  # a dataset is shuffled (or not) by whoever built it
+        return super().fit(x, y, **arguments)
+
+    def _set_schedule_length_for_arrays(self, x, arguments):
+        schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
+        if not isinstance(schedule, FitLengthWarmupDecay) or schedule.is_set:
+            return
+        first = next(iter(x.values())) if isinstance(x, dict) else x
+        count = len(first)
+        if arguments.get("validation_split"):
+            count = int(count * (1 - arguments["validation_split"]))
+        batch_size = arguments.get("batch_size") or 32
+        steps = arguments.get("steps_per_epoch") or -(-count // batch_size)
+        accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None) or 1
+        epochs = arguments.get("epochs", 1) - arguments.get("initial_epoch", 0)
+        schedule.set_total_steps(max(1, (max(epochs, 1) * steps) // accumulation))
+
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        if self._needs_preprocessing(x):
+            x, y = self._text_dataset(x, y, kwargs.pop("sample_weight", None),
+                                      batch_size=batch_size), None
+            batch_size = None
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
+
+    def predict(self, x, batch_size=None, *args, **kwargs):
+        if self._needs_preprocessing(x):
+            x, batch_size = self._text_dataset(x, batch_size=batch_size), None
+        return super().predict(x, batch_size, *args, **kwargs)
+
+    # --- presets -----------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, preset, config_overrides=None, load_weights=True, **kwargs):
+        """`BertModelBase.from_preset`, plus the preprocessor: unless `preprocessor=` is
+        given, a preset with a vocabulary gets the task's default preprocessor with its
+        tokenizer (vocabulary and casing) and `sequence_length` (default
+        `default_sequence_length`; a preset saved with a preprocessor keeps its own)."""
+        sequence_length = kwargs.pop("sequence_length", None)
+        explicit = "preprocessor" in kwargs
+        model = super().from_preset(preset, config_overrides, load_weights, **kwargs)
+        if explicit or model.tokenizer_spec is None:
+            if sequence_length is not None and not explicit:
+                raise ValueError(f"sequence_length={sequence_length} needs a preprocessor, "
+                                 f"but {preset!r} carries no vocabulary.")
+            return model
+        arguments = dict(model._preset_preprocessor or {})
+        if sequence_length is not None:
+            arguments["sequence_length"] = sequence_length
+        model.preprocessor = cls._preprocessor_from_preset(model, arguments)
+        return model
+
+    @classmethod
+    def _preprocessor_from_preset(cls, model, arguments):
+        try:
+            tokenizer = model.build_tokenizer()
+        except ImportError as error:  # pragma: no cover - TF-Text is a runtime dependency
+            logger.warning("%s.from_preset: no preprocessor attached (%s).", cls.__name__,
+                           error)
+            return None
+        arguments = dict(arguments)
+        class_name = arguments.pop("class_name", None)
+        if class_name is None:
+            return cls.default_preprocessor(tokenizer, arguments.get("sequence_length"))
+        from keras_bert_impl import text
+
+        layer_class = getattr(text, class_name, None)
+        if not isinstance(layer_class, type) or not issubclass(layer_class, keras.layers.Layer):
+            raise ValueError(f"The preset names an unknown preprocessor class {class_name!r}; "
+                             "it was written by a newer keras_bert_impl, or edited.")
+        return layer_class(tokenizer, **arguments)
+
+    def preset_arguments(self):
+        """The head arguments written to a preset (JSON): the preprocessor as its class
+        name and arguments without the tokenizer (whose vocabulary is the preset's
+        `vocab.txt`)."""
+        arguments = super().preset_arguments()
+        arguments["label_names"] = self.label_names
+        preprocessor = self.preprocessor
+        if preprocessor is not None:
+            config = preprocessor.get_config()
+            for key in ("tokenizer", "name", "trainable", "dtype"):
+                config.pop(key, None)
+            arguments["preprocessor"] = {"class_name": type(preprocessor).__name__, **config}
+        return arguments

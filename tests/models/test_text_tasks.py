@@ -1,0 +1,199 @@
+"""Task models on raw text: fit/evaluate/predict through their preprocessors, the compile
+defaults (AdamW, warmup + linear decay sized by fit, the task's loss and metrics), regression,
+and `.keras` / preset round trips with the preprocessor and label names (the preset one in a
+fresh process). Runs on TensorFlow and on JAX (preprocessing stays in tf.data)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.models import BertClassifier, BertSpanLabeler, BertTokenClassifier
+from keras_bert_impl.optimizers import FitLengthWarmupDecay
+from keras_bert_impl.text import (
+    BertClassifierPreprocessor,
+    BertSpanPreprocessor,
+    BertTokenClassifierPreprocessor,
+    BertTokenizer,
+)
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "film", "paris", "john",
+         "lives", "in", "where", "does", "?", "."]
+TINY = dict(vocab_size=len(VOCAB), num_layers=1, hidden_size=16, num_heads=2,
+            intermediate_size=32)
+SENTENCES = ["good film", "bad film", "good", "bad"] * 4
+LABELS = [1, 0, 1, 0] * 4
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(VOCAB)
+
+
+def _classifier(tokenizer, num_classes=2, label_names=("negative", "positive")):
+    keras.utils.set_random_seed(0)
+    return BertClassifier.from_preset(
+        "bert_tiny", num_classes=num_classes, label_names=label_names,
+        preprocessor=BertClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
+
+
+def test_classifier_learns_from_raw_strings_with_compile_defaults(tokenizer):
+    classifier = _classifier(tokenizer)
+    classifier.compile()
+    schedule = classifier.optimizer._learning_rate
+    assert isinstance(schedule, FitLengthWarmupDecay) and not schedule.is_set
+    assert classifier.optimizer.exclude_from_decay  # AdamW without decay on LN / biases
+    history = classifier.fit(SENTENCES, LABELS, batch_size=4, epochs=3, verbose=0,
+                             validation_data=(["good", "bad"], [1, 0]))
+    # 16 examples / batch 4 = 4 steps per epoch, 3 epochs: 12 updates, 10% warmup.
+    assert (schedule.decay_steps, schedule.warmup_steps) == (12, 1)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    logits = classifier.predict(["good film", "bad film"], verbose=0)
+    assert logits.shape == (2, 2)
+    loss, accuracy = classifier.evaluate(SENTENCES, LABELS, verbose=0)
+    assert 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
+
+
+def test_raw_text_and_token_ids_give_the_same_logits(tokenizer):
+    classifier = _classifier(tokenizer)
+    x = classifier.preprocessor(np.array(["good film", "bad"]))
+    ids = {k: np.asarray(v) for k, v in x.items()}
+    np.testing.assert_allclose(classifier.predict(["good film", "bad"], verbose=0),
+                               classifier.predict(ids, verbose=0), atol=1e-6)
+
+
+def test_sentence_pairs_and_batched_tf_data(tokenizer):
+    import tensorflow as tf
+
+    classifier = _classifier(tokenizer)
+    classifier.compile(jit_compile=False)
+    pairs = (["good film", "bad film"], ["good", "bad"])
+    assert classifier.predict(pairs, verbose=0).shape == (2, 2)
+    dataset = tf.data.Dataset.from_tensor_slices((pairs, [1, 0])).batch(2)
+    classifier.fit(dataset, epochs=1, verbose=0)
+    assert classifier.optimizer._learning_rate.decay_steps == 1
+
+
+def test_regression_uses_mse_and_pearson(tokenizer):
+    regressor = _classifier(tokenizer, num_classes=1, label_names=None)
+    regressor.compile(jit_compile=False)
+    history = regressor.fit(SENTENCES, [4.5, 0.5, 4.0, 1.0] * 4, batch_size=8, epochs=1,
+                            verbose=0)
+    assert {"loss", "pearson"} <= set(history.history)
+    with pytest.raises(ValueError, match="regression"):
+        _classifier(tokenizer, num_classes=1, label_names=("a",))
+
+
+def test_raw_text_without_a_preprocessor_says_how_to_get_one():
+    classifier = BertClassifier.from_preset("bert_tiny", num_classes=2, **TINY)
+    with pytest.raises(ValueError, match="no preprocessor.*from_preset"):
+        classifier.predict(["good film"], verbose=0)
+
+
+def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
+    names = ["O", "B-PER", "B-LOC"]
+    keras.utils.set_random_seed(0)
+    tagger = BertTokenClassifier.from_preset(
+        "bert_tiny", num_classes=3, label_names=names,
+        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
+    tagger.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    words = [["john", "lives", "in", "paris"], ["paris", "good"]] * 64
+    tags = [[1, 0, 0, 2], [2, 0]] * 64
+    history = tagger.fit(words, tags, batch_size=8, epochs=3, verbose=0)
+    assert history.history["accuracy"][-1] == 1.0  # weighted: first wordpieces only
+    assert tagger.tag([["john", "lives", "in", "paris"]]) == [["B-PER", "O", "O", "B-LOC"]]
+    assert tagger.tag(["paris good"]) == [["B-LOC", "O"]]  # space-joined words
+
+
+def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
+    keras.utils.set_random_seed(0)
+    labeler = BertSpanLabeler.from_preset(
+        "bert_tiny", preprocessor=BertSpanPreprocessor(
+            tokenizer, sequence_length=16, doc_stride=4, max_query_length=4), **TINY)
+    labeler.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    context = "John lives in Paris."
+    x = {"question": ["Where does John live?"] * 128, "context": [context] * 128}
+    y = {"answer_start": [context.index("Paris")] * 128, "answer_text": ["Paris"] * 128}
+    history = labeler.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert history.history["start_accuracy"][-1] == 1.0
+    answers = labeler.answer(["Where does John live?"], [context], ids=["q1"])
+    assert answers["q1"].text == "Paris"
+    assert (answers["q1"].start_char, answers["q1"].end_char) == (14, 19)
+    with pytest.raises(ValueError, match="do not pass `loss`"):
+        labeler.compile(loss="mse")
+
+
+def test_keras_file_round_trip_keeps_preprocessor_and_labels(tokenizer, tmp_path):
+    classifier = _classifier(tokenizer)
+    classifier.compile(jit_compile=False)
+    classifier.fit(SENTENCES, LABELS, batch_size=8, epochs=1, verbose=0)
+    path = str(tmp_path / "classifier.keras")
+    classifier.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.preprocessor, BertClassifierPreprocessor)
+    assert loaded.label_names == ["negative", "positive"]
+    assert loaded.optimizer._learning_rate.decay_steps == 2
+    np.testing.assert_allclose(loaded.predict(["good film"], verbose=0),
+                               classifier.predict(["good film"], verbose=0), atol=1e-6)
+
+
+def test_preset_round_trip_in_a_fresh_process(tokenizer, tmp_path):
+    classifier = _classifier(tokenizer)
+    preset = str(tmp_path / "preset")
+    classifier.save_to_preset(preset, tokenizer=tokenizer)
+    stored = json.load(open(os.path.join(preset, "preset.json")))["model_kwargs"]
+    assert stored["label_names"] == ["negative", "positive"]
+    assert stored["preprocessor"]["class_name"] == "BertClassifierPreprocessor"
+    assert stored["preprocessor"]["sequence_length"] == 8
+    expected = classifier.predict(["good film", "bad"], verbose=0)
+    code = (
+        "import json, sys\n"
+        "from keras_bert_impl.models import BertClassifier\n"
+        f"model = BertClassifier.from_preset({preset!r})\n"
+        "out = model.predict(['good film', 'bad'], verbose=0)\n"
+        "print(json.dumps({'logits': out.tolist(), 'labels': model.label_names,\n"
+        "    'length': model.preprocessor.sequence_length}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    reloaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert reloaded["labels"] == ["negative", "positive"] and reloaded["length"] == 8
+    np.testing.assert_allclose(np.array(reloaded["logits"]), expected, atol=1e-5)
+
+
+def test_from_preset_attaches_the_presets_tokenizer(tokenizer, tmp_path):
+    from keras_bert_impl.models import BertEncoder
+
+    preset = str(tmp_path / "encoder")
+    BertEncoder.from_preset("bert_tiny", **TINY).save_to_preset(preset, tokenizer=tokenizer)
+    classifier = BertClassifier.from_preset(preset, num_classes=3, sequence_length=16)
+    assert isinstance(classifier.preprocessor, BertClassifierPreprocessor)
+    assert classifier.preprocessor.sequence_length == 16
+    assert classifier.preprocessor.tokenizer.vocabulary == VOCAB
+    tagger = BertTokenClassifier.from_preset(preset, num_classes=3)
+    assert isinstance(tagger.preprocessor, BertTokenClassifierPreprocessor)
+    assert tagger.preprocessor.sequence_length == 128
+    labeler = BertSpanLabeler.from_preset(preset)
+    assert labeler.preprocessor.sequence_length == 384
+    bare = BertClassifier.from_preset(preset, num_classes=3, preprocessor=None)
+    assert bare.preprocessor is None
+
+
+def test_label_names_must_match_the_classes(tokenizer):
+    with pytest.raises(ValueError, match="3 classes but 2 label_names"):
+        _classifier(tokenizer, num_classes=3)
+
+
+def test_fit_length_schedule_warms_up_and_decays():
+    schedule = FitLengthWarmupDecay(1e-3, warmup_fraction=0.1)
+    assert float(schedule(5)) == pytest.approx(1e-3)
+    schedule.set_total_steps(100)
+    assert float(schedule(5)) == pytest.approx(5e-4)
+    assert float(schedule(55)) == pytest.approx(4.5e-4)  # decay runs on the global step
+    assert float(schedule(100)) == 0.0
+    restored = FitLengthWarmupDecay.from_config(schedule.get_config())
+    assert (restored.decay_steps, restored.warmup_steps) == (100, 10)

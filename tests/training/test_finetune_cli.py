@@ -1,0 +1,125 @@
+"""`keras-bert finetune` / `evaluate` end to end with tiny models on real data: each task kind
+trains from raw text, writes a preset with its preprocessor, labels and `metrics.json`, and
+`evaluate` on the same split reproduces the best epoch's validation figures exactly. A
+pretraining run fine-tunes as it is. Bad input is one `error:` line."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_bert_impl.cli import main
+from keras_bert_impl.models import BertClassifier, BertEncoder, BertTokenClassifier
+from keras_bert_impl.text import BertTokenizer
+from tests.presets.helpers import minilm_dir
+from tests.real_data import shared_file
+
+TINY = dict(num_layers=1, hidden_size=32, num_heads=2, intermediate_size=64)
+COMMON = ["--epochs", "2", "--batch-size", "16", "--no-xla"]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A tiny random encoder with the real uncased MiniLM vocabulary, as a preset."""
+    tokenizer = BertTokenizer.from_preset(str(minilm_dir()))
+    path = str(tmp_path_factory.mktemp("base") / "tiny")
+    BertEncoder.from_preset("bert_tiny", vocab_size=tokenizer.vocabulary_size(), **TINY) \
+        .save_to_preset(path, tokenizer=tokenizer)
+    return path
+
+
+def _finetune_and_evaluate(tmp_path, capsys, task, data, *extra):
+    run = str(tmp_path / task)
+    code = main(["finetune", "--task", task, "--data", str(data), "--init", extra[0],
+                 "--out", run, *extra[1:], *COMMON])
+    assert code == 0
+    record = json.load(open(os.path.join(run, "metrics.json")))
+    assert [h["epoch"] for h in record["history"]] == [1, 2]
+    assert record["best_epoch"] in (1, 2)
+    capsys.readouterr()
+    assert main(["evaluate", "--task", task, "--model", run]) == 0
+    printed = capsys.readouterr().out
+    scores = json.load(open(os.path.join(run, "eval_dev.json")))["scores"]
+    return run, record, scores, printed
+
+
+def test_sst2_finetune_then_evaluate(tmp_path, capsys, base):
+    run, record, scores, printed = _finetune_and_evaluate(
+        tmp_path, capsys, "sst2", shared_file("sst2", "train.tsv").parent, base,
+        "--max-train-examples", "48", "--max-eval-examples", "32", "--seq-len", "32")
+    assert record["validation_examples"] == 32 and record["train_examples"] == 48
+    assert scores["accuracy"] == pytest.approx(record["validation"]["accuracy"], abs=1e-12)
+    assert f"accuracy: {scores['accuracy']:.4f}" in printed
+    model = BertClassifier.from_preset(run)
+    assert model.label_names == ["negative", "positive"]
+    assert model.preprocessor.sequence_length == 32
+    assert model.tokenizer_spec.lowercase is True
+
+
+def test_conll_finetune_then_evaluate(tmp_path, capsys, base):
+    run, record, scores, printed = _finetune_and_evaluate(
+        tmp_path, capsys, "conll2003", shared_file("conll2003", "valid.txt").parent, base,
+        "--max-train-examples", "48", "--max-eval-examples", "32", "--seq-len", "48")
+    for name in ("precision", "recall", "f1"):
+        assert scores[name] == pytest.approx(record["validation"][name], abs=1e-12)
+    assert "per_type.PER.support:" in printed
+    tagger = BertTokenClassifier.from_preset(run)
+    assert tagger.label_names[:3] == ["O", "B-PER", "I-PER"]
+    assert len(tagger.tag([["Peter", "lives", "in", "Berlin"]])[0]) == 4
+
+
+def test_squad_finetune_then_evaluate(tmp_path, capsys, base):
+    run, record, scores, _ = _finetune_and_evaluate(
+        tmp_path, capsys, "squad", shared_file("squad", "train-v1.1-notre-dame.json"), base,
+        "--max-train-examples", "32", "--max-eval-examples", "16", "--seq-len", "96",
+        "--doc-stride", "48")
+    assert record["settings"]["sequence_length"] == 96
+    assert scores["f1"] == pytest.approx(record["validation"]["f1"], abs=1e-9)
+    assert scores["exact_match"] == pytest.approx(record["validation"]["exact_match"], abs=1e-9)
+    preset = json.load(open(os.path.join(run, "preset.json")))
+    assert preset["model_kwargs"]["preprocessor"]["doc_stride"] == 48
+
+
+def test_a_pretraining_run_fine_tunes_as_it_is(tmp_path, capsys):
+    from keras_bert_impl.training.pretrain import pretrain
+
+    words = ["good", "bad", "film", "plot", "acting", "great", "awful", "the", "was", "."]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    rng = np.random.default_rng(0)
+    documents = ["\n".join(" ".join(rng.choice(words, 5)) for _ in range(3)) for _ in range(6)]
+    (tmp_path / "corpus.txt").write_text("\n\n".join(documents) + "\n")
+    run = str(tmp_path / "pretrained")
+    pretrain(run, preset="bert_tiny", corpus=[str(tmp_path / "corpus.txt")],
+             vocab=str(tmp_path / "vocab.txt"), seq_len=32, batch_size=4, steps=4,
+             max_predictions=4, checkpoint_every=4, xla=False,
+             config_overrides={"num_layers": 1})
+    rows = ["text,label"] + [f"{'good film' if i % 2 else 'awful plot'} {i % 3},"
+                             f"{'pos' if i % 2 else 'neg'}" for i in range(40)]
+    (tmp_path / "reviews.csv").write_text("\n".join(rows) + "\n")
+    out = str(tmp_path / "classifier")
+    assert main(["finetune", "--task", "csv", "--data", str(tmp_path / "reviews.csv"),
+                 "--init", run, "--out", out, "--seq-len", "16", *COMMON]) == 0
+    assert "best epoch" in capsys.readouterr().out
+    classifier = BertClassifier.from_preset(out)
+    assert classifier.label_names == ["neg", "pos"]
+    assert classifier.preprocessor.tokenizer.vocabulary == vocab
+    assert classifier.get_encoder().config.num_layers == 1
+
+
+def test_bad_input_is_one_error_line(tmp_path, capsys, base):
+    missing = str(tmp_path / "nowhere")
+    assert main(["finetune", "--task", "sst2", "--data", missing, "--init", base,
+                 "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and "nowhere does not exist" in error
+    assert len(error.splitlines()) == 1
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("keep me")
+    assert main(["finetune", "--task", "bbc", "--init", base, "--out", str(occupied)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert (occupied / "notes.txt").read_text() == "keep me"
+    assert main(["evaluate", "--task", "sst2", "--model", str(tmp_path / "absent")]) == 2
+    assert capsys.readouterr().err.startswith("error:")
