@@ -18,6 +18,7 @@ model_inputs("classification", data)  # (['a fine film'], [1])
 import json
 import logging
 import os
+import sys
 import time
 
 import numpy as np
@@ -138,7 +139,7 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
              sequence_length=None, validation_fraction=0.1, seed=0, tfds=False,
              max_train_examples=None, max_eval_examples=None, doc_stride=128,
              max_query_length=64, dropout=0.1, jit_compile="auto", overwrite=False,
-             verbose=1, print_fn=print, **table_options):
+             verbose="auto", print_fn=print, **table_options):
     """Fine-tunes `init` on `task` and writes the best epoch to `out`; returns the metrics
     dict written to `out/metrics.json`.
 
@@ -174,6 +175,8 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
              f"{sequence_length}, {epochs} epoch(s) of batch {batch_size}, lr {learning_rate}")
     best = _BestEpoch(model, task, validation, spec.best_metric, batch_size, print_fn)
     x, y = model_inputs(spec.kind, train)
+    if verbose == "auto":  # a progress bar on a terminal, one line per epoch in a log file
+        verbose = 1 if sys.stdout.isatty() else 2
     started = time.time()
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
               callbacks=[best.callback])

@@ -25,6 +25,8 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "film", "p
          "lives", "in", "where", "does", "?", "."]
 TINY = dict(vocab_size=len(VOCAB), num_layers=1, hidden_size=16, num_heads=2,
             intermediate_size=32)
+# Tiny models compile faster without XLA on TensorFlow; JAX runs best jitted.
+QUICK = {"jit_compile": False} if keras.backend.backend() == "tensorflow" else {}
 SENTENCES = ["good film", "bad film", "good", "bad"] * 4
 LABELS = [1, 0, 1, 0] * 4
 
@@ -70,7 +72,7 @@ def test_sentence_pairs_and_batched_tf_data(tokenizer):
     import tensorflow as tf
 
     classifier = _classifier(tokenizer)
-    classifier.compile(jit_compile=False)
+    classifier.compile(**QUICK)
     pairs = (["good film", "bad film"], ["good", "bad"])
     assert classifier.predict(pairs, verbose=0).shape == (2, 2)
     dataset = tf.data.Dataset.from_tensor_slices((pairs, [1, 0])).batch(2)
@@ -80,7 +82,7 @@ def test_sentence_pairs_and_batched_tf_data(tokenizer):
 
 def test_regression_uses_mse_and_pearson(tokenizer):
     regressor = _classifier(tokenizer, num_classes=1, label_names=None)
-    regressor.compile(jit_compile=False)
+    regressor.compile(**QUICK)
     history = regressor.fit(SENTENCES, [4.5, 0.5, 4.0, 1.0] * 4, batch_size=8, epochs=1,
                             verbose=0)
     assert {"loss", "pearson"} <= set(history.history)
@@ -100,7 +102,7 @@ def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
     tagger = BertTokenClassifier.from_preset(
         "bert_tiny", num_classes=3, label_names=names,
         preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
-    tagger.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    tagger.compile(optimizer=keras.optimizers.Adam(1e-2), **QUICK)
     words = [["john", "lives", "in", "paris"], ["paris", "good"]] * 64
     tags = [[1, 0, 0, 2], [2, 0]] * 64
     history = tagger.fit(words, tags, batch_size=8, epochs=3, verbose=0)
@@ -114,7 +116,7 @@ def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
     labeler = BertSpanLabeler.from_preset(
         "bert_tiny", preprocessor=BertSpanPreprocessor(
             tokenizer, sequence_length=16, doc_stride=4, max_query_length=4), **TINY)
-    labeler.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    labeler.compile(optimizer=keras.optimizers.Adam(1e-2), **QUICK)
     context = "John lives in Paris."
     x = {"question": ["Where does John live?"] * 128, "context": [context] * 128}
     y = {"answer_start": [context.index("Paris")] * 128, "answer_text": ["Paris"] * 128}
@@ -129,7 +131,7 @@ def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
 
 def test_keras_file_round_trip_keeps_preprocessor_and_labels(tokenizer, tmp_path):
     classifier = _classifier(tokenizer)
-    classifier.compile(jit_compile=False)
+    classifier.compile(**QUICK)
     classifier.fit(SENTENCES, LABELS, batch_size=8, epochs=1, verbose=0)
     path = str(tmp_path / "classifier.keras")
     classifier.save(path)

