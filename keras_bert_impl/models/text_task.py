@@ -18,6 +18,7 @@
 """
 
 import logging
+import warnings
 
 import keras
 
@@ -28,6 +29,7 @@ from keras_bert_impl.optimizers import FitLengthWarmupDecay, create_adamw
 logger = logging.getLogger("keras_bert_impl")
 
 DEFAULT_LEARNING_RATE = 5e-5
+_POOLER_WARNING = r"Gradients do not exist for variables \['pooler/dense/kernel', "
 _AUTO = "auto"
 
 
@@ -209,7 +211,11 @@ class BertTextTask(BertTask):
             self._set_schedule_length_for_arrays(x, arguments)
         if hasattr(x, "element_spec"):
             arguments["shuffle"] = False  # a dataset is shuffled (or not) by whoever built it
-        return super().fit(x, y, **arguments)
+        with warnings.catch_warnings():
+            # The tagging and span heads read the sequence output, so the pooler (kept for
+            # checkpoints) has no gradient; Keras would warn about it on every fit.
+            warnings.filterwarnings("ignore", message=_POOLER_WARNING)
+            return super().fit(x, y, **arguments)
 
     def _set_schedule_length_for_arrays(self, x, arguments):
         schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
