@@ -31,6 +31,8 @@ not sampled.
 import glob
 import os
 
+from keras_bert_impl.data.tfds_source import prepared_builder
+
 DEFAULT_MAX_BAD_LINE_FRACTION = 0.1  # the same as text.corpus_checks' (tested)
 
 
@@ -174,15 +176,7 @@ def _tfds_documents(name, input_context, seed, data_dir, split, text_key):
     import tensorflow_datasets as tfds
 
     read_config = tfds.ReadConfig(input_context=input_context, shuffle_seed=seed)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-        builder.download_and_prepare()
-    except Exception as error:  # noqa: BLE001 - network/registry errors come in many types
-        raise RuntimeError(
-            f"Could not prepare the TFDS dataset {name!r} ({type(error).__name__}: {error}). "
-            "Downloading needs network access; on an offline machine prepare it elsewhere and "
-            "copy it into the TFDS data_dir, or pass local text files with --corpus."
-        ) from error
+    builder = prepared_builder(name, data_dir, "pass local text files with --corpus")
     features = builder.info.features
     if text_key not in features:
         raise ValueError(f"TFDS dataset {name!r} has no {text_key!r} feature; its features "

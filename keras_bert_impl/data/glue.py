@@ -40,6 +40,7 @@ import os
 
 from keras_bert_impl.data.classification import ClassificationData
 from keras_bert_impl.data.table import read_rows
+from keras_bert_impl.data.tfds_source import prepared_builder
 from keras_bert_impl.metrics.glue import GLUE_METRICS
 
 STSB_RANGE = (0.0, 5.0)
@@ -305,15 +306,7 @@ def read_tfds_glue(task, split="train", data_dir=None):
     else:
         raise ValueError(f"TFDS {name} has no split {split!r}; use one of "
                          f"{list(splits.values())}.")
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-        builder.download_and_prepare()
-    except Exception as error:  # noqa: BLE001 - network/registry errors come in many types
-        raise RuntimeError(
-            f"Could not prepare the TFDS dataset {name!r} ({type(error).__name__}: {error}). "
-            "Downloading needs network access; on an offline machine prepare it elsewhere and "
-            "copy it into the TFDS data_dir, or read GLUE's TSV files with read_glue."
-        ) from error
+    builder = prepared_builder(name, data_dir, "read GLUE's TSV files with read_glue")
     label_feature = builder.info.features["label"]
     remap = None
     if spec.label_names is not None:

@@ -20,6 +20,8 @@ import dataclasses
 import json
 import os
 
+from keras_bert_impl.data.tfds_source import prepared_builder
+
 
 @dataclasses.dataclass(frozen=True)
 class SquadExample:
@@ -227,15 +229,7 @@ def read_tfds_squad(split, data_dir=None, name="squad"):
         raise ImportError("read_tfds_squad needs tensorflow-datasets: pip install "
                           "tensorflow-datasets.") from error
     source = f"tfds:{name}:{split}"
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-        builder.download_and_prepare()
-    except Exception as error:  # noqa: BLE001 - network/registry errors come in many types
-        raise RuntimeError(
-            f"Could not prepare the TFDS dataset {name!r} ({type(error).__name__}: {error}). "
-            "Downloading needs network access; on an offline machine prepare it elsewhere and "
-            "copy it into the TFDS data_dir, or read the SQuAD JSON with read_squad(path)."
-        ) from error
+    builder = prepared_builder(name, data_dir, "read the SQuAD JSON with read_squad(path)")
     dataset = builder.as_dataset(split=split, shuffle_files=False)
     articles, paragraphs = {}, {}
     for record in tfds.as_numpy(dataset):

@@ -6,7 +6,6 @@ import re
 import numpy as np
 import pytest
 
-from keras_bert_impl.data import conll
 from keras_bert_impl.data.conll import (
     CONLL2003_LABELS,
     TaggingData,
@@ -15,7 +14,6 @@ from keras_bert_impl.data.conll import (
     read_conll_directory,
 )
 from tests.real_data import shared_file
-from tests.text.test_tag_decoding import check_docstring_examples
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +117,3 @@ def test_to_dataset(valid):
     batch_words, batch_ids = next(iter(dataset.ragged_batch(4)))
     assert batch_words.shape[0] == 4 and batch_ids.row_lengths().numpy().tolist() == [
         len(w) for w in valid.words[:4]]
-
-
-def test_docstring_examples_hold():
-    assert check_docstring_examples(
-        conll, ["TaggingData", "read_conll", "conll_split_paths", "read_conll_directory"]) == 7

@@ -2,14 +2,11 @@
 the question id, and TFDS `squad` (through `tfds.testing.mock_data`) gives the same data."""
 
 import copy
-import inspect
 import json
 
 import pytest
 
-from keras_bert_impl.data import squad
 from keras_bert_impl.data.squad import (
-    SquadData,
     SquadExample,
     read_squad,
     read_tfds_squad,
@@ -17,7 +14,6 @@ from keras_bert_impl.data.squad import (
 )
 from keras_bert_impl.metrics import squad_scores
 from tests.real_data import shared_file
-from tests.test_docstring_examples import CODE_BLOCK, _run_block
 
 
 @pytest.fixture(scope="module")
@@ -207,9 +203,3 @@ def test_tfds_squad_through_mock_data(notre_dame):
 def test_tfds_unknown_dataset_is_a_clear_error():
     with pytest.raises(RuntimeError, match="Could not prepare the TFDS dataset 'no_such_squad"):
         read_tfds_squad("train", name="no_such_squad_xyz")
-
-
-def test_docstring_examples_run():
-    for obj in (SquadExample, SquadData, read_squad, read_tfds_squad, squad_subset):
-        [block] = CODE_BLOCK.findall(inspect.getdoc(obj))
-        assert _run_block(block, obj.__name__, dict(vars(squad))) >= 1

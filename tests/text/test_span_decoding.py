@@ -2,20 +2,16 @@
 `write_predictions`), on hand-built cases, and the oracle round trip on the real SQuAD files:
 gold positions turned into logits must decode to the gold answers (official EM/F1 100)."""
 
-import inspect
-
 import numpy as np
 import pytest
 
 from keras_bert_impl.data.squad import read_squad
 from keras_bert_impl.metrics import exact_match_score, squad_scores
-from keras_bert_impl.text import span_decoding
-from keras_bert_impl.text.span_decoding import SpanAnswer, SpanPredictions, decode_spans
+from keras_bert_impl.text.span_decoding import decode_spans
 from keras_bert_impl.text.span_preprocessor import BertSpanPreprocessor
 from keras_bert_impl.text.tokenizer import BertTokenizer
 from tests.presets.helpers import minilm_dir
 from tests.real_data import shared_file
-from tests.test_docstring_examples import CODE_BLOCK, _run_block
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "who", "?", "a", "b", "c", "d", "e",
          "f", "g", "h", "."]
@@ -129,12 +125,6 @@ def test_bad_arguments_are_clear(features):
         decode_spans(start, end, features, n_best_size=0)
     with pytest.raises(ValueError, match="max_answer_length must be a positive int"):
         decode_spans(start, end, features, max_answer_length=0)
-
-
-def test_docstring_examples_run():
-    for obj in (SpanAnswer, SpanPredictions, decode_spans):
-        [block] = CODE_BLOCK.findall(inspect.getdoc(obj))
-        assert _run_block(block, obj.__name__, dict(vars(span_decoding))) >= 1
 
 
 # -- the oracle round trip on real SQuAD --------------------------------------------------

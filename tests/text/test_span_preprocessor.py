@@ -3,7 +3,6 @@
 rules (doc_stride, max_query_length, labels, max-context), and the offsets of the real MiniLM
 tokenizer on every context of the shared SQuAD files and on hard real lines."""
 
-import inspect
 import json
 
 import keras
@@ -12,11 +11,10 @@ import pytest
 import tensorflow as tf
 
 from keras_bert_impl.text.offsets import WordpieceAligner, tokenize_with_offsets
-from keras_bert_impl.text.span_preprocessor import BertSpanPreprocessor, SpanFeatures
+from keras_bert_impl.text.span_preprocessor import BertSpanPreprocessor
 from keras_bert_impl.text.tokenizer import BertTokenizer
 from tests.presets.helpers import minilm_dir
 from tests.real_data import shared_file
-from tests.test_docstring_examples import CODE_BLOCK, _run_block
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 VOCAB = SPECIAL + ["beyonce", "sang", ",", "!", "da", "##nce", "the", "fox", "ran", "far",
@@ -302,12 +300,3 @@ def test_serialization_round_trip(uncased, tmp_path):
     assert isinstance(restored.layers[0], BertSpanPreprocessor)
     for key, value in restored(inputs).items():
         np.testing.assert_array_equal(value.numpy(), expected[key].numpy())
-
-
-def test_docstring_examples_run():
-    from keras_bert_impl.text import offsets, span_preprocessor
-
-    for obj in (offsets.WordpieceAligner, offsets.tokenize_with_offsets,
-                span_preprocessor.BertSpanPreprocessor, SpanFeatures):
-        [block] = CODE_BLOCK.findall(inspect.getdoc(obj))
-        assert _run_block(block, obj.__name__, dict(vars(inspect.getmodule(obj)))) >= 1

@@ -1,15 +1,10 @@
 """`decode_tags` reads each word's tag at its first wordpiece; `tag_ids` maps tags to ids."""
 
-import ast
-import inspect
-import math
-import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.text import tag_decoding
 from keras_bert_impl.text.tag_decoding import decode_tags, tag_ids
 
 NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -93,59 +88,3 @@ def test_tag_ids():
         tag_ids(["O", "X"], NAMES)
     with pytest.raises(TypeError, match="not the string"):
         tag_ids("O", NAMES)
-
-
-def _plain(value):
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (tuple, list)):
-        return type(value)(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _same(actual, expected):
-    if isinstance(expected, float):
-        return math.isclose(actual, expected, abs_tol=0.5 * 10 ** -len(repr(expected)
-                                                                        .split(".")[-1]))
-    if isinstance(expected, (tuple, list)) and isinstance(actual, (tuple, list)):
-        return len(actual) == len(expected) and all(map(_same, actual, expected))
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return actual.keys() == expected.keys() and all(
-            _same(actual[k], expected[k]) for k in expected)
-    return actual == expected
-
-
-def check_docstring_examples(module, names):
-    """Runs the ```python examples of `module`'s `names` (as tests/test_docstring_examples
-    does for exported names), comparing each `expression  # literal` line with its value;
-    returns how many values were compared."""
-    checked = 0
-    for name in names:
-        blocks = re.findall(r"```python\n(.*?)```", inspect.getdoc(getattr(module, name)), re.S)
-        assert blocks, f"{module.__name__}.{name} has no example"
-        namespace = dict(vars(module))
-        for block in blocks:
-            source = inspect.cleandoc(block)
-            lines = source.splitlines()
-            for node in ast.parse(source).body:
-                comment = lines[node.end_lineno - 1].rpartition("  # ")[2]
-                try:
-                    expected = ast.literal_eval(comment) if isinstance(node, ast.Expr) else None
-                except (ValueError, SyntaxError):
-                    expected = None
-                if expected is None:
-                    exec(compile(ast.Module([node], []), name, "exec"), namespace)
-                    continue
-                value = _plain(eval(compile(ast.Expression(node.value), name, "eval"),
-                                    namespace))
-                assert _same(value, expected), f"{name}: {ast.unparse(node)} gives {value!r}"
-                checked += 1
-    return checked
-
-
-def test_docstring_examples_hold():
-    assert check_docstring_examples(tag_decoding, ["decode_tags", "tag_ids"]) == 5

@@ -9,13 +9,11 @@ import tensorflow as tf
 
 from keras_bert_impl.data.conll import read_conll
 from keras_bert_impl.metrics import entity_scores
-from keras_bert_impl.text import token_classifier_preprocessor as module
 from keras_bert_impl.text.tag_decoding import decode_tags
 from keras_bert_impl.text.token_classifier_preprocessor import BertTokenClassifierPreprocessor
 from keras_bert_impl.text.tokenizer import BertTokenizer
 from tests.presets.helpers import minilm_dir
 from tests.real_data import shared_file
-from tests.text.test_tag_decoding import check_docstring_examples
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "fox", "jump", "##ed", "u", ".",
          "s"]
@@ -165,10 +163,6 @@ def test_serialization_round_trips(preprocessor, tmp_path):
     got = restored(sentences)
     for key in expected:
         np.testing.assert_array_equal(got[key].numpy(), expected[key].numpy())
-
-
-def test_docstring_example_holds():
-    assert check_docstring_examples(module, ["BertTokenClassifierPreprocessor"]) == 4
 
 
 @pytest.fixture(scope="module")
