@@ -145,26 +145,48 @@ def test_keras_file_round_trip_keeps_preprocessor_and_labels(tokenizer, tmp_path
 
 def test_preset_round_trip_in_a_fresh_process(tokenizer, tmp_path):
     classifier = _classifier(tokenizer)
-    preset = str(tmp_path / "preset")
-    classifier.save_to_preset(preset, tokenizer=tokenizer)
-    stored = json.load(open(os.path.join(preset, "preset.json")))["model_kwargs"]
+    tagger = BertTokenClassifier.from_preset(
+        "bert_tiny", num_classes=3, label_names=["O", "B-PER", "B-LOC"],
+        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
+    labeler = BertSpanLabeler.from_preset(
+        "bert_tiny", preprocessor=BertSpanPreprocessor(
+            tokenizer, sequence_length=16, doc_stride=4, max_query_length=4), **TINY)
+    presets = {name: str(tmp_path / name) for name in ("classifier", "tagger", "labeler")}
+    for name, model in zip(presets, (classifier, tagger, labeler)):
+        model.save_to_preset(presets[name], tokenizer=tokenizer)
+    stored = json.load(open(os.path.join(presets["classifier"], "preset.json")))["model_kwargs"]
     assert stored["label_names"] == ["negative", "positive"]
     assert stored["preprocessor"]["class_name"] == "BertClassifierPreprocessor"
     assert stored["preprocessor"]["sequence_length"] == 8
-    expected = classifier.predict(["good film", "bad"], verbose=0)
+    question, context = ["Where does John live?"], ["John lives in Paris."]
+    expected = {
+        "classifier": classifier.predict(["good film", "bad"], verbose=0).tolist(),
+        "tagger": tagger.tag([["john", "lives", "in", "paris"]]),
+        "labeler": labeler.answer(question, context, ids=["q"])["q"].text,
+    }
     code = (
-        "import json, sys\n"
-        "from keras_bert_impl.models import BertClassifier\n"
-        f"model = BertClassifier.from_preset({preset!r})\n"
-        "out = model.predict(['good film', 'bad'], verbose=0)\n"
-        "print(json.dumps({'logits': out.tolist(), 'labels': model.label_names,\n"
-        "    'length': model.preprocessor.sequence_length}))\n"
+        "import json\n"
+        "from keras_bert_impl.models import BertClassifier, BertSpanLabeler, "
+        "BertTokenClassifier\n"
+        f"presets = {presets!r}\n"
+        "classifier = BertClassifier.from_preset(presets['classifier'])\n"
+        "tagger = BertTokenClassifier.from_preset(presets['tagger'])\n"
+        "labeler = BertSpanLabeler.from_preset(presets['labeler'])\n"
+        "print(json.dumps({\n"
+        "    'classifier': classifier.predict(['good film', 'bad'], verbose=0).tolist(),\n"
+        "    'tagger': tagger.tag([['john', 'lives', 'in', 'paris']]),\n"
+        f"    'labeler': labeler.answer({question!r}, {context!r}, ids=['q'])['q'].text,\n"
+        "    'labels': classifier.label_names, 'stride': labeler.preprocessor.doc_stride}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
     reloaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert reloaded["labels"] == ["negative", "positive"] and reloaded["length"] == 8
-    np.testing.assert_allclose(np.array(reloaded["logits"]), expected, atol=1e-5)
+    assert reloaded["labels"] == ["negative", "positive"] and reloaded["stride"] == 4
+    np.testing.assert_allclose(np.array(reloaded["classifier"]),
+                               np.array(expected["classifier"]), atol=1e-5)
+    assert reloaded["tagger"] == expected["tagger"]
+    assert reloaded["labeler"] == expected["labeler"]
 
 
 def test_from_preset_attaches_the_presets_tokenizer(tokenizer, tmp_path):
