@@ -40,6 +40,7 @@ def model_inputs(kind, data):
     x = {"question": [e.question for e in data.examples],
          "context": [e.context for e in data.examples],
          "id": [e.id for e in data.examples]}
+    # An unanswerable question (SQuAD v2) trains the [CLS] position in all its windows.
     y = {"answer_start": [e.answers[0][1] if e.answers else -1 for e in data.examples],
          "answer_text": [e.answers[0][0] if e.answers else "" for e in data.examples]}
     return x, y
@@ -66,10 +67,15 @@ def score(model, task, data, batch_size=32):
     if spec.kind == "tagging":
         predicted = model.tag(data.words, batch_size=batch_size)
         return metrics.entity_scores(data.tags, predicted, scheme="IOB1")
+    # SQuAD v2: "no answer" wins when its score beats the best span's (Google's default
+    # null_score_diff_threshold 0.0); the null odds give the official best-threshold figures.
+    version_2 = data.version == "2.0"
     answers = model.answer([e.question for e in data.examples],
                            [e.context for e in data.examples],
-                           ids=[e.id for e in data.examples], batch_size=batch_size)
-    return metrics.squad_scores(data.dataset, answers.texts())
+                           ids=[e.id for e in data.examples], batch_size=batch_size,
+                           null_score_diff_threshold=0.0 if version_2 else None)
+    return metrics.squad_scores(data.dataset, answers.texts(),
+                                na_probs=answers.null_odds() if version_2 else None)
 
 
 def build_model(task, init, splits, sequence_length, dropout=0.1, doc_stride=128,

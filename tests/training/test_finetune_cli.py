@@ -123,3 +123,32 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, base):
     assert (occupied / "notes.txt").read_text() == "keep me"
     assert main(["evaluate", "--task", "sst2", "--model", str(tmp_path / "absent")]) == 2
     assert capsys.readouterr().err.startswith("error:")
+
+
+def test_squad_v2_unanswerable_questions_train_and_score(tmp_path, capsys, base):
+    context = "The Broncos won Super Bowl 50 in Santa Clara, California, in February 2016."
+    questions = [("Who won Super Bowl 50?", "The Broncos", 0),
+                 ("Where was Super Bowl 50 played?", "Santa Clara, California", 33),
+                 ("Who won Super Bowl 51?", None, None),
+                 ("When was the game played?", "February 2016", 61)]
+    articles = []
+    for a in range(4):
+        qas = []
+        for q, (question, text, start) in enumerate(questions):
+            qa = {"id": f"a{a}q{q}", "question": question,
+                  "answers": [] if text is None else [{"text": text, "answer_start": start}]}
+            if text is None:
+                qa["is_impossible"] = True
+            qas.append(qa)
+        articles.append({"title": f"article{a}", "paragraphs": [{"context": context,
+                                                                  "qas": qas}]})
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps({"version": "v2.0", "data": articles}))
+    run = str(tmp_path / "v2run")
+    assert main(["finetune", "--task", "squad", "--data", str(path), "--init", base,
+                 "--out", run, "--seq-len", "48", "--max-query-length", "16",
+                 "--validation-fraction", "0.25",
+                 *COMMON]) == 0
+    validation = json.load(open(os.path.join(run, "metrics.json")))["validation"]
+    assert validation["total"] == 4 and validation["NoAns_total"] == 1
+    assert validation["HasAns_total"] == 3 and "best_f1_thresh" in validation
