@@ -275,6 +275,8 @@ class BertModelBase(keras.Model):
             (a head it lacks starts fresh, with a warning). The checkpoint's vocabulary and
             casing are kept as `model.tokenizer_spec`.
         """
+        extras = {k: kwargs.pop(k) for k in cls.preset_extras if k in kwargs}
+        given = set(kwargs)
         model_kwargs, overrides, own = cls._split_kwargs(kwargs, config_overrides)
         if isinstance(preset, str) and preset in PRESETS:
             if preset not in _ANNOUNCED_RANDOM:
@@ -286,9 +288,11 @@ class BertModelBase(keras.Model):
                     cls.__name__, preset, preset,
                 )
             cls._require_arguments(model_kwargs, preset)
-            return cls.from_bert_config(
+            model = cls.from_bert_config(
                 BertConfig.from_preset(preset, **overrides), **model_kwargs
             )
+            model.finish_from_preset(preset, given, **extras)
+            return model
         checkpoint = read_checkpoint(preset, weights=load_weights)
         if checkpoint.model_class in (None, cls.__name__):
             decided = {k: v for k, v in checkpoint.model_kwargs.items() if k in own}
@@ -302,7 +306,17 @@ class BertModelBase(keras.Model):
                 source_names=checkpoint.source_names,
             )
         model.tokenizer_spec = checkpoint.tokenizer
+        model.finish_from_preset(preset, given, **extras)
         return model
+
+    # `from_preset` keyword arguments that are neither constructor arguments nor config
+    # fields, handed to `finish_from_preset` (a task model's `sequence_length`).
+    preset_extras = ()
+
+    def finish_from_preset(self, preset, given):
+        """Called by `from_preset` once weights and `tokenizer_spec` are in place, with the
+        names of the keyword arguments the caller gave and the `preset_extras`; task models
+        attach their preprocessor here."""
 
     def save_to_preset(self, preset_dir, tokenizer=None, metadata=None, overwrite=False,
                        into_existing_run=False):

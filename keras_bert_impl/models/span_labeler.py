@@ -105,15 +105,20 @@ class BertSpanLabeler(BertTextTask):
     def default_metrics(self):
         return None
 
-    def compile(self, *args, **kwargs):
-        """Compiles with the span loss (fixed: mean of start and end cross-entropy); the
-        optimizer defaults to `default_optimizer()` like every task model."""
-        for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
-            if kwargs.get(name) not in (None, "auto"):
-                raise ValueError(f"BertSpanLabeler.compile() computes the span loss and "
-                                 f"metrics itself; do not pass `{name}`.")
-            kwargs.pop(name, None)
-        super().compile(*args, loss=None, metrics=None, weighted_metrics=None, **kwargs)
+    def compile(self, *args, loss="auto", metrics="auto", **kwargs):
+        """Compiles with the span loss (the mean of the start and end cross-entropies over
+        `y = {"start_positions", "end_positions"}`) and start/end accuracy, unless `loss` is
+        given: then Keras' own loss handling applies, with `y` keyed by the output names
+        (`start_logits`, `end_logits`). The optimizer defaults to `default_optimizer()`."""
+        self._span_loss = isinstance(loss, str) and loss == "auto"
+        if self._span_loss:
+            if metrics not in (None, "auto") or kwargs.get("loss_weights") is not None:
+                raise ValueError("BertSpanLabeler.compile() computes the span loss and "
+                                 "metrics itself; pass loss= too to use your own metrics.")
+            loss, metrics = None, None
+        elif isinstance(metrics, str) and metrics == "auto":
+            metrics = None
+        super().compile(*args, loss=loss, metrics=metrics, **kwargs)
 
     @staticmethod
     def _positions(y):
@@ -129,6 +134,8 @@ class BertSpanLabeler(BertTextTask):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         from keras_bert_impl.keras_private import scale_loss_for_replicas
 
+        if not getattr(self, "_span_loss", True):
+            return super().compute_loss(x, y, y_pred, sample_weight, training)
         start, end = self._positions(y)
         losses = [
             keras.losses.sparse_categorical_crossentropy(labels, y_pred[name], from_logits=True)
@@ -145,6 +152,8 @@ class BertSpanLabeler(BertTextTask):
         return scale_loss_for_replicas(total)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if not getattr(self, "_span_loss", True):
+            return super().compute_metrics(x, y, y_pred, sample_weight)
         start, end = self._positions(y)
         self.start_accuracy.update_state(start, y_pred["start_logits"], sample_weight)
         self.end_accuracy.update_state(end, y_pred["end_logits"], sample_weight)

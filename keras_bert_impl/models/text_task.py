@@ -244,25 +244,23 @@ class BertTextTask(BertTask):
         return super().predict(x, batch_size, *args, **kwargs)
 
     # --- presets -----------------------------------------------------------------------
-    @classmethod
-    def from_preset(cls, preset, config_overrides=None, load_weights=True, **kwargs):
-        """`BertModelBase.from_preset`, plus the preprocessor: unless `preprocessor=` is
-        given, a preset with a vocabulary gets the task's default preprocessor with its
-        tokenizer (vocabulary and casing) and `sequence_length` (default
-        `default_sequence_length`; a preset saved with a preprocessor keeps its own)."""
-        sequence_length = kwargs.pop("sequence_length", None)
-        explicit = "preprocessor" in kwargs
-        model = super().from_preset(preset, config_overrides, load_weights, **kwargs)
-        if explicit or model.tokenizer_spec is None:
+    preset_extras = ("sequence_length",)
+
+    def finish_from_preset(self, preset, given, sequence_length=None):
+        """`from_preset`'s last step: unless `preprocessor=` was given, a preset with a
+        vocabulary gets the task's preprocessor with its tokenizer (vocabulary and casing):
+        the one the preset was saved with, else `default_preprocessor`, with
+        `sequence_length` if given (default `default_sequence_length`)."""
+        explicit = "preprocessor" in given
+        if explicit or self.tokenizer_spec is None:
             if sequence_length is not None and not explicit:
                 raise ValueError(f"sequence_length={sequence_length} needs a preprocessor, "
                                  f"but {preset!r} carries no vocabulary.")
-            return model
-        arguments = dict(model._preset_preprocessor or {})
+            return
+        arguments = dict(self._preset_preprocessor or {})
         if sequence_length is not None:
             arguments["sequence_length"] = sequence_length
-        model.preprocessor = cls._preprocessor_from_preset(model, arguments)
-        return model
+        self.preprocessor = self._preprocessor_from_preset(self, arguments)
 
     @classmethod
     def _preprocessor_from_preset(cls, model, arguments):

@@ -125,8 +125,8 @@ def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
     answers = labeler.answer(["Where does John live?"], [context], ids=["q1"])
     assert answers["q1"].text == "Paris"
     assert (answers["q1"].start_char, answers["q1"].end_char) == (14, 19)
-    with pytest.raises(ValueError, match="do not pass `loss`"):
-        labeler.compile(loss="mse")
+    with pytest.raises(ValueError, match="computes the span loss"):
+        labeler.compile(metrics=["accuracy"])
 
 
 def test_keras_file_round_trip_keeps_preprocessor_and_labels(tokenizer, tmp_path):
