@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 
 SUBPACKAGES = (
     "config", "layers", "optimizers", "metrics", "presets", "text", "models", "data",
-    "training",
+    "training", "export",
 )
 # public name -> module that defines it
 _EXPORTS = {
