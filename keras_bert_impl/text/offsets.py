@@ -75,7 +75,7 @@ class WordpieceAligner:
     def __call__(self, texts):
         import tensorflow as tf
 
-        texts = _as_text_list(texts)
+        texts = as_string_list(texts)
         if not texts:
             return []
         self._learn_characters(texts)
@@ -176,14 +176,16 @@ def tokenize_with_offsets(tokenizer, texts):
     return WordpieceAligner(tokenizer)(texts)
 
 
-def _as_text_list(texts):
-    if isinstance(texts, (str, bytes)):
-        raise TypeError("texts must be a list of strings, not one string; wrap it: [text].")
+def as_string_list(values, name="texts"):
+    """`values` (strings or UTF-8 bytes) as a list of `str`; one bare string, or an item that
+    is not text, is a `TypeError` naming `name`."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a list of strings, not one string; wrap it: [text].")
     out = []
-    for i, text in enumerate(texts):
-        if isinstance(text, bytes):
-            text = text.decode("utf-8")
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is a {type(text).__name__}, not a string.")
-        out.append(text)
+    for i, value in enumerate(values):
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        if not isinstance(value, str):
+            raise TypeError(f"{name}[{i}] is a {type(value).__name__}, not a string.")
+        out.append(value)
     return out

@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from keras_bert_impl.text._base import TextLayer
-from keras_bert_impl.text.offsets import WordpieceAligner
+from keras_bert_impl.text.offsets import WordpieceAligner, as_string_list
 from keras_bert_impl.text.packing import BertPacker
 from keras_bert_impl.text.tokenizer import BertTokenizer
 
@@ -174,7 +174,8 @@ class BertSpanPreprocessor(TextLayer):
         Raises `ValueError` naming the example id for an empty question or context, an
         answer that is not at its `answer_start`, or an answer that covers no piece.
         """
-        questions, contexts = _strings(questions, "questions"), _strings(contexts, "contexts")
+        questions = as_string_list(questions, "questions")
+        contexts = as_string_list(contexts, "contexts")
         if not questions:
             raise ValueError("features() got no questions; pass lists of questions and "
                              "contexts.")
@@ -368,16 +369,3 @@ def _answer_pieces(offsets, start_char, end_char):
     if not len(overlapping):
         return None
     return int(overlapping[0]), int(overlapping[-1])
-
-
-def _strings(values, name):
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{name} must be a list of strings, not one string; wrap it: [text].")
-    out = []
-    for i, value in enumerate(values):
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        if not isinstance(value, str):
-            raise TypeError(f"{name}[{i}] is a {type(value).__name__}, not a string.")
-        out.append(value)
-    return out
