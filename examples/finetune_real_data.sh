@@ -15,8 +15,8 @@ mkdir -p "$OUT"
 for task in $TASKS; do
   case $task in
     sst2) args=(--data "$DATA/sst2" --epochs 2 --lr 5e-5 --batch-size 32 --seq-len 64) ;;
-    mrpc) args=(--data "$DATA/mrpc" --epochs 2 --lr 5e-5 --batch-size 32 --seq-len 128) ;;
-    bbc) args=(--epochs 1 --lr 5e-5 --batch-size 16 --seq-len 256) ;;
+    mrpc) args=(--data "$DATA/mrpc" --epochs 3 --lr 5e-5 --batch-size 32 --seq-len 128) ;;
+    bbc) args=(--epochs 3 --lr 5e-5 --batch-size 16 --seq-len 256) ;;
     conll2003) args=(--data "$DATA/conll2003" --epochs 1 --lr 5e-5 --batch-size 32 --seq-len 64 \
                      --max-train-examples ${CONLL_TRAIN:-6000}) ;;
     squad) args=(--data "$DATA/squad/dev-v1.1-part-b.json" --epochs 2 --lr 5e-5 --batch-size 32 \

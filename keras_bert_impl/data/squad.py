@@ -60,6 +60,12 @@ class SquadExample:
         return self.answers[0][1] if self.answers else None
 
 
+def _column(field, doc):
+    """A read-only property: `field` of every example, as a list."""
+    return property(lambda self: [getattr(example, field) for example in self.examples],
+                    doc=doc)
+
+
 @dataclasses.dataclass
 class SquadData:
     """The questions of a SQuAD file or TFDS split, checked (see the module docstring).
@@ -93,27 +99,13 @@ class SquadData:
     def __len__(self):
         return len(self.examples)
 
-    @property
-    def ids(self):
-        return [e.id for e in self.examples]
-
-    @property
-    def questions(self):
-        return [e.question for e in self.examples]
-
-    @property
-    def contexts(self):
-        return [e.context for e in self.examples]
-
-    @property
-    def answer_starts(self):
-        """The first answer's start per question (`None` for impossible ones)."""
-        return [e.answer_start for e in self.examples]
-
-    @property
-    def answer_texts(self):
-        """The first answer's text per question (`None` for impossible ones)."""
-        return [e.answer_text for e in self.examples]
+    ids = _column("id", "The question ids.")
+    questions = _column("question", "The questions.")
+    contexts = _column("context", "The context of each question.")
+    answer_starts = _column("answer_start",
+                            "The first answer's start per question (`None` for impossible ones).")
+    answer_texts = _column("answer_text",
+                           "The first answer's text per question (`None` for impossible ones).")
 
     def features(self, preprocessor, with_answers=True):
         """`preprocessor.features(...)` (a `BertSpanPreprocessor`) of every question, with

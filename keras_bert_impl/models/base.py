@@ -61,14 +61,16 @@ _ANNOUNCED_RANDOM = set()
 _CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(BertConfig))
 
 
-def resolve_jit_compile(jit_compile="auto", strategy=None):
+def resolve_jit_compile(jit_compile="auto", strategy=None, xla_on_cpu=True):
     """The one XLA default of our models' `compile()` and of `keras-bert pretrain`.
 
     `"auto"` means XLA on for the TensorFlow backend on one device, CPU-only machines
     included (Keras' own "auto" turns it off there; for BERT that leaves speed on the table:
     the `bert_tiny` train step is ~1.3x faster with XLA on 2 CPU cores and `bert_base`'s is on
     par). Under a `tf.distribute` strategy (`strategy` not `None`) and on other backends
-    "auto" stays Keras' choice. `True`/`False` are kept as given.
+    "auto" stays Keras' choice, as it does for a model whose `xla_on_cpu` is `False` (the
+    fine-tuning models: their dynamically padded batches would each compile). `True`/`False`
+    are kept as given.
 
     Example:
 
@@ -80,7 +82,7 @@ def resolve_jit_compile(jit_compile="auto", strategy=None):
         return bool(jit_compile)
     if keras.backend.backend() != "tensorflow":
         return "auto"
-    if strategy is not None:
+    if strategy is not None or not xla_on_cpu:
         return "auto"
     return True
 
@@ -102,6 +104,7 @@ class BertModelBase(keras.Model):
     """
 
     tokenizer_spec = None
+    xla_on_cpu = True  # see resolve_jit_compile
 
     # --- subclass contract --------------------------------------------------------------
     def get_encoder(self):
@@ -146,7 +149,8 @@ class BertModelBase(keras.Model):
     def compile(self, *args, jit_compile="auto", **kwargs):
         from keras_bert_impl.keras_private import creation_strategy
 
-        jit_compile = resolve_jit_compile(jit_compile, creation_strategy(self))
+        jit_compile = resolve_jit_compile(jit_compile, creation_strategy(self),
+                                          xla_on_cpu=self.xla_on_cpu)
         super().compile(*args, jit_compile=jit_compile, **kwargs)
 
     def compile_from_config(self, config):

@@ -73,6 +73,7 @@ class BertSpanLabeler(BertTextTask):
     """
 
     default_sequence_length = 384
+    per_token_outputs = True
 
     def __init__(self, encoder, preprocessor=None, **kwargs):
         inputs = dict(encoder.input)
@@ -166,7 +167,8 @@ class BertSpanLabeler(BertTextTask):
         return BertSpanPreprocessor(
             tokenizer, sequence_length=sequence_length or cls.default_sequence_length)
 
-    def _text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
+    def _text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
+                      for_predict=False):
         import tensorflow as tf
 
         if hasattr(x, "element_spec"):
@@ -180,7 +182,11 @@ class BertSpanLabeler(BertTextTask):
         dataset = tf.data.Dataset.from_tensor_slices(data)
         if shuffle:
             dataset = dataset.shuffle(len(features.example_index), reshuffle_each_iteration=True)
-        return dataset.batch(batch_size or 32).prefetch(tf.data.AUTOTUNE)
+        dataset = dataset.batch(batch_size or 32)
+        trim = self._trimmer(for_predict)
+        if trim is not None:
+            dataset = dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
     def span_features(self, x, y=None):
         """The preprocessor's windows (`SpanFeatures`) of `x = {"question", "context"}` (and

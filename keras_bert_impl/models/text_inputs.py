@@ -10,6 +10,12 @@ A task model with a `preprocessor` takes, in `fit`, `evaluate` and `predict`:
   of such `x` (with `y`, `sample_weight`): the preprocessor is mapped over the batches with
   `tf.data.AUTOTUNE` parallelism, so tokenization runs beside the train step.
 
+Dynamic padding: the preprocessor packs every example to its `sequence_length`; `trim_padding`
+then cuts each batch to its longest example rounded up to a multiple of 16 tokens, as Hugging
+Face's `DataCollatorWithPadding` does. The columns cut hold only padding, which attention
+masks out, so the outputs at the kept positions are the same; a batch of short sentences costs
+what its tokens cost, not what `sequence_length` does.
+
 Example:
 
 ```python
@@ -88,13 +94,53 @@ def _count(value):
     return int(first.shape[0]) if hasattr(first, "shape") else len(first)
 
 
+PAD_TO_MULTIPLE = 16
+
+
+def trim_padding(multiple=PAD_TO_MULTIPLE, per_token_labels=False):
+    """A `tf.data` map function that cuts a preprocessed batch `(x[, y[, sample_weight]])` to
+    its longest example (the most `True`s in a row of `x["padding_mask"]`) rounded up to a
+    multiple of `multiple`, never past the packed length. Every per-token tensor of `x` is
+    cut; `y` and `sample_weight` too when `per_token_labels` (tagging), else they pass as
+    they are.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+    x = {"token_ids": tf.constant([[2, 5, 3, 0, 0, 0], [2, 3, 0, 0, 0, 0]]),
+         "padding_mask": tf.constant([[True] * 3 + [False] * 3, [True] * 2 + [False] * 4])}
+    trim_padding(multiple=2)(x)["token_ids"].numpy().tolist()  # [[2, 5, 3, 0], [2, 3, 0, 0]]
+    ```
+    """
+    import keras
+    import tensorflow as tf
+
+    if int(multiple) < 1:
+        raise ValueError(f"multiple must be a positive number of tokens; got {multiple}.")
+
+    def trim(x, y=None, sample_weight=None):
+        mask = x["padding_mask"]
+        longest = tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
+        rounded = (longest + multiple - 1) // multiple * multiple
+        length = tf.clip_by_value(rounded, 1, tf.shape(mask)[1])
+        x = {key: value[:, :length] for key, value in x.items()}
+        if per_token_labels:
+            y = None if y is None else y[:, :length]
+            sample_weight = None if sample_weight is None else sample_weight[:, :length]
+        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    return trim
+
+
 def text_dataset(preprocessor, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                 seed=None):
+                 seed=None, trim=None):
     """A batched `tf.data.Dataset` of `preprocessor(x, y, sample_weight)`.
 
     `x` is raw text (see the module docstring); a `tf.data.Dataset` must already be batched
     and is only mapped. `batch_size` defaults to 32 (Keras' default); `shuffle=True`
-    reshuffles the examples each epoch, as `fit` does with arrays.
+    reshuffles the examples each epoch, as `fit` does with arrays. `trim` (e.g.
+    `trim_padding()`) is mapped after the preprocessor.
 
     Example:
 
@@ -132,8 +178,10 @@ def text_dataset(preprocessor, x, y=None, sample_weight=None, batch_size=None, s
         if shuffle:
             dataset = dataset.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size or 32)
-    return dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE)
+    dataset = dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+    if trim is not None:
+        dataset = dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def steps_in(dataset):

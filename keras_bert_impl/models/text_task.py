@@ -8,7 +8,8 @@
   the model's config, `.keras` file and preset;
 * `fit`, `evaluate` and `predict` on raw text (strings, lists, tuples of them for pairs,
   batched `tf.data` of them): the preprocessor runs in `tf.data` (see
-  `keras_bert_impl.models.text_inputs`); token ids are still taken as they are;
+  `keras_bert_impl.models.text_inputs`) and each batch is cut to its longest example
+  (dynamic padding, `pad_to_multiple`); token ids are still taken as they are;
 * `compile()` with no arguments: AdamW (no decay on LayerNorm and biases) at 5e-5 with 10%
   linear warmup and linear decay to 0 over the length of the first `fit`
   (`FitLengthWarmupDecay`), plus the task's loss and metrics (`default_loss`,
@@ -23,7 +24,13 @@ import warnings
 import keras
 
 from keras_bert_impl.models.task import BertTask
-from keras_bert_impl.models.text_inputs import is_raw_text, steps_in, text_dataset
+from keras_bert_impl.models.text_inputs import (
+    PAD_TO_MULTIPLE,
+    is_raw_text,
+    steps_in,
+    text_dataset,
+    trim_padding,
+)
 from keras_bert_impl.optimizers import FitLengthWarmupDecay, create_adamw
 
 logger = logging.getLogger("keras_bert_impl")
@@ -88,6 +95,17 @@ class BertTextTask(BertTask):
     """
 
     default_sequence_length = 128
+    # Dynamic padding: raw-text batches are cut to their longest example rounded up to this
+    # many tokens (`text_inputs.trim_padding`); `None` keeps the preprocessor's full length.
+    pad_to_multiple = PAD_TO_MULTIPLE
+    # Whether `y`/`sample_weight` hold one value per token (tagging), cut with the inputs.
+    per_token_labels = False
+    # Whether `predict` returns one row per token; such batches keep their full length so
+    # that Keras can concatenate them.
+    per_token_outputs = False
+    # XLA on CPU: off for task models (Keras' "auto"). Dynamic padding gives each batch
+    # length its own XLA compilation, and on CPU the fine-tuning step is as fast without.
+    xla_on_cpu = False
 
     def _attach_text_arguments(self, preprocessor=None, label_names=None):
         # A preset stores the preprocessor as its class name and arguments without the
@@ -165,10 +183,17 @@ class BertTextTask(BertTask):
         schedule.set_total_steps(updates)
 
     # --- raw text ----------------------------------------------------------------------
-    def _text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
+    def _text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
+                      for_predict=False):
         """`x` (raw text) as batches of the model's inputs, through the preprocessor."""
         return text_dataset(self.preprocessor, x, y, sample_weight, batch_size=batch_size,
-                            shuffle=shuffle)
+                            shuffle=shuffle, trim=self._trimmer(for_predict))
+
+    def _trimmer(self, for_predict=False):
+        """The dynamic-padding map function for this model's batches, or `None`."""
+        if self.pad_to_multiple is None or (for_predict and self.per_token_outputs):
+            return None
+        return trim_padding(self.pad_to_multiple, per_token_labels=self.per_token_labels)
 
     def _needs_preprocessing(self, x):
         if not is_raw_text(x):
@@ -240,7 +265,7 @@ class BertTextTask(BertTask):
 
     def predict(self, x, batch_size=None, *args, **kwargs):
         if self._needs_preprocessing(x):
-            x, batch_size = self._text_dataset(x, batch_size=batch_size), None
+            x, batch_size = self._text_dataset(x, batch_size=batch_size, for_predict=True), None
         return super().predict(x, batch_size, *args, **kwargs)
 
     # --- presets -----------------------------------------------------------------------

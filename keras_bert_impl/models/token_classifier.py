@@ -38,6 +38,9 @@ class BertTokenClassifier(BertTextTask):
     ```
     """
 
+    per_token_labels = True
+    per_token_outputs = True
+
     def __init__(self, encoder, num_classes, dropout=0.1, preprocessor=None, label_names=None,
                  **kwargs):
         inputs = dict(encoder.input)

@@ -1,0 +1,115 @@
+"""Dynamic padding of raw-text batches (`text_inputs.trim_padding`, `pad_to_multiple`): each
+batch is cut to its longest example rounded up to 16 tokens, per-token labels with it, and the
+model gives the same logits, losses and metrics as on fully padded batches."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert_impl.models import BertClassifier, BertSpanLabeler, BertTokenClassifier
+from keras_bert_impl.models.text_inputs import trim_padding
+from keras_bert_impl.text import (
+    BertClassifierPreprocessor,
+    BertSpanPreprocessor,
+    BertTokenClassifierPreprocessor,
+    BertTokenizer,
+)
+from tests.models.tiny_text import QUICK, TINY, VOCAB
+
+# Batch 0: the longest has 2 + 17 = 19 tokens -> 32; batch 1: 2 + 2 tokens -> 16.
+SENTENCES = ["good film " * 8 + "bad", "good", "bad film", "good"]
+LABELS = [0, 1, 0, 1]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(VOCAB)
+
+
+def _lengths(dataset):
+    return [tuple(x["token_ids"].shape) for x, *_ in dataset]
+
+
+def test_trim_padding_cuts_to_the_longest_row_rounded_up():
+    import tensorflow as tf
+
+    mask = tf.constant([[True] * 5 + [False] * 11, [True] * 2 + [False] * 14])
+    x = {"token_ids": tf.where(mask, 7, 0), "padding_mask": mask}
+    tags = tf.where(mask, 1, 0)
+    cut_x, cut_y, cut_w = trim_padding(4, per_token_labels=True)(x, tags, tf.cast(mask, "float32"))
+    assert cut_x["token_ids"].shape == cut_x["padding_mask"].shape == (2, 8)
+    assert cut_y.shape == cut_w.shape == (2, 8)
+    assert int(tf.reduce_sum(cut_y)) == int(tf.reduce_sum(tags))  # only padding was cut
+    # Labels of a sequence classifier are one per example: they pass untouched.
+    _, labels = trim_padding(4)(x, tf.constant([3, 4]))
+    assert labels.numpy().tolist() == [3, 4]
+    # Never past the packed length, never below one token.
+    assert trim_padding(32)(x)["token_ids"].shape == (2, 16)
+    empty = {"token_ids": tf.zeros((1, 16), "int32"), "padding_mask": tf.zeros((1, 16), bool)}
+    assert trim_padding(4)(empty)["token_ids"].shape == (1, 1)
+    with pytest.raises(ValueError, match="positive"):
+        trim_padding(0)
+
+
+def test_classifier_batches_are_cut_and_outputs_do_not_change(tokenizer):
+    keras.utils.set_random_seed(0)
+    classifier = BertClassifier.from_preset(
+        "bert_tiny", num_classes=2,
+        preprocessor=BertClassifierPreprocessor(tokenizer, sequence_length=64), **TINY)
+    classifier.compile(**QUICK)
+    assert _lengths(classifier._text_dataset(SENTENCES, LABELS, batch_size=2)) == [
+        (2, 32), (2, 16)]
+    trimmed = classifier.predict(SENTENCES, batch_size=2, verbose=0)
+    trimmed_scores = classifier.evaluate(SENTENCES, LABELS, batch_size=2, verbose=0)
+    classifier.pad_to_multiple = None
+    assert _lengths(classifier._text_dataset(SENTENCES, LABELS, batch_size=2)) == [
+        (2, 64), (2, 64)]
+    np.testing.assert_allclose(classifier.predict(SENTENCES, batch_size=2, verbose=0),
+                               trimmed, atol=1e-5)
+    np.testing.assert_allclose(classifier.evaluate(SENTENCES, LABELS, batch_size=2, verbose=0),
+                               trimmed_scores, atol=1e-5)
+
+
+def test_tagger_cuts_labels_with_the_tokens_and_keeps_its_metrics(tokenizer):
+    keras.utils.set_random_seed(0)
+    tagger = BertTokenClassifier.from_preset(
+        "bert_tiny", num_classes=3,
+        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=64), **TINY)
+    tagger.compile(**QUICK)
+    words = [["john", "lives", "in", "paris"] * 5, ["paris", "good"]]
+    tags = [[1, 0, 0, 2] * 5, [2, 0]]
+    (x, y, weight), = list(tagger._text_dataset(words, tags, batch_size=2))
+    assert x["token_ids"].shape == y.shape == weight.shape == (2, 32)
+    assert float(np.sum(weight)) == 22.0  # every word's label survived the cut
+    trimmed = tagger.evaluate(words, tags, batch_size=2, verbose=0)
+    tagger.pad_to_multiple = None
+    np.testing.assert_allclose(tagger.evaluate(words, tags, batch_size=2, verbose=0), trimmed,
+                               atol=1e-5)
+    tagger.pad_to_multiple = 16
+    history = tagger.fit(words, tags, batch_size=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    # predict keeps per-token outputs at the full length so batches concatenate.
+    assert tagger.predict(words, batch_size=1, verbose=0).shape == (2, 64, 3)
+
+
+def test_span_labeler_windows_are_cut_for_training(tokenizer):
+    labeler = BertSpanLabeler.from_preset(
+        "bert_tiny", preprocessor=BertSpanPreprocessor(
+            tokenizer, sequence_length=64, doc_stride=16, max_query_length=8), **TINY)
+    labeler.compile(**QUICK)
+    context = "John lives in Paris."
+    x = {"question": ["Where does John live?"] * 2, "context": [context] * 2}
+    y = {"answer_start": [context.index("Paris")] * 2, "answer_text": ["Paris"] * 2}
+    (features, positions), = list(labeler._text_dataset(x, y, batch_size=2))
+    assert features["token_ids"].shape == (2, 16)
+    assert labeler.fit(x, y, batch_size=2, epochs=1, verbose=0).history["loss"]
+
+
+def test_task_models_leave_xla_to_keras_on_cpu(tokenizer):
+    classifier = BertClassifier.from_preset("bert_tiny", num_classes=2, **TINY)
+    classifier.compile()
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        on_gpu = bool(tf.config.list_physical_devices("GPU"))
+        assert classifier.jit_compile is on_gpu
