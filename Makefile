@@ -24,8 +24,8 @@ demo: $(VENV)/.installed-demo
 BACKEND_TESTS := tests/layers tests/models
 
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q
-	KERAS_BACKEND=jax $(PY) -m pytest -q $(BACKEND_TESTS)
+	$(PY) -m pytest -q --durations=25
+	KERAS_BACKEND=jax $(PY) -m pytest -q --durations=15 $(BACKEND_TESTS)
 
 slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -q -m slow
@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/tokenizer_throughput.py --cased
 	$(PY) benchmarks/load_weights.py
 	$(PY) benchmarks/finetune_throughput.py
+	$(PY) benchmarks/serving_latency.py
 
 # Fine-tunes the real pretrained MiniLM on SST-2, MRPC, BBC News, CoNLL-2003 and SQuAD (about
 # an hour on 2 CPU cores); figures go to runs/real/<task>/metrics.json.
