@@ -23,6 +23,8 @@ COMMANDS = {
     "convert": ("keras_bert_impl.convert.command", "convert a Hugging Face / Google BERT checkpoint to our preset format"),
     "finetune": ("keras_bert_impl.training.finetune_cli", "fine-tune a preset or run on GLUE, CoNLL-2003, SQuAD, BBC News or a CSV, from raw text"),
     "evaluate": ("keras_bert_impl.training.evaluate_cli", "score a fine-tuned run with its task's official metric"),
+    "export": ("keras_bert_impl.export.export_cli", "export a fine-tuned run as a SavedModel in TF Serving's layout (savedmodels/NAME/VERSION, models.config, warmup)"),
+    "predict": ("keras_bert_impl.export.predict_cli", "ask an exported SavedModel and print TF Serving's REST-shaped answer"),
 }
 USAGE_ERROR = 2  # argparse's exit status for bad flags; ours for bad input of every kind
 DEBUG_HELP = "show the traceback of an error, and TensorFlow's start-up log lines"

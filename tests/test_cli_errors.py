@@ -131,7 +131,8 @@ def test_tiny_convert_prints_no_tensorflow_start_up_lines(tmp_path):
 
 
 # `vocab --help` is its module's business (keras_bert_impl/text/vocab_cli.py).
-@pytest.mark.parametrize("argv", [[], ["pretrain"], ["convert"], ["demo"]])
+@pytest.mark.parametrize("argv", [[], ["pretrain"], ["convert"], ["demo"], ["export"],
+                                  ["predict"]])
 def test_help_is_quiet_and_imports_no_tensorflow(argv):
     probe = (
         "import sys\n"
