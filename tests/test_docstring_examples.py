@@ -46,7 +46,8 @@ def _documented_objects():
                         "training.finetune", "training.finetune_cli",
                         "training.evaluate_cli", "export.atomic", "export.graph_ops",
                         "export.saved_model", "export.signatures", "export.layout",
-                        "export.warmup", "export.export_cli", "export.predict_cli"):
+                        "export.warmup", "export.export_cli", "export.predict_cli",
+                        "export.span_serving"):
         module = importlib.import_module(f"keras_bert_impl.{module_name}")
         yield module.__name__, module
         for name, obj in vars(module).items():

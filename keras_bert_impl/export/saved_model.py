@@ -21,8 +21,11 @@ beside `path`, then renamed, so `path` never holds half an export. A model on an
 backend (JAX) is exported by a TensorFlow-backend Python process that rebuilds it from its
 config and weights.
 
-Supported: `BertClassifier` (one text or pairs; `num_classes=1` is regression) and
-`BertTokenClassifier` (words joined by whitespace, one string per sentence).
+Supported: `BertClassifier` (one text or pairs; `num_classes=1` is regression),
+`BertTokenClassifier` (words joined by whitespace, one string per sentence) and
+`BertSpanLabeler` (`question` and `context` strings in; answer text, character offsets and
+score out: every `doc_stride` window of a long context is built, run and decoded in the graph,
+as `labeler.answer(...)` does on the host; see `keras_bert_impl.export.span_serving`).
 """
 
 import json
@@ -38,6 +41,7 @@ from keras_bert_impl.export.atomic import atomic_directory, check_writable
 from keras_bert_impl.export.signatures import (
     PAIR_TEXT_INPUTS,
     SINGLE_TEXT_INPUTS,
+    SPAN_TEXT_INPUTS,
     serving_module,
     signatures,
 )
@@ -48,15 +52,17 @@ from keras_bert_impl.models.token_classifier import BertTokenClassifier
 logger = logging.getLogger("keras_bert_impl")
 
 VOCAB_ASSET = "vocab.txt"
+DEFAULT_MAX_ANSWER_LENGTH = 30
+DEFAULT_N_BEST_SIZE = 20
 
 
 def export_saved_model(task, path, preprocessor=None, overwrite=False, pairs=False,
-                       text_signature=True):
+                       text_signature=True, max_answer_length=None, n_best_size=None):
     """Writes `task` as a TF SavedModel at `path`, with `serving_default` (raw text) and
     `serve_ids` (token ids) signatures (see `keras_bert_impl.export.signatures`).
 
     Args:
-        task: a `BertClassifier` or `BertTokenClassifier`.
+        task: a `BertClassifier`, `BertTokenClassifier` or `BertSpanLabeler`.
         path: the directory to write (`saved_model.pb`, `variables/`, `assets/vocab.txt`).
             It must not exist or be empty, unless `overwrite`.
         preprocessor: the text layer run inside `serving_default`; default the task's own
@@ -70,6 +76,10 @@ def export_saved_model(task, path, preprocessor=None, overwrite=False, pairs=Fal
             two-signature SavedModel does not load there even to run `serve_ids`:
             `tf.saved_model.load` reads every function of the file and stops at the first
             unregistered op (tested).
+        max_answer_length: span labelers only: the longest answer `serving_default` gives,
+            in word pieces (default 30, as `labeler.answer`).
+        n_best_size: span labelers only: the best start and end positions paired in each
+            window (default 20, as `labeler.answer`; see `span_serving.best_spans`).
 
     Returns:
         `path`.
@@ -94,21 +104,26 @@ def export_saved_model(task, path, preprocessor=None, overwrite=False, pairs=Fal
     """
     kind = _task_kind(task)
     preprocessor = _serving_preprocessor(task, preprocessor, kind, pairs)
+    decoding = _span_decoding(kind, max_answer_length, n_best_size)
     path = os.fspath(path)
     check_writable(path, overwrite)
     if keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow_process(task, path, preprocessor, overwrite, pairs,
-                                             text_signature)
+                                             text_signature, decoding)
 
     import tensorflow as tf
 
     label_names = _label_names(task, kind)
-    text_inputs = (PAIR_TEXT_INPUTS if pairs else SINGLE_TEXT_INPUTS) if text_signature else ()
+    text_inputs = ()
+    if text_signature:
+        text_inputs = (SPAN_TEXT_INPUTS if kind == "span" else PAIR_TEXT_INPUTS if pairs
+                       else SINGLE_TEXT_INPUTS)
     with tempfile.TemporaryDirectory(prefix="keras-bert-export-") as scratch:
         vocab_file = os.path.join(scratch, VOCAB_ASSET)
         with open(vocab_file, "w", encoding="utf-8") as f:
             f.write("".join(token + "\n" for token in preprocessor.tokenizer.vocabulary))
-        module = serving_module(task, preprocessor, kind, label_names, vocab_file, text_inputs)
+        module = serving_module(task, preprocessor, kind, label_names, vocab_file, text_inputs,
+                                **decoding)
         functions = signatures(module)
         with atomic_directory(path, overwrite) as folder:
             tf.saved_model.save(module, folder, signatures=functions)
@@ -123,15 +138,33 @@ def _task_kind(task):
     if isinstance(task, BertTokenClassifier):
         return "tagging"
     if isinstance(task, BertSpanLabeler):
-        raise NotImplementedError("export_saved_model does not export BertSpanLabeler yet; "
-                                  "export a BertClassifier or BertTokenClassifier.")
-    raise TypeError(f"export_saved_model exports a BertClassifier or BertTokenClassifier; got "
-                    f"{type(task).__name__}.")
+        return "span"
+    raise TypeError(f"export_saved_model exports a BertClassifier or BertTokenClassifier, or a "
+                    f"BertSpanLabeler; got {type(task).__name__}.")
+
+
+def _span_decoding(kind, max_answer_length, n_best_size):
+    """`{"max_answer_length", "n_best_size"}` for a span model (defaults filled in, checked);
+    `{}` for the others, which refuse them."""
+    given = {name: value for name, value in (("max_answer_length", max_answer_length),
+                                             ("n_best_size", n_best_size)) if value is not None}
+    if kind != "span":
+        if given:
+            raise ValueError(f"{' and '.join(given)} decode answer spans: pass them only when "
+                             "exporting a BertSpanLabeler.")
+        return {}
+    decoding = {"max_answer_length": DEFAULT_MAX_ANSWER_LENGTH,
+                "n_best_size": DEFAULT_N_BEST_SIZE, **given}
+    for name, value in decoding.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int (pieces); got {value!r}.")
+    return decoding
 
 
 def _serving_preprocessor(task, preprocessor, kind, pairs):
     """The preprocessor `serving_default` runs, checked against the task and its model."""
     from keras_bert_impl.text.preprocessors import BertPreprocessor
+    from keras_bert_impl.text.span_preprocessor import BertSpanPreprocessor
     from keras_bert_impl.text.token_classifier_preprocessor import (
         BertTokenClassifierPreprocessor,
     )
@@ -143,13 +176,18 @@ def _serving_preprocessor(task, preprocessor, kind, pairs):
                          "text. Pass preprocessor=... (e.g. the task's default_preprocessor("
                          "BertTokenizer(vocab.txt))), or build the model with from_preset on "
                          "a checkpoint with a vocabulary.")
-    wanted = BertTokenClassifierPreprocessor if kind == "tagging" else BertPreprocessor
+    wanted = {"tagging": BertTokenClassifierPreprocessor,
+              "span": BertSpanPreprocessor}.get(kind, BertPreprocessor)
     if not isinstance(preprocessor, wanted):
         raise TypeError(f"A {name} is served through a {wanted.__name__}; got "
                         f"{type(preprocessor).__name__}.")
     if pairs and kind == "tagging":
         raise ValueError("pairs=True is for classifiers (two texts per example); a "
                          "BertTokenClassifier takes one sentence of words.")
+    if pairs and kind == "span":
+        raise ValueError("pairs=True is for classifiers; a BertSpanLabeler always takes a "
+                         "question and a context (serving_default's `question` and "
+                         "`context`): leave pairs out.")
     limits = task.input_limits()
     if preprocessor.sequence_length > limits.max_position_embeddings:
         raise ValueError(f"The preprocessor packs {preprocessor.sequence_length} tokens but "
@@ -165,7 +203,7 @@ def _serving_preprocessor(task, preprocessor, kind, pairs):
 
 
 def _label_names(task, kind):
-    if kind == "regression":
+    if kind in ("regression", "span"):
         return []
     if task.label_names is not None:
         return list(task.label_names)
@@ -182,7 +220,8 @@ _export_from_files(**json.loads(sys.argv[1]))
 """
 
 
-def _export_in_tensorflow_process(task, path, preprocessor, overwrite, pairs, text_signature):
+def _export_in_tensorflow_process(task, path, preprocessor, overwrite, pairs, text_signature,
+                                  decoding):
     """Exports a model of another Keras backend (JAX): its config and weights go to a
     TensorFlow-backend process, which rebuilds the model and exports it."""
     with tempfile.TemporaryDirectory(prefix="keras-bert-export-") as scratch:
@@ -191,7 +230,7 @@ def _export_in_tensorflow_process(task, path, preprocessor, overwrite, pairs, te
             "weights_file": os.path.join(scratch, "model.weights.h5"),
             "preprocessor_file": os.path.join(scratch, "preprocessor.json"),
             "path": os.path.abspath(path), "overwrite": overwrite, "pairs": pairs,
-            "text_signature": text_signature,
+            "text_signature": text_signature, **decoding,
         }
         with open(arguments["config_file"], "w", encoding="utf-8") as f:
             json.dump(keras.saving.serialize_keras_object(task), f)
@@ -209,11 +248,12 @@ def _export_in_tensorflow_process(task, path, preprocessor, overwrite, pairs, te
 
 
 def _export_from_files(config_file, weights_file, preprocessor_file, path, overwrite, pairs,
-                       text_signature):
+                       text_signature, max_answer_length=None, n_best_size=None):
     with open(config_file, encoding="utf-8") as f:
         task = keras.saving.deserialize_keras_object(json.load(f))
     task.load_weights(weights_file)
     with open(preprocessor_file, encoding="utf-8") as f:
         preprocessor = keras.saving.deserialize_keras_object(json.load(f))
     export_saved_model(task, path, preprocessor=preprocessor, overwrite=overwrite, pairs=pairs,
-                       text_signature=text_signature)
+                       text_signature=text_signature, max_answer_length=max_answer_length,
+                       n_best_size=n_best_size)

@@ -16,7 +16,12 @@ What each task takes and gives:
 - regression (a classifier with `num_classes=1`): both give `score` float32 `[B]`;
 - tagger: `serving_default` takes `text` `[B]` (words joined by whitespace) and gives
   `labels` string `[B, W]` and `scores` float32 `[B, W]`; `serve_ids` gives the per-token
-  `probabilities` float32 `[B, L, C]`.
+  `probabilities` float32 `[B, L, C]`;
+- span labeler (question answering): `serving_default` takes `question` and `context`
+  `[B]` and gives `answer_text` string `[B]`, `start_char` and `end_char` int64 `[B]`
+  (Unicode code points of the original context, end exclusive: `context[start_char:end_char]
+  == answer_text`) and `score` float32 `[B]` (start logit + end logit of the span);
+  `serve_ids` gives `start_logits` and `end_logits` float32 `[B, L]` (`-1e9` at padding).
 
 The tagger answers per input word (split at whitespace, as `BertTokenClassifierPreprocessor`
 does): the tag predicted at the word's first wordpiece and its softmax probability. Rows are
@@ -24,30 +29,44 @@ padded to the longest sentence of the batch with `""` and 0.0; a word truncated 
 `sequence_length`) or without any wordpiece (e.g. only control characters) gets `"O"` and
 0.0, as `decode_tags` gives. A model without `label_names` answers with its class ids as
 strings (`"0"`, `"1"`, ...).
+
+The span labeler answers as `labeler.answer(...)` (`decode_spans` with the export's
+`max_answer_length` and `n_best_size`), every window of a long context included (`doc_stride`
+windows built in the graph); an example without an answer (empty or token-less question or
+context) gets `""`, `-1`, `-1` and a score of `-inf`. See `keras_bert_impl.export.span_serving`.
 """
+
+from keras_bert_impl.export.span_serving import answer_spans
 
 SERVING_DEFAULT = "serving_default"
 SERVE_IDS = "serve_ids"
 ID_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 SINGLE_TEXT_INPUTS = ("text",)
 PAIR_TEXT_INPUTS = ("text_a", "text_b")
+SPAN_TEXT_INPUTS = ("question", "context")
+KINDS = ("classification", "regression", "tagging", "span")
 OUTSIDE_TAG = "O"
 
 
-def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inputs):
+def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inputs,
+                   max_answer_length=30, n_best_size=20):
     """A `tf.Module` with `serve_text` and `serve_ids` `tf.function`s (see the module
     docstring); `signatures(module)` maps them to their signature names.
 
     Args:
-        model: a `BertClassifier` or `BertTokenClassifier` (TensorFlow backend).
-        preprocessor: its text layer (`BertClassifierPreprocessor` or
-            `BertTokenClassifierPreprocessor`).
-        kind: `"classification"`, `"regression"` or `"tagging"`.
-        label_names: one string per class (ids as strings when the model has none).
+        model: a `BertClassifier`, `BertTokenClassifier` or `BertSpanLabeler` (TensorFlow
+            backend).
+        preprocessor: its text layer (`BertClassifierPreprocessor`,
+            `BertTokenClassifierPreprocessor` or `BertSpanPreprocessor`).
+        kind: `"classification"`, `"regression"`, `"tagging"` or `"span"`.
+        label_names: one string per class (ids as strings when the model has none; empty
+            for regression and span models).
         vocab_file: the path of a `vocab.txt`, saved as the asset `assets/vocab.txt`.
-        text_inputs: the names of `serving_default`'s string inputs (`("text",)` or
-            `("text_a", "text_b")`); empty: no `serve_text` (an ids-only module, which needs
-            no `preprocessor`).
+        text_inputs: the names of `serving_default`'s string inputs (`("text",)`,
+            `("text_a", "text_b")` or `("question", "context")`); empty: no `serve_text` (an
+            ids-only module, which needs no `preprocessor`).
+        max_answer_length, n_best_size: span models: the decoding of `decode_spans` (longest
+            answer in pieces; starts and ends paired per window).
 
     Example:
 
@@ -68,8 +87,8 @@ def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inpu
     """
     import tensorflow as tf
 
-    if kind not in ("classification", "regression", "tagging"):
-        raise ValueError(f"kind must be classification, regression or tagging; got {kind!r}.")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
     module = tf.Module(name="bert_serving")
     # The module tracks the model's tf.Variables, not the Keras model or its Keras variables:
     # tracked those ways, the variables are written twice and the functions read copies that
@@ -90,15 +109,29 @@ def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inpu
         return tf.cast(model(inputs, training=False), tf.float32)
 
     def answer_text(texts):
+        if kind == "span":
+            # Plain TensorFlow ops, no Python control flow on tensors: AutoGraph would only
+            # slow the tracing (a Python loop over the vocabulary, ~10x).
+            answer = tf.autograph.experimental.do_not_convert(answer_spans)
+            return answer(span_logits, preprocessor, *texts,
+                          max_answer_length=max_answer_length, n_best_size=n_best_size)
         segments = texts[0] if len(texts) == 1 else tuple(texts)
         features = preprocessor(segments)
         if kind == "tagging":
             return outputs(logits(features), preprocessor.word_starts(segments), labels)
         return outputs(logits(features), labels, regression)
 
+    def span_logits(features, training=False):
+        inputs = {name: tf.cast(features[name], tf.int32) for name in ID_INPUTS}
+        outputs = model(inputs, training=training)
+        return {name: tf.cast(outputs[name], tf.float32)
+                for name in ("start_logits", "end_logits")}
+
     def answer_ids(token_ids, segment_ids, padding_mask):
         features = {"token_ids": token_ids, "segment_ids": segment_ids,
                     "padding_mask": padding_mask}
+        if kind == "span":
+            return span_logits(features)
         return ids_outputs(logits(features), labels, regression)
 
     if text_inputs:

@@ -24,10 +24,9 @@ from keras_bert_impl.export import (
     tf_text_op_names,
 )
 from keras_bert_impl.export.graph_ops import saved_model_op_names
-from keras_bert_impl.models import BertClassifier, BertSpanLabeler, BertTokenClassifier
+from keras_bert_impl.models import BertClassifier, BertTokenClassifier
 from keras_bert_impl.text import (
     BertClassifierPreprocessor,
-    BertSpanPreprocessor,
     BertTokenClassifierPreprocessor,
     BertTokenizer,
 )
@@ -425,10 +424,6 @@ def test_bad_arguments_say_what_to_do(exported):
     long = BertClassifierPreprocessor(BertTokenizer(VOCAB), sequence_length=1024)
     with pytest.raises(ValueError, match="1024 tokens but the model has 512 positions"):
         export_saved_model(classifier, "unused", preprocessor=long)
-    labeler = BertSpanLabeler.from_preset(
-        "bert_tiny", preprocessor=BertSpanPreprocessor(BertTokenizer(VOCAB)), **TINY)
-    with pytest.raises(NotImplementedError, match="BertSpanLabeler"):
-        export_saved_model(labeler, "unused")
     with pytest.raises(TypeError, match="exports a BertClassifier or BertTokenClassifier"):
         export_saved_model(classifier.encoder, "unused")
 
