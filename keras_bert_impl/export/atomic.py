@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 
+from keras_bert_impl.presets.ours import replace_directory
+
 
 def check_writable(path, overwrite=False):
     """Raises unless a directory may be written at `path`: it must not exist, be an empty
@@ -74,20 +76,4 @@ def _move_into_place(temp, path):
     mask = os.umask(0o022)
     os.umask(mask)
     os.chmod(temp, 0o777 & ~mask)
-    if not os.path.lexists(path):
-        os.rename(temp, path)
-        return
-    if not os.listdir(path):
-        os.rmdir(path)
-        os.rename(temp, path)
-        return
-    parent, name = os.path.split(path)
-    old = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
-    os.rmdir(old)
-    os.rename(path, old)
-    try:
-        os.rename(temp, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(temp, path)

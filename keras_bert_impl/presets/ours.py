@@ -250,6 +250,37 @@ def _move_files_into(staged, target, keep_preset_file):
         os.replace(os.path.join(staged, name), os.path.join(target, name))
 
 
+def replace_directory(staged, target):
+    """Renames the directory `staged` to `target`: in one rename onto an absent or empty
+    `target`; a non-empty `target` is moved aside first (a hidden sibling), put back if the
+    rename fails, and deleted after. A reader sees the old directory or the new one.
+
+    Example:
+
+    ```python
+    import os, tempfile
+    root = tempfile.mkdtemp()
+    new, target = os.path.join(root, "new"), os.path.join(root, "target")
+    os.makedirs(new); os.makedirs(target)
+    open(os.path.join(new, "b.txt"), "w").close(); open(os.path.join(target, "a.txt"), "w").close()
+    replace_directory(new, target)
+    sorted(os.listdir(target)), sorted(os.listdir(root))  # (['b.txt'], ['target'])
+    ```
+    """
+    if not (os.path.isdir(target) and os.listdir(target)):
+        os.replace(staged, target)
+        return
+    parent, name = os.path.split(os.path.abspath(target).rstrip(os.sep))
+    old = tempfile.mkdtemp(prefix=f".{name}.old-{os.getpid()}-", dir=parent)
+    os.replace(target, old)
+    try:
+        os.replace(staged, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staged_preset_dir(preset_dir, overwrite=False, into_existing_run=False):
     """A temp directory to write a whole preset into; on success it replaces `preset_dir`.
@@ -302,18 +333,8 @@ def staged_preset_dir(preset_dir, overwrite=False, into_existing_run=False):
         yield staged
         if in_place:
             _move_files_into(staged, target, keep_preset_file=into_existing_run)
-        elif os.path.isdir(target) and _entries(target):
-            # Our preset, replaced (overwrite=True): swap the two directories.
-            old = tempfile.mkdtemp(prefix=f".{name}.old-{os.getpid()}-", dir=parent)
-            os.replace(target, old)
-            try:
-                os.replace(staged, target)
-            except BaseException:
-                os.replace(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staged, target)  # onto an absent or empty directory
+        else:  # absent, empty, or our preset replaced (overwrite=True)
+            replace_directory(staged, target)
     finally:
         if os.path.isdir(staged):
             shutil.rmtree(staged, ignore_errors=True)
