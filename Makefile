@@ -39,7 +39,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/serving_latency.py
 
 # Fine-tunes the real pretrained MiniLM on SST-2, MRPC, BBC News, CoNLL-2003 and SQuAD (about
-# an hour on 2 CPU cores); figures go to runs/real/<task>/metrics.json.
+# two to three hours on 2 CPU cores); figures go to runs/real/<task>/metrics.json.
 finetune-real: $(VENV)/.installed-dev
 	PATH=$(VENV)/bin:$$PATH examples/finetune_real_data.sh runs/real
 
