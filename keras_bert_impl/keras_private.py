@@ -25,6 +25,11 @@ Private names used, with why:
 * `MultiWorkerMirroredStrategy.extended._in_multi_worker_mode()` (TensorFlow): whether the
   strategy spans several workers; no public property says so (`in_multi_worker_mode`).
 
+* `keras.callbacks.TensorBoard._log_epoch_metrics(epoch, logs)` and its `summary` module:
+  Keras leaves its batch-level `record_if(step % update_freq == 0)` in force when it writes
+  the epoch scalars, so an epoch whose last step is not a multiple of `update_freq` loses
+  its `epoch_*` and validation scalars; `TensorBoard` writes them unconditionally.
+
 Reproduced rather than imported (the `keras.src` function is not public API):
 
 * `keras.src.losses.loss.scale_loss_for_distribution`: `scale_loss_for_replicas`.
@@ -44,7 +49,33 @@ PRIVATE_NAMES = (
     ("keras.Model", "train_function"),
     ("keras.Model", "test_function"),
     ("tf.distribute.MultiWorkerMirroredStrategy.extended", "_in_multi_worker_mode"),
+    ("keras.callbacks.TensorBoard", "_log_epoch_metrics"),
 )
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras' `TensorBoard` callback, with every epoch's scalars written.
+
+    Keras writes `epoch_*` scalars (and validation ones) under the batch-level condition
+    `step % update_freq == 0` of the epoch's last step, so with `update_freq=10` an epoch of
+    15 steps logs no epoch scalars at all; here they are always written.
+
+    Example:
+
+    ```python
+    import tempfile
+    import numpy as np
+    model = keras.Sequential([keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    logs = tempfile.mkdtemp()
+    model.fit(np.ones((15, 2)), np.ones((15, 1)), batch_size=1, epochs=2, verbose=0,
+              callbacks=[TensorBoard(logs, update_freq=10)])  # epoch_loss at steps 0 and 1
+    ```
+    """
+
+    def _log_epoch_metrics(self, epoch, logs):
+        with self.summary.record_if(True):
+            super()._log_epoch_metrics(epoch, logs)
 
 
 class ClipGradientsHook:

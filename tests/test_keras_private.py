@@ -109,6 +109,11 @@ def check_in_multi_worker_mode():
     _require(_multi_worker_extended_class(), "_in_multi_worker_mode", ["self"])
 
 
+def check_log_epoch_metrics():
+    _require(keras.callbacks.TensorBoard, "_log_epoch_metrics", ["self", "epoch", "logs"])
+    _require(keras.callbacks.TensorBoard(), "summary")
+
+
 CHECKS = {
     ("keras.optimizers.Optimizer", "_clip_gradients"): check_clip_gradients,
     ("keras.optimizers.Optimizer", "_get_variable_index"): check_get_variable_index,
@@ -119,6 +124,7 @@ CHECKS = {
     ("keras.Model", "test_function"): check_test_function,
     ("tf.distribute.MultiWorkerMirroredStrategy.extended", "_in_multi_worker_mode"):
         check_in_multi_worker_mode,
+    ("keras.callbacks.TensorBoard", "_log_epoch_metrics"): check_log_epoch_metrics,
 }
 
 
@@ -298,3 +304,27 @@ def test_no_other_module_touches_a_private_keras_name():
             found += [f"{os.path.relpath(path, root)}:{line}: {name}"
                       for line, name in _private_uses(path)]
     assert not found, "private Keras names outside keras_private.py:\n" + "\n".join(found)
+
+
+@TF_ONLY
+def test_tensorboard_writes_every_epoch_whatever_update_freq(tmp_path):
+    import numpy as np
+
+    from keras_bert_impl.keras_private import TensorBoard
+    from keras_bert_impl.training.curves import read_scalars
+
+    model = keras.Sequential([keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    for callback, folder in ((keras.callbacks.TensorBoard, "keras"), (TensorBoard, "ours")):
+        model.fit(np.ones((15, 2)), np.ones((15, 1)), batch_size=1, epochs=2, verbose=0,
+                  validation_data=(np.ones((3, 2)), np.ones((3, 1))),
+                  callbacks=[callback(str(tmp_path / folder), update_freq=10)])
+    # 15 steps an epoch, update_freq 10: Keras' own loses epoch 0's scalars (its last step,
+    # 15, is not a multiple of 10; epoch 1's, 30, is).
+    keras_own = read_scalars(str(tmp_path / "keras" / "train"))
+    assert [step for step, _ in keras_own["epoch_loss"]] == [1]
+    train = read_scalars(str(tmp_path / "ours" / "train"))
+    assert [step for step, _ in train["epoch_loss"]] == [0, 1]
+    assert [step for step, _ in train["batch_loss"]] == [10, 20, 30]
+    validation = read_scalars(str(tmp_path / "ours" / "validation"))
+    assert [step for step, _ in validation["epoch_loss"]] == [0, 1]

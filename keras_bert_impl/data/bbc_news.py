@@ -74,31 +74,68 @@ def split_sentences(text):
     return sentences
 
 
-def write_pretraining_corpus(path, topics=TOPICS, max_per_topic=None):
+def write_pretraining_corpus(path, topics=TOPICS, max_per_topic=None, held_back_ids=(),
+                             held_back_path=None):
     """Writes the reference format (sentence per line, blank line between articles) atomically.
 
-    Returns `(num_documents, num_sentences)`.
+    Articles whose id (`"<topic>/<file stem>"`, as `read_bbc_classification` names them) is
+    in `held_back_ids` go to `held_back_path` instead, e.g. the classification's validation
+    and test articles, so that pretraining never sees them and measures its MLM and NSP
+    metrics on them. Articles of fewer than 2 sentences are skipped (no NSP pair).
+
+    Returns `(num_documents, num_sentences)` of `path`.
 
     Example:
 
     ```python
-    write_pretraining_corpus("/tmp/bbc.txt", topics=["tech"], max_per_topic=10)  # (10, sentences)
+    write_pretraining_corpus("/tmp/bbc.txt", topics=["tech"], max_per_topic=10,
+                             held_back_ids={"tech/001"}, held_back_path="/tmp/held.txt")
     ```
     """
-    documents = sentences = 0
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for _, text in read_articles(topics, max_per_topic):
-            lines = split_sentences(text)
-            if len(lines) < 2:
-                continue
-            if documents:
-                f.write("\n")
-            f.write("\n".join(lines) + "\n")
-            documents += 1
-            sentences += len(lines)
-    os.replace(tmp, path)
-    return documents, sentences
+    held_back_ids = set(held_back_ids)
+    if held_back_ids and held_back_path is None:
+        raise ValueError("held_back_ids needs a held_back_path to write those articles to.")
+    outputs = {False: _CorpusWriter(path)}
+    if held_back_path is not None:
+        outputs[True] = _CorpusWriter(held_back_path)
+    try:
+        for topic, text, name in read_articles(topics, max_per_topic, with_names=True):
+            article_id = f"{topic}/{os.path.splitext(name)[0]}"
+            outputs[article_id in held_back_ids].add(split_sentences(text))
+    except BaseException:
+        for writer in outputs.values():
+            writer.discard()
+        raise
+    for writer in outputs.values():
+        writer.commit()
+    return outputs[False].documents, outputs[False].sentences
+
+
+class _CorpusWriter:
+    """One corpus file, written to a temp name and renamed into place by `commit`."""
+
+    def __init__(self, path):
+        self.path = path
+        self.tmp = f"{path}.tmp-{os.getpid()}"
+        self.file = open(self.tmp, "w", encoding="utf-8")
+        self.documents = self.sentences = 0
+
+    def add(self, lines):
+        if len(lines) < 2:
+            return
+        if self.documents:
+            self.file.write("\n")
+        self.file.write("\n".join(lines) + "\n")
+        self.documents += 1
+        self.sentences += len(lines)
+
+    def commit(self):
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self):
+        self.file.close()
+        os.remove(self.tmp)
 
 
 def read_bbc_classification(validation_fraction=0.1, test_fraction=0.1, seed=0,

@@ -188,12 +188,13 @@ def _tfds_documents(name, input_context, seed, data_dir, split, text_key):
 
 def corpus_dataset_fn(files=None, tfds_name=None, vocab=None, max_predictions=20, seed=0,
                       shuffle_buffer=1000, lowercase=True,
-                      max_bad_line_fraction=DEFAULT_MAX_BAD_LINE_FRACTION):
+                      max_bad_line_fraction=DEFAULT_MAX_BAD_LINE_FRACTION, whole_word=False):
     """A `dataset_fn(batch_size=, seq_len=, input_context=)` for `pretrain` over a corpus.
 
     Documents come from `document_dataset`; tokenization, NSP pairing, packing and masking
     are `keras_bert_impl.text`'s `BertPretrainingPreprocessor`, with the vocab.txt at `vocab`
-    read with casing `lowercase`.
+    read with casing `lowercase`; `whole_word=True` masks whole words (every piece of a
+    selected word, as the reference's `--do_whole_word_mask`).
 
     Checked at once, before anything is built (`ValueError`s naming the file and the fix):
     the vocabulary's casing against `lowercase` (a cased vocab.txt read uncased loses every
@@ -234,6 +235,7 @@ def corpus_dataset_fn(files=None, tfds_name=None, vocab=None, max_predictions=20
         return make_pretraining_dataset(
             documents, vocab, lowercase=lowercase, batch_size=batch_size,
             sequence_length=seq_len, max_predictions_per_seq=max_predictions, seed=seed,
+            whole_word=whole_word,
         )
 
     return dataset_fn

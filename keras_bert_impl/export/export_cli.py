@@ -19,6 +19,7 @@ import argparse
 import os
 
 from keras_bert_impl.export.layout import DEFAULT_BASE_PATH
+from keras_bert_impl.flags import Progress
 
 TASK_MODELS = ("BertClassifier", "BertTokenClassifier", "BertSpanLabeler")
 
@@ -42,7 +43,8 @@ def add_arguments(parser):
     add("--name", required=True, help="the model's name in TF Serving (letters, digits, - _)")
     add("--out", default="savedmodels", help="the folder TF Serving reads (default: "
         "savedmodels); NAME/VERSION and models.config are written there")
-    add("--version", type=int, help="the version folder (default: the next free one)")
+    add("--version", type=int, help="the version folder, a positive integer (default: the "
+        "next free one)")
     add("--overwrite", action="store_true", help="replace an existing --version")
     add("--ids-only", action="store_true", help="only the serve_ids signature (token ids in): "
         "no TF-Text op, for a TF Serving without TF-Text's ops")
@@ -129,15 +131,19 @@ def run(args):
     from keras_bert_impl.export.layout import MODELS_CONFIG, check_model_name, export_for_serving
 
     check_model_name(args.name)  # before the (slow) model load
-    model, pairs = load_task_model(args.model)
+    # Loading, tracing and saving take seconds to minutes and print nothing of their own: a
+    # line on stderr shows the seconds elapsed (on a terminal only; stdout keeps the result).
+    with Progress(f"export: loading {args.model}"):
+        model, pairs = load_task_model(args.model)
     pairs = args.pairs if args.pairs is not None else bool(pairs)
     if pairs and type(model).__name__ != "BertClassifier":
         raise ValueError(f"--pairs is for classifiers; {args.model} holds a "
                          f"{type(model).__name__}. Leave --pairs out.")
-    path = export_for_serving(model, args.out, args.name, version=args.version,
-                              overwrite=args.overwrite, pairs=pairs,
-                              text_signature=not args.ids_only, warmup=args.warmup,
-                              base_path=args.base_path)
+    with Progress(f"export: tracing the signatures and writing {args.out}/{args.name}"):
+        path = export_for_serving(model, args.out, args.name, version=args.version,
+                                  overwrite=args.overwrite, pairs=pairs,
+                                  text_signature=not args.ids_only, warmup=args.warmup,
+                                  base_path=args.base_path)
     signatures = "serve_ids" if args.ids_only else "serving_default, serve_ids"
     print(f"export: wrote {path} ({signatures}) and {os.path.join(args.out, MODELS_CONFIG)}")
     return 0

@@ -20,13 +20,17 @@ rows of different lengths are padded with 0, which is `[PAD]`, segment 0 and mas
 
 The answer is TF Serving's row format: `{"predictions": [{OUTPUT: value, ...}, ...]}`, one
 object per example, strings decoded as UTF-8; a signature with a single output gives its
-values alone (`{"predictions": [0.73, ...]}`), as TF Serving does.
+values alone (`{"predictions": [0.73, ...]}`), as TF Serving does. The examples go to the
+signature `--batch-size` at a time, as requests of that size would go to a server (per-word
+outputs are padded to the longest sentence of their batch); with more than one batch a
+progress bar shows on stderr when it is a terminal. stdout holds the JSON answer alone.
 """
 
 import json
 import os
 
 from keras_bert_impl.export.signatures import SERVING_DEFAULT
+from keras_bert_impl.flags import Progress
 
 # The flag that fills each input name.
 FLAGS = {"text": "--text", "text_a": "--text", "text_b": "--text-b", "question": "--question",
@@ -58,6 +62,8 @@ def add_arguments(parser):
         "input names")
     add("--signature", default=SERVING_DEFAULT, help="the signature to call (default: "
         f"{SERVING_DEFAULT}; serve_ids takes token_ids, segment_ids, padding_mask)")
+    add("--batch-size", type=int, default=64, help="examples per call of the signature, as "
+        "one request to a server")
 
 
 def flag_inputs(args, input_names):
@@ -180,6 +186,8 @@ def run(args):
     from keras_bert_impl.export.layout import resolve_saved_model
     from keras_bert_impl.export.warmup import signature_inputs
 
+    if args.batch_size <= 0:
+        raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}.")
     path = resolve_saved_model(args.model)
     flags = [args.text, args.text_b, args.question, args.context]
     if args.input and any(flags):
@@ -204,9 +212,19 @@ def run(args):
             feed[name] = tf.constant([v.encode("utf-8") for v in values], tf.string)
         else:
             feed[name] = tf.constant(_padded(name, values), dtypes[name])
-    outputs = tf.saved_model.load(path).signatures[args.signature](**feed)
-    print(json.dumps(rest_predictions({k: np.asarray(v) for k, v in outputs.items()}),
-                     ensure_ascii=False))
+    with Progress(f"predict: loading {path}"):
+        loaded = tf.saved_model.load(path)
+    function = loaded.signatures[args.signature]
+    count, size = len(next(iter(given.values()))), args.batch_size
+    predictions = []
+    with Progress("predict", total=count, enabled=None if count > size else False) as bar:
+        for start in range(0, count, size):
+            outputs = function(**{name: value[start:start + size]
+                                  for name, value in feed.items()})
+            predictions += rest_predictions({k: np.asarray(v)
+                                             for k, v in outputs.items()})["predictions"]
+            bar.update(min(start + size, count))
+    print(json.dumps({"predictions": predictions}, ensure_ascii=False))
     return 0
 
 

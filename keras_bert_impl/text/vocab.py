@@ -12,6 +12,7 @@ not a `StopIteration` from inside the learner.
 """
 
 import collections
+import math
 import os
 import tempfile
 
@@ -96,14 +97,48 @@ def learn_vocab(texts_or_dataset, vocab_size, lowercase=True,
         raise ValueError(f"learn_vocab found no words in the text ({texts:,} texts, {size:,} "
                          "bytes: the input is empty or blank).")
     counts = collections.Counter({word.decode("utf-8"): n for word, n in counts.items()})
-    tokens = learner.learn(counts, vocab_size, list(reserved_tokens),
-                           **({"max_unique_words": max_unique_words} if max_unique_words
-                              else {}))
+    tokens = _learn_pieces(learner, counts, vocab_size, list(reserved_tokens),
+                           max_unique_words)
     if len(tokens) <= len(reserved_tokens):
         raise ValueError("learn_vocab found no words in the text.")
     if out_path is not None:
         write_vocab(tokens, out_path)
     return tokens
+
+
+def _learn_pieces(learner, counts, vocab_size, reserved_tokens, max_unique_words=None):
+    """TF-Text's `learn` with its default parameters, searching the count threshold on a log
+    scale.
+
+    The learner tries count thresholds until the vocabulary is within 5% below
+    `vocab_size`; each try runs its four passes over every distinct word. Its own search
+    halves the range [10, largest word count] (16 tries on BBC News, minutes in pure
+    Python); halving the range of the logarithm reaches a threshold of the same kind, with
+    the same acceptance test, in about half the tries.
+    """
+    params = learner.Params(
+        upper_thresh=int(1e7), lower_thresh=10, num_iterations=4,
+        max_input_tokens=max_unique_words or int(5e6), max_token_length=50,
+        max_unique_chars=1000, vocab_size=vocab_size, slack_ratio=0.05,
+        include_joiner_token=True, joiner="##", reserved_tokens=reserved_tokens)
+    word_counts = list(counts.items())
+    upper, lower = learner.get_search_threshs(word_counts, params.upper_thresh,
+                                              params.lower_thresh)
+    words = learner.get_input_words(word_counts, reserved_tokens, params.max_token_length)
+    allowed = learner.get_allowed_chars(words, params.max_unique_chars)
+    words = learner.filter_input_words(words, allowed, params.max_input_tokens)
+    slack = params.slack_ratio * vocab_size
+    while True:
+        thresh = min(upper, max(lower, round(math.sqrt(lower * upper))))
+        tokens = learner.learn_with_thresh(words, thresh, params)
+        size = len(tokens)
+        if (size <= vocab_size and vocab_size - size <= slack) or lower >= upper \
+                or thresh <= 1:
+            return tokens
+        if size > vocab_size:
+            lower = thresh + 1
+        else:
+            upper = thresh - 1
 
 
 def write_vocab(tokens, path):

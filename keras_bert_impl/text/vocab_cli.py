@@ -4,13 +4,14 @@ Example: `keras-bert vocab --corpus "data/*.txt" --size 8000 --out vocab.txt`.
 
 While words are counted it prints a progress line every `--progress-every` seconds (lines
 and bytes read, the share of the corpus, words and distinct words), then a summary line
-before and after learning the pieces. A corpus without any text (empty or whitespace-only
-files) is a `ValueError` naming the files, raised before any word is counted. Building the
-parser imports nothing heavy; TensorFlow is imported by `run`.
+before and after learning the pieces; while the pieces are learned (no measurable progress)
+a line on stderr shows the seconds elapsed, when stderr is a terminal. A corpus without any
+text (empty or whitespace-only files) is a `ValueError` naming the files, raised before any
+word is counted. Building the parser imports nothing heavy; TensorFlow is imported by `run`.
 """
 
 
-from keras_bert_impl.flags import add_casing_flags
+from keras_bert_impl.flags import Progress, add_casing_flags
 
 
 def add_arguments(parser):
@@ -20,8 +21,8 @@ def add_arguments(parser):
     add_casing_flags(parser)
     parser.add_argument("--out", required=True, help="path of the vocab.txt to write")
     parser.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
-                        help="print counting progress every SECONDS (default 10; 0 = every "
-                             "batch of lines)")
+                        help="print a counting progress line every SECONDS; 0 = after every "
+                             "batch of lines")
 
 
 def _size(n):
@@ -41,6 +42,7 @@ class _Progress:
         self.start = self.last = clock()
         self.counted = None  # when counting ended
         self.totals = (0, 0, 0, 0)
+        self.learning = Progress(f"keras-bert vocab: learning {vocab_size:,} WordPieces")
 
     def __call__(self, lines, size, words, distinct, done=False):
         # `size` counts the lines' bytes without their newlines; add them for the share.
@@ -49,8 +51,9 @@ class _Progress:
         if done:
             self.counted = now
             print(f"keras-bert vocab: counted: {self.describe()}; now learning "
-                  f"{self.vocab_size:,} WordPieces from them (no progress shown; minutes for "
-                  "a large corpus)", flush=True)
+                  f"{self.vocab_size:,} WordPieces from them (minutes for a large corpus)",
+                  flush=True)
+            self.learning.__enter__()  # seconds elapsed on a terminal, until `run` ends it
         elif now - self.last >= self.every:
             self.last = now
             print(f"keras-bert vocab: {self.describe()}", flush=True)
@@ -101,8 +104,11 @@ def run(args):
 
     progress = _Progress(total, args.progress_every, time.monotonic, args.size)
     lines = tf.data.TextLineDataset(files)
-    tokens = learn_vocab(lines, args.size, lowercase=args.lowercase, out_path=args.out,
-                         progress=progress)
+    try:
+        tokens = learn_vocab(lines, args.size, lowercase=args.lowercase, out_path=args.out,
+                             progress=progress)
+    finally:
+        progress.learning.__exit__(None, None, None)
     now = time.monotonic()
     print(f"keras-bert vocab: wrote {len(tokens):,} tokens to {args.out} from "
           f"{len(files):,} file(s) in {now - progress.start:.0f} s (counting "

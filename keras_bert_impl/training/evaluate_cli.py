@@ -33,7 +33,7 @@ def add_arguments(parser):
     add("--model", required=True, help="a run directory written by keras-bert finetune")
     add("--split", default="dev", choices=("dev", "valid", "validation", "test", "train"),
         help="default: the dev/valid split (or the run's held-out part of train)")
-    add("--max-examples", type=int, help="score only the first N examples")
+    add("--max-examples", type=int, help="score only the first N examples (default: all)")
     add("--output", help="the JSON file to write (default: RUN/eval_<split>.json)")
 
 

@@ -79,9 +79,10 @@ def score(model, task, data, batch_size=32):
 
 
 def build_model(task, init, splits, sequence_length, dropout=0.1, doc_stride=128,
-                max_query_length=64):
+                max_query_length=64, load_weights=True):
     """The task model from `init` (a preset or run directory with a vocabulary), with the
-    task's preprocessor around the preset's tokenizer."""
+    task's preprocessor around the preset's tokenizer (random weights with
+    `load_weights=False`)."""
     from keras_bert_impl import models
 
     spec = task_spec(task)
@@ -95,7 +96,8 @@ def build_model(task, init, splits, sequence_length, dropout=0.1, doc_stride=128
                   "dropout": dropout}
     else:
         kwargs = {}
-    model = model_class.from_preset(init, preprocessor=None, **kwargs)
+    model = model_class.from_preset(init, preprocessor=None, load_weights=load_weights,
+                                    **kwargs)
     if model.tokenizer_spec is None:
         raise ValueError(f"{init} carries no vocabulary (vocab.txt), so raw text cannot be "
                          "tokenized; pass a preset or run directory that has one.")
@@ -145,7 +147,7 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
              sequence_length=None, validation_fraction=0.1, seed=0, tfds=False,
              max_train_examples=None, max_eval_examples=None, doc_stride=128,
              max_query_length=64, dropout=0.1, jit_compile="auto", overwrite=False,
-             verbose="auto", print_fn=print, **table_options):
+             verbose="auto", print_fn=print, load_weights=True, logs=None, **table_options):
     """Fine-tunes `init` on `task` and writes the best epoch to `out`; returns the metrics
     dict written to `out/metrics.json`.
 
@@ -159,9 +161,14 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
         sequence_length: default the task's (128; 256 BBC; 384 SQuAD).
         validation_fraction, seed: the held-out split where the data has no dev split.
         max_train_examples, max_eval_examples: use only the first examples (quick runs).
+        load_weights: `False` starts from `init`'s architecture and vocabulary with random
+            weights (the baseline that shows what pretraining is worth).
+        logs: a folder for TensorBoard logs of the training (loss per batch and epoch,
+            the validation metric per epoch); `None` writes none.
     """
     import keras
 
+    from keras_bert_impl.keras_private import TensorBoard
     from keras_bert_impl.models.text_task import default_optimizer
     from keras_bert_impl.presets.ours import atomic_write_text, check_preset_target
 
@@ -174,22 +181,27 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
     validation = limit(splits["validation"], max_eval_examples)
     sequence_length = sequence_length or spec.sequence_length
     model = build_model(task, init, {"train": train}, sequence_length, dropout=dropout,
-                        doc_stride=doc_stride, max_query_length=max_query_length)
+                        doc_stride=doc_stride, max_query_length=max_query_length,
+                        load_weights=load_weights)
     model.compile(optimizer=default_optimizer(learning_rate), jit_compile=jit_compile)
     print_fn(f"finetune {task}: {len(train):,} train / {len(validation):,} validation "
-             f"examples, {type(model).__name__} from {init}, sequence length "
+             f"examples, {type(model).__name__} from {init}"
+             f"{'' if load_weights else ' (random weights)'}, sequence length "
              f"{sequence_length}, {epochs} epoch(s) of batch {batch_size}, lr {learning_rate}")
     best = _BestEpoch(model, task, validation, spec.best_metric, batch_size, print_fn)
     x, y = model_inputs(spec.kind, train)
     if verbose == "auto":  # a progress bar on a terminal, one line per epoch in a log file
         verbose = 1 if sys.stdout.isatty() else 2
     started = time.time()
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
-              callbacks=[best.callback])
+    callbacks = [best.callback]
+    if logs is not None:  # after best.callback, so that the epoch logs hold its metric
+        callbacks.append(TensorBoard(logs, update_freq=10, write_graph=False))
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks)
     seconds = time.time() - started
     model.set_weights(best.best_weights)
     record = {
-        "task": task, "init": str(init), "best_epoch": best.best_epoch,
+        "task": task, "init": str(init), "load_weights": bool(load_weights),
+        "best_epoch": best.best_epoch,
         "best_metric": spec.best_metric,
         "validation": best.best_scores,
         "history": best.history, "train_examples": len(train),

@@ -39,12 +39,14 @@ def add_data_arguments(parser):
         "valid.txt) or file (SQuAD JSON, CSV); a split missing there is held out of train")
     add("--tfds", action="store_true", help="read TFDS glue/<task> or squad (--data is the "
         "TFDS data_dir)")
-    add("--text-columns", nargs="+", help="csv: the text column(s) (default: text)")
+    add("--text-columns", nargs="+", help="csv: the text column, or two for pairs "
+        "(default: text)")
     add("--label-column", help="csv: the label column (default: label)")
     add("--label-names", nargs="+", help="csv: the classes in id order (default: sorted)")
     add("--validation-data", dest="validation_path", help="csv: a validation file")
-    add("--max-per-topic", type=int, help="bbc: read only the first N articles per topic")
-    add("--batch-size", type=int, default=32)
+    add("--max-per-topic", type=int, help="bbc: read only the first N articles per topic "
+        "(default: all 2,225 articles)")
+    add("--batch-size", type=int, default=32, help="examples per batch")
 
 
 def table_options(args):
@@ -75,18 +77,26 @@ def add_arguments(parser):
     add("--epochs", type=int, default=3, help="2 to 4 recommended")
     add("--lr", "--learning-rate", dest="lr", type=float, default=2e-5,
         help="peak learning rate (5e-5, 3e-5 or 2e-5 recommended); 10%% warmup, linear decay")
-    add("--seq-len", type=int, default=None, help="default: 128 (BBC 256, SQuAD 384)")
-    add("--doc-stride", type=int, default=128, help="squad: stride between context windows")
+    add("--seq-len", type=int, default=None, help="tokens per example (default: 128; bbc "
+        "256, squad 384)")
+    add("--doc-stride", type=int, default=128, help="squad: tokens between the starts of a "
+        "context's windows")
     add("--max-query-length", type=int, default=64, help="squad: question tokens kept")
-    add("--dropout", type=float, default=0.1)
+    add("--dropout", type=float, default=0.1, help="dropout of the task head")
     add("--validation-fraction", type=float, default=0.1,
         help="share of train held out where the data has no dev split")
-    add("--seed", type=int, default=0)
-    add("--max-train-examples", type=int, help="use only the first N train examples")
-    add("--max-eval-examples", type=int, help="score only the first N validation examples")
+    add("--seed", type=int, default=0, help="seed of the head's weights, shuffling and the "
+        "held-out split")
+    add("--max-train-examples", type=int, help="use only the first N train examples "
+        "(default: all)")
+    add("--max-eval-examples", type=int, help="score only the first N validation examples "
+        "(default: all)")
     add("--xla", action=argparse.BooleanOptionalAction, default="auto",
         help="jit_compile the train step (default: on for TensorFlow on one device)")
     add("--overwrite", action="store_true", help="replace the preset files of an existing --out")
+    add("--random-init", action="store_true", help="--init's architecture and vocabulary with "
+        "random weights (the baseline that shows what pretraining is worth)")
+    add("--logs", help="a folder for TensorBoard logs of the training (default: none)")
 
 
 def run(args):
@@ -100,6 +110,7 @@ def run(args):
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
         doc_stride=args.doc_stride, max_query_length=args.max_query_length,
         dropout=args.dropout, jit_compile=args.xla, overwrite=args.overwrite,
+        load_weights=not args.random_init, logs=args.logs,
         **table_options(args))
     figures = ", ".join(f"{k} {v:.4f}" for k, v in record["validation"].items()
                         if isinstance(v, float))

@@ -227,6 +227,23 @@ def _distributed_dataset(strategy, dataset_fn, global_batch, seq_len, skip_steps
     return strategy.distribute_datasets_from_function(fn, options)
 
 
+def _validation_dataset(files, vocab, lowercase, max_predictions, whole_word,
+                        max_bad_line_fraction, seed, batch_size, seq_len, steps):
+    """`steps` fixed batches of held-back documents (masks and pairs drawn once, cached)."""
+    from keras_bert_impl.data.corpus import corpus_dataset_fn
+
+    if vocab is None:
+        raise ValueError("validation_corpus needs a vocab (the one of the training corpus).")
+    if steps < 1:
+        raise ValueError(f"validation_steps must be at least 1; got {steps}.")
+    dataset_fn = corpus_dataset_fn(
+        files=files, vocab=vocab, lowercase=lowercase, max_predictions=max_predictions,
+        seed=seed + 1, max_bad_line_fraction=max_bad_line_fraction, whole_word=whole_word)
+    # Repeated: a small held-back corpus still gives `steps` batches (Keras warns otherwise).
+    return dataset_fn(batch_size=batch_size, seq_len=seq_len, input_context=None) \
+        .repeat().take(steps).cache()
+
+
 def pretrain(
     out,
     preset="bert_tiny",
@@ -262,6 +279,9 @@ def pretrain(
     callbacks=(),
     verbose="auto",
     max_bad_line_fraction=0.1,
+    whole_word_masking=False,
+    validation_corpus=None,
+    validation_steps=20,
 ):
     """Pretrains a BERT (MLM + NSP) and returns `{"model", "summary", "start_step"}`.
 
@@ -298,6 +318,14 @@ def pretrain(
             a corpus file's first lines (1 MiB, at most 1,000 lines) are not text (not valid
             UTF-8, mostly control characters, or mostly `[UNK]` with `vocab`); `1.0` turns
             the check off (see `keras_bert_impl.data.corpus`).
+        whole_word_masking: mask every piece of a selected word (the reference's
+            `--do_whole_word_mask`); corpus and TFDS input only.
+        validation_corpus: glob(s) of held-back documents (the corpus format). Their MLM
+            and NSP metrics are measured before training and after each checkpoint interval
+            (`val_*` in the logs and TensorBoard); the summary's `validation` holds the
+            first and last (`{"start": ..., "end": ...}`). The held-back batches are fixed:
+            masks and NSP pairs are drawn once.
+        validation_steps: batches of `batch_size` sequences from `validation_corpus`.
 
     Example:
 
@@ -316,6 +344,7 @@ def pretrain(
     """
     import keras
 
+    from keras_bert_impl.keras_private import TensorBoard
     from keras_bert_impl.models.pretrainer import BertPretrainer
     from keras_bert_impl.optimizers import create_optimizer
     from keras_bert_impl.training.callbacks import (
@@ -346,8 +375,13 @@ def pretrain(
         dataset_fn = corpus_dataset_fn(
             files=corpus, tfds_name=tfds_name, vocab=vocab, lowercase=lowercase,
             max_predictions=max_predictions, seed=seed,
-            max_bad_line_fraction=max_bad_line_fraction,
+            max_bad_line_fraction=max_bad_line_fraction, whole_word=whole_word_masking,
         )
+    validation = None
+    if validation_corpus is not None:
+        validation = _validation_dataset(
+            validation_corpus, vocab, lowercase, max_predictions, whole_word_masking,
+            max_bad_line_fraction, seed, batch_size, seq_len, validation_steps)
     tokenizer = None
     if vocab is not None:
         from keras_bert_impl.presets import TokenizerSpec
@@ -411,11 +445,14 @@ def pretrain(
         all_callbacks = [guard, logger, checkpoint, *callbacks]
         if is_chief:
             all_callbacks.append(
-                keras.callbacks.TensorBoard(
+                TensorBoard(
                     os.path.join(out, "logs"), update_freq=log_every, write_graph=False
                 )
             )
 
+        validation_metrics = {}
+        if validation is not None and start_step == 0:
+            validation_metrics["start"] = model.evaluate(validation, verbose=0, return_dict=True)
         phases = [(0, steps, seq_len)]
         if phase2_steps:
             phases.append((steps, steps + phase2_steps, phase2_seq_len))
@@ -434,14 +471,22 @@ def pretrain(
                 callbacks=all_callbacks,
                 verbose=verbose,
                 shuffle=False,
+                validation_data=validation,
             )
             if guard.message:
                 raise FloatingPointError(guard.message)
+        if validation is not None:
+            validation_metrics["end"] = model.evaluate(validation, verbose=0, return_dict=True)
 
         summary = dict(logger.summary, start_step=start_step, steps=steps + phase2_steps,
                        global_batch_size=batch_size, replicas=dist.num_replicas_in_sync,
                        precision=precision, xla=bool(model.jit_compile is True),
                        lowercase=bool(lowercase))
+        if validation_metrics:
+            summary["validation"] = {
+                when: {name: float(value) for name, value in metrics.items()}
+                for when, metrics in validation_metrics.items()
+            }
         if is_chief:
             save_keras_file(model, os.path.join(out, "pretrainer.keras"))
             save_run_preset(model, out, tokenizer=tokenizer,

@@ -31,43 +31,60 @@ def add_arguments(parser):
     ```
     """
     add = parser.add_argument
-    add("--out", required=True, help="run directory (checkpoints, logs, pretrainer.keras)")
-    add("--preset", default="bert_tiny", help="model size: bert_tiny ... bert_large")
+    add("--out", required=True, help="run directory (checkpoints, logs, pretrainer.keras; a "
+        "preset at every checkpoint)")
+    add("--preset", default="bert_tiny", help="model size: bert_tiny, bert_mini, bert_small, "
+        "bert_medium, bert_base or bert_large")
     add("--corpus", action="append", help="glob of text files (one sentence per line, blank "
         "line between documents); repeatable")
     add("--tfds", dest="tfds_name", help="a TFDS dataset name with a `text` feature instead")
     add("--vocab", help="vocab.txt (sets the model's vocab_size)")
     add_casing_flags(parser)
-    add("--seq-len", type=int, default=128)
+    add("--seq-len", type=int, default=128, help="tokens per sequence (phase 1)")
     add("--batch-size", type=int, default=32, help="global batch size (split across replicas)")
-    add("--steps", type=int, default=1000)
+    add("--steps", type=int, default=1000, help="training steps (phase 1)")
     add("--max-predictions", type=int, default=20, help="masked positions per sequence")
-    add("--optimizer", choices=("adamw", "lamb"), default="adamw")
-    add("--learning-rate", type=float, default=1e-4)
-    add("--warmup-steps", type=int, default=None, help="default: 10%% of the updates")
-    add("--end-learning-rate", type=float, default=0.0)
-    add("--decay-power", type=float, default=1.0, help="1 = linear decay")
-    add("--weight-decay", type=float, default=0.01)
+    add("--whole-word-masking", action="store_true",
+        help="mask every piece of a chosen word (the reference's --do_whole_word_mask)")
+    add("--validation-corpus", action="append", help="glob of held-back documents (the corpus "
+        "format) whose MLM and NSP metrics are logged at every checkpoint; repeatable")
+    add("--validation-steps", type=int, default=20,
+        help="batches of --batch-size sequences read from --validation-corpus")
+    add("--optimizer", choices=("adamw", "lamb"), default="adamw",
+        help="no weight decay on LayerNorm and biases either way")
+    add("--learning-rate", type=float, default=1e-4, help="peak learning rate")
+    add("--warmup-steps", type=int, default=None,
+        help="linear warmup updates (default: 10%% of the updates)")
+    add("--end-learning-rate", type=float, default=0.0,
+        help="learning rate at the end of the decay")
+    add("--decay-power", type=float, default=1.0, help="polynomial decay power; 1 = linear")
+    add("--weight-decay", type=float, default=0.01, help="decoupled weight decay")
     add("--clipnorm", type=float, default=1.0, help="global-norm clipping; 0 = off")
-    add("--grad-accum", type=int, default=1, help="gradient accumulation steps")
-    add("--strategy", choices=("default", "mirrored", "multi_worker", "tpu"), default="default")
-    add("--tpu", dest="tpu_address", default=None)
+    add("--grad-accum", type=int, default=1, help="gradient accumulation steps per update")
+    add("--strategy", choices=("default", "mirrored", "multi_worker", "tpu"), default="default",
+        help="tf.distribute strategy: one device, all local GPUs, the workers of TF_CONFIG, "
+             "or a Cloud TPU")
+    add("--tpu", dest="tpu_address", default=None,
+        help="--strategy tpu: the TPU's name or grpc:// address (default: $TPU_NAME, or "
+             "'local' on a TPU VM)")
     add("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
-        default="float32")
+        default="float32", help="Keras dtype policy; mixed keeps LayerNorm and softmax in "
+        "float32")
     add("--xla", action=argparse.BooleanOptionalAction, default="auto",
         help="jit_compile the train step (default: the models' own default, XLA on for "
              "TensorFlow on one device)")
-    add("--steps-per-execution", type=int, default=1)
+    add("--steps-per-execution", type=int, default=1,
+        help="train steps per tf.function call")
     add("--phase2-steps", type=int, default=0, help="steps of the second (long) phase")
-    add("--phase2-seq-len", type=int, default=512)
-    add("--checkpoint-every", type=int, default=100)
-    add("--keep-checkpoints", type=int, default=3)
-    add("--log-every", type=int, default=10)
-    add("--seed", type=int, default=0)
+    add("--phase2-seq-len", type=int, default=512, help="sequence length of phase 2")
+    add("--checkpoint-every", type=int, default=100,
+        help="steps between checkpoints (each also writes the run's preset files)")
+    add("--keep-checkpoints", type=int, default=3, help="checkpoints kept on disk")
+    add("--log-every", type=int, default=10, help="steps between TensorBoard log points")
+    add("--seed", type=int, default=0, help="seed of masking, NSP pairs and shuffling")
     add("--max-bad-lines", dest="max_bad_line_fraction", type=float, default=0.1,
         metavar="FRACTION", help="stop when more than FRACTION of a corpus file's first lines "
-        "are not text (binary, not UTF-8, mostly [UNK]); default 0.1, 1.0 = no check")
-
+        "are not text (binary, not UTF-8, mostly [UNK]); 1.0 = no check")
 
 def run(args):
     """Runs `pretrain(...)` with the parsed flags; prints the summary path.
@@ -104,6 +121,9 @@ def run(args):
         batch_size=args.batch_size,
         steps=args.steps,
         max_predictions=args.max_predictions,
+        whole_word_masking=args.whole_word_masking,
+        validation_corpus=args.validation_corpus,
+        validation_steps=args.validation_steps,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,

@@ -34,3 +34,28 @@ def test_sentence_splitting():
 def test_unknown_topic():
     with pytest.raises(ValueError, match="Unknown BBC News topic 'sport'"):
         list(bbc_news.read_articles(["sport"]))
+
+
+def test_held_back_articles_go_to_their_own_file(tmp_path):
+    _, validation, test = bbc_news.read_bbc_classification(topics=["tech"], max_per_topic=20)
+    held = set(validation.ids) | set(test.ids)
+    assert len(held) == 4
+    corpus, held_path = tmp_path / "train.txt", tmp_path / "held.txt"
+    documents, _ = bbc_news.write_pretraining_corpus(
+        corpus, topics=["tech"], max_per_topic=20, held_back_ids=held, held_back_path=held_path)
+    assert documents == 16
+    both, _ = bbc_news.write_pretraining_corpus(tmp_path / "all.txt", topics=["tech"],
+                                                max_per_topic=20)
+    articles = {path: [a.strip() for a in path.read_text(encoding="utf-8").split("\n\n")]
+                for path in (corpus, held_path, tmp_path / "all.txt")}
+    assert len(articles[held_path]) == 4 and both == 20
+    # Every article is in exactly one of the two files; none is lost or doubled.
+    assert sorted(articles[corpus] + articles[held_path]) == sorted(articles[tmp_path / "all.txt"])
+    assert not set(articles[corpus]) & set(articles[held_path])
+    # The held-back file holds the articles of those ids (their headlines open them).
+    headlines = {text.split("\n")[0].strip()
+                 for text in validation.texts[0] + test.texts[0]}
+    assert {article.split("\n")[0] for article in articles[held_path]} == headlines
+    with pytest.raises(ValueError, match="held_back_path"):
+        bbc_news.write_pretraining_corpus(tmp_path / "x.txt", held_back_ids=held)
+    assert not list(tmp_path.glob("*.tmp-*"))

@@ -107,6 +107,22 @@ def test_a_pretraining_run_fine_tunes_as_it_is(tmp_path, capsys):
     assert classifier.preprocessor.tokenizer.vocabulary == vocab
     assert classifier.get_encoder().config.num_layers == 1
 
+    # The baseline: the same architecture and vocabulary from random weights, with logs.
+    from keras_bert_impl.training.curves import read_scalars
+
+    random_out, logs = str(tmp_path / "random"), str(tmp_path / "logs")
+    assert main(["finetune", "--task", "csv", "--data", str(tmp_path / "reviews.csv"),
+                 "--init", run, "--random-init", "--logs", logs, "--out", random_out,
+                 "--seq-len", "16", *COMMON]) == 0
+    assert "(random weights)" in capsys.readouterr().out
+    assert json.load(open(os.path.join(random_out, "metrics.json")))["load_weights"] is False
+    assert BertClassifier.from_preset(random_out).get_encoder().config.num_layers == 1
+    # Keras' TensorBoard writes val_* (the best-epoch scores) under validation/.
+    validation = read_scalars(os.path.join(logs, "validation"))
+    history = json.load(open(os.path.join(random_out, "metrics.json")))["history"]
+    assert validation["epoch_accuracy"] == [(i, h["accuracy"]) for i, h in enumerate(history)]
+    assert len(read_scalars(os.path.join(logs, "train"))["epoch_loss"]) == 2
+
 
 def test_bad_input_is_one_error_line(tmp_path, capsys, base):
     missing = str(tmp_path / "nowhere")

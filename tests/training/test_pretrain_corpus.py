@@ -140,14 +140,27 @@ def test_pretrain_on_bbc_news_learns(bbc, tmp_path):
 
 
 def test_keras_bert_pretrain_cli_on_bbc_news(bbc, tmp_path, capsys):
+    from keras_bert_impl.training.curves import read_scalars
+
     out = tmp_path / "cli"
     argv = ["pretrain", "--preset", "bert_tiny", "--corpus", bbc["corpus"], "--vocab",
             bbc["vocab"], "--seq-len", "32", "--batch-size", "4", "--steps", "4",
-            "--checkpoint-every", "2", "--max-predictions", "5", "--out", str(out)]
+            "--checkpoint-every", "2", "--max-predictions", "5", "--out", str(out),
+            "--whole-word-masking", "--validation-corpus", bbc["corpus"],
+            "--validation-steps", "3"]
     assert cli_main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["steps"], summary["global_batch_size"], summary["start_step"]) == (4, 4, 0)
     assert math.isfinite(summary["mlm_loss"]) and summary["mlm_loss"] > 0
+    # Held-back metrics before training and after it; val_* after each 2-step epoch.
+    start, end = summary["validation"]["start"], summary["validation"]["end"]
+    assert set(start) >= {"loss", "mlm_loss", "mlm_accuracy", "nsp_accuracy"}
+    assert abs(start["mlm_loss"] - math.log(bbc["vocab_size"])) < 0.5  # untrained: chance
+    assert end["mlm_loss"] != start["mlm_loss"]
+    held = read_scalars(str(out / "logs" / "validation"))
+    assert [step for step, _ in held["epoch_mlm_loss"]] == [0, 1]
+    # The held-back batches are fixed: the last epoch's figure is the final evaluation's.
+    assert held["epoch_mlm_loss"][-1][1] == pytest.approx(end["mlm_loss"], rel=1e-5)
     assert PretrainingCheckpoint(out / "checkpoints", 2).latest_step() == 4
     reloaded = keras.saving.load_model(out / "pretrainer.keras")
     assert reloaded.encoder.config.vocab_size == bbc["vocab_size"]
@@ -155,7 +168,9 @@ def test_keras_bert_pretrain_cli_on_bbc_news(bbc, tmp_path, capsys):
     # The same command again finds the finished run and trains nothing more.
     keras.backend.clear_session()
     assert cli_main(argv) == 0
-    assert json.loads((out / "summary.json").read_text())["start_step"] == 4
+    resumed = json.loads((out / "summary.json").read_text())
+    assert resumed["start_step"] == 4
+    assert list(resumed["validation"]) == ["end"]  # nothing trained: no start to measure
 
 
 def test_tfds_corpus_through_the_pipeline_with_mock_data(bbc, tmp_path):
