@@ -332,8 +332,14 @@ class BertModelBase(keras.Model):
         The preset is written beside the target and renamed into place. A non-empty
         `preset_dir` (an earlier preset, or other files) is refused with `FileExistsError`
         unless `overwrite=True`; `into_existing_run=True` rewrites the preset files of a
-        pretraining run directory one by one (see `keras_bert_impl.presets.write_preset`)."""
+        pretraining run directory one by one (see `keras_bert_impl.presets.write_preset`).
+
+        A model without a vocabulary of its own (built from an architecture name) that reads
+        text through a preprocessor saves that preprocessor's tokenizer."""
         spec = as_tokenizer_spec(tokenizer) if tokenizer is not None else self.tokenizer_spec
+        text_tokenizer = getattr(getattr(self, "preprocessor", None), "tokenizer", None)
+        if spec is None and text_tokenizer is not None:
+            spec = as_tokenizer_spec(text_tokenizer)
         model_kwargs = self.preset_arguments()
         return write_preset(
             preset_dir, self.get_encoder().config, extract_weights(self),

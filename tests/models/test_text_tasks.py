@@ -202,6 +202,18 @@ def test_from_preset_attaches_the_presets_tokenizer(tokenizer, tmp_path):
     assert bare.preprocessor is None
 
 
+def test_a_model_without_a_vocabulary_saves_its_preprocessors(tokenizer, tmp_path):
+    classifier = _classifier(tokenizer)  # from an architecture name: no vocabulary of its own
+    assert classifier.tokenizer_spec is None
+    classifier.save_to_preset(str(tmp_path / "run"))
+    assert (tmp_path / "run" / "vocab.txt").read_text().split() == VOCAB
+    reloaded = BertClassifier.from_preset(str(tmp_path / "run"))
+    assert reloaded.preprocessor.tokenizer.vocabulary == VOCAB
+    assert reloaded.preprocessor.sequence_length == 8
+    np.testing.assert_allclose(reloaded.predict(SENTENCES[:4], verbose=0),
+                               classifier.predict(SENTENCES[:4], verbose=0), atol=1e-6)
+
+
 def test_label_names_must_match_the_classes(tokenizer):
     with pytest.raises(ValueError, match="3 classes but 2 label_names"):
         _classifier(tokenizer, num_classes=3)
