@@ -20,10 +20,6 @@ import sys
 
 from keras_bert_impl.flags import COMMANDS
 
-# name -> (module, one-line help for `keras-bert --help`, description for `keras-bert NAME
-# --help`). Each module defines `add_arguments(parser)` and `run(args)`, and imports
-# TensorFlow/Keras only inside `run`, so that building the parser stays cheap. The one-line
-# helps stay under 62 characters: one line each at 80 columns.
 USAGE_ERROR = 2  # argparse's exit status for bad flags; ours for bad input of every kind
 DEBUG_HELP = "show the traceback of an error, and TensorFlow's start-up log lines"
 OOM_HINT = ("Use a smaller --batch-size or --seq-len; pretrain keeps the effective batch "

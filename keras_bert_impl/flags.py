@@ -19,8 +19,11 @@ import sys
 import threading
 import time
 
-# The `keras-bert` commands: name -> (module with add_arguments/run, one-line summary,
-# longer description). `cli` wires them; the demo runs some of them in-process.
+# The `keras-bert` commands: name -> (module, one-line help for `keras-bert --help`,
+# description for `keras-bert NAME --help`). Each module defines `add_arguments(parser)` and
+# `run(args)`, and imports TensorFlow/Keras only inside `run`, so that building the parser
+# stays cheap. The one-line helps stay under 62 characters: one line each at 80 columns.
+# `cli` wires them; the demo runs some of them in-process.
 COMMANDS = {
     "demo": ("keras_bert_impl.demo",
              "the end-to-end demo on BBC News: pretrain, fine-tune, serve",
@@ -101,7 +104,7 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         if ("default" in text or not action.option_strings or action.nargs == 0
                 or action.default in (None, argparse.SUPPRESS) or action.required):
             return text
-        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+        return f"{text} (default: %(default)s)"
 
 
 def _is_terminal(stream):
