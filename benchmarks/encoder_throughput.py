@@ -130,8 +130,8 @@ def main():
     parser.add_argument("--steps", type=int, default=7, help="interleaved rounds")
     parser.add_argument(
         "--jit", choices=["defaults", "on", "off"], default="defaults",
-        help="defaults: each library's own compile() default (ours turns XLA on for the "
-        "TF train step on CPU too; Keras' 'auto' leaves it off there); on/off: both the same",
+        help="defaults: each library's own compile() default (Keras' 'auto' for both: XLA "
+        "off on a CPU-only machine); on/off: both the same",
     )
     args = parser.parse_args()
     jit = {"defaults": "defaults", "on": True, "off": False}[args.jit]

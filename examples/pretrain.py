@@ -21,7 +21,7 @@ exact resume, `tf.distribute` strategies and mixed precision):
 
     python examples/pretrain.py --articles-per-topic 0 --vocab-size 8000 \\
         --preset bert_tiny --seq-len 128 --batch-size 32 --steps 2000 \\
-        --learning-rate 1e-3 --xla --out runs/bbc_bert_tiny
+        --learning-rate 1e-3 --out runs/bbc_bert_tiny
 
 Printed at the end: `summary: steps=... mlm_loss=START->END nsp_loss=START->END
 vocab=... out=...`.
@@ -71,8 +71,8 @@ def build_parser():
     add("--learning-rate", type=float, default=1e-3,
         help="peak AdamW rate (10%% warmup, linear decay); small BERTs like 1e-3, base 1e-4")
     add("--xla", action="store_true",
-        help="compile the train step with XLA: faster steps after a compile of about 15 s on "
-        "a CPU, worth it for runs of a few hundred steps or more")
+        help="compile the train step with XLA (worth it on a GPU or TPU; on a CPU the step "
+        "is faster without)")
     add("--seed", type=int, default=0, help="seed of the weights, masking and NSP pairs")
     return parser
 

@@ -60,7 +60,11 @@ def _documented_objects():
 
 
 def _examples():
+    seen = set()
     for name, obj in _documented_objects():
+        if id(obj) in seen:  # re-exported: `models.BertClassifier` is `models.classifier.…`
+            continue
+        seen.add(id(obj))
         blocks = CODE_BLOCK.findall(inspect.getdoc(obj) or "")
         yield pytest.param(name, obj, blocks, id=name)
 

@@ -92,9 +92,6 @@ class BertPretrainer(BertTask):
 
         Losses and metrics are fixed by the task (MLM + NSP); passing `loss` or `metrics`
         is an error rather than being silently ignored.
-
-        `jit_compile="auto"` (the default) also turns XLA on for CPU-only TensorFlow; see
-        `keras_bert_impl.models.base.resolve_jit_compile`.
         """
         for name in ("loss", "metrics", "loss_weights", "weighted_metrics"):
             if kwargs.get(name) is not None:

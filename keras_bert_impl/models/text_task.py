@@ -103,9 +103,6 @@ class BertTextTask(BertTask):
     # Whether `predict` returns one row per token; such batches keep their full length so
     # that Keras can concatenate them.
     per_token_outputs = False
-    # XLA on CPU: off for task models (Keras' "auto"). Dynamic padding gives each batch
-    # length its own XLA compilation, and on CPU the fine-tuning step is as fast without.
-    xla_on_cpu = False
 
     def _attach_text_arguments(self, preprocessor=None, label_names=None):
         # A preset stores the preprocessor as its class name and arguments without the
@@ -156,7 +153,7 @@ class BertTextTask(BertTask):
                 **kwargs):
         """Compiles with the task's defaults for any argument left `"auto"`: `optimizer`
         `default_optimizer()` (AdamW 5e-5, warmup + linear decay over the first `fit`),
-        the task's loss and metrics. XLA is on by default (`resolve_jit_compile`)."""
+        the task's loss and metrics. `jit_compile` is Keras' "auto" (XLA with a GPU/TPU)."""
         if isinstance(optimizer, str) and optimizer == _AUTO:
             optimizer = default_optimizer()
         if isinstance(loss, str) and loss == _AUTO:

@@ -301,8 +301,8 @@ def pretrain(
             defaults to 10% of the optimizer updates (the reference's 10,000 of 1M is 1%).
         strategy, tpu_address: see `create_strategy`.
         precision: `float32`, `mixed_bfloat16` or `mixed_float16` (dynamic loss scaling).
-        xla: `jit_compile` of the train step; `"auto"` is our models' default
-            (`keras_bert_impl.models.base.resolve_jit_compile`).
+        xla: `jit_compile` of the train step; `"auto"` is Keras' (XLA with a GPU or TPU,
+            off on a CPU-only machine).
         steps_per_execution: training steps per `tf.function` call.
         phase2_steps, phase2_seq_len: the second phase (0 steps = none).
         checkpoint_every, keep_checkpoints: checkpoint interval (steps) and how many to keep.

@@ -71,8 +71,8 @@ def add_arguments(parser):
         default="float32", help="Keras dtype policy; mixed keeps LayerNorm and softmax in "
         "float32")
     add("--xla", action=argparse.BooleanOptionalAction, default="auto",
-        help="jit_compile the train step (default: the models' own default, XLA on for "
-             "TensorFlow on one device)")
+        help="jit_compile the train step (default: Keras' \"auto\": XLA with a GPU or "
+             "TPU, off on a CPU-only machine, where it is slower)")
     add("--steps-per-execution", type=int, default=1,
         help="train steps per tf.function call")
     add("--phase2-steps", type=int, default=0, help="steps of the second (long) phase")
