@@ -65,29 +65,21 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser(argv):
     """The parser; only the subcommand named in `argv` has its module imported."""
-    import importlib
-
-    from keras_bert_impl.flags import DefaultsHelpFormatter
+    from keras_bert_impl.flags import DefaultsHelpFormatter, add_command_arguments
 
     parser = ArgumentParser(prog="keras-bert", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                        title="commands")
     command = parser.command = _command_name(argv)
-    for name, (module_name, help_text, description) in COMMANDS.items():
+    for name, (_, help_text, description) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=description,
                                     formatter_class=DefaultsHelpFormatter)
         # Accepted after the subcommand too; SUPPRESS keeps a --debug given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help=DEBUG_HELP)
         if command == name:
-            module = importlib.import_module(module_name)
-            module.add_arguments(sub)
-            sub.set_defaults(_run=module.run)
-            for action in sub._actions:  # a flag without help still shows its default
-                if action.help is None and action.default not in (None, False,
-                                                                  argparse.SUPPRESS):
-                    action.help = "(default: %(default)s)"
+            sub.set_defaults(_run=add_command_arguments(sub, name))
     return parser
 
 

@@ -108,12 +108,11 @@ def _command(name, argv, fresh_process=False):
     """Prints `$ keras-bert NAME ARGV` and runs it: in this process through the command's
     own module (its flags, its `run`), or in a fresh one; returns a fresh process's stdout."""
     import argparse
-    import importlib
     import shlex
     import subprocess
     import sys
 
-    from keras_bert_impl.flags import COMMANDS, DefaultsHelpFormatter
+    from keras_bert_impl.flags import DefaultsHelpFormatter, add_command_arguments
 
     print(f"\n[demo] $ keras-bert {name} {shlex.join(argv)}", flush=True)
     if fresh_process:
@@ -122,11 +121,9 @@ def _command(name, argv, fresh_process=False):
         if done.returncode != 0:
             raise RuntimeError(f"keras-bert {name} failed: {done.stderr.strip()[-800:]}")
         return done.stdout
-    module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"keras-bert {name}",
                                      formatter_class=DefaultsHelpFormatter)
-    module.add_arguments(parser)
-    status = module.run(parser.parse_args(argv))
+    status = add_command_arguments(parser, name)(parser.parse_args(argv))
     if status:
         raise RuntimeError(f"keras-bert {name} exited with status {status}.")
     return None

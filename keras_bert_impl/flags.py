@@ -64,6 +64,29 @@ COMMANDS = {
 }
 
 
+def add_command_arguments(parser, name):
+    """Imports command `name`'s module, adds its flags to `parser` and returns its `run`
+    (`cli` does this for the command named on the command line, the demo for each step).
+
+    Example:
+
+    ```python
+    import argparse
+    parser = argparse.ArgumentParser(formatter_class=DefaultsHelpFormatter)
+    run = add_command_arguments(parser, "vocab")
+    run.__module__  # 'keras_bert_impl.text.vocab_cli'
+    ```
+    """
+    import importlib
+
+    module = importlib.import_module(COMMANDS[name][0])
+    module.add_arguments(parser)
+    for action in parser._actions:  # a flag without help still shows its default
+        if action.help is None and action.default not in (None, False, argparse.SUPPRESS):
+            action.help = "(default: %(default)s)"
+    return module.run
+
+
 def add_casing_flags(parser, default=True):
     """`--uncased` (alias `--lowercase`) / `--cased`, stored as `args.lowercase`.
 

@@ -19,6 +19,8 @@ TINY = {"vocab_size": 512}
 DATA = functools.partial(synthetic_pretraining_dataset, vocab_size=512, max_predictions=5)
 
 
+@pytest.mark.slow  # about 2 minutes: three pretraining processes (CI keeps the in-process
+# resume of tests/models/test_pretrainer_resume.py)
 def test_sigkill_mid_run_resumes_from_last_checkpoint_and_matches_uninterrupted(tmp_path):
     # dropout 0.1: the dropout seed states must be restored too for the weights to match.
     args = ("--steps", 12, "--checkpoint-every", 3, "--dropout", 0.1)

@@ -114,6 +114,7 @@ class _BatchLogs(keras.callbacks.Callback):
         self.epochs.append({k: float(v) for k, v in logs.items()})
 
 
+@pytest.mark.slow  # about 100 s; `make demo` shows the same on the whole corpus
 def test_pretrain_on_bbc_news_learns(bbc, tmp_path):
     logs = _BatchLogs()
     result = pretrain(
