@@ -20,8 +20,10 @@ $(VENV)/.installed-%: pyproject.toml | $(PY)
 demo: $(VENV)/.installed-demo
 	$(PY) -m keras_bert_impl.cli demo
 
-# The model code is backend-agnostic: its layer and model tests run again on JAX.
-BACKEND_TESTS := tests/layers tests/models
+# The model code is backend-agnostic: its layer and model tests run again on JAX (not the
+# input checks and dynamic padding, which act on host data and tf.data before the backend).
+BACKEND_TESTS := tests/layers $(filter-out %/test_input_checks.py %/test_dynamic_padding.py,\
+	$(wildcard tests/models/test_*.py))
 
 # pytest-xdist: one worker per core (`-n auto`), tests handed out as workers free up.
 XDIST := -n auto --dist worksteal

@@ -7,7 +7,7 @@ Each new piece gets the same checks by calling these helpers:
   under `mixed_bfloat16`, and a model around it saves to `.keras` and reloads identically.
 * `run_model_saving_test`: `.keras` round trip gives identical outputs, `get_config` round trip
   rebuilds the same architecture.
-* `run_fit_step_test`: one `fit` step with `jit_compile=True` runs and gives a finite loss.
+* `run_fit_step_test`: one `fit` step (XLA unless told otherwise) runs and gives a finite loss.
 """
 
 import os
@@ -99,9 +99,9 @@ def run_model_saving_test(model, inputs, tmp_path):
     return restored
 
 
-def run_fit_step_test(model, x, y, **compile_kwargs):
-    """One `fit` step with XLA on; returns the loss."""
-    model.compile(jit_compile=True, **compile_kwargs)
+def run_fit_step_test(model, x, y, jit_compile=True, **compile_kwargs):
+    """One `fit` step, with XLA unless `jit_compile` says otherwise; returns the loss."""
+    model.compile(jit_compile=jit_compile, **compile_kwargs)
     history = model.fit(x, y, epochs=1, batch_size=len(tree.flatten(x)[0]), verbose=0)
     loss = history.history["loss"][-1]
     assert np.isfinite(loss)

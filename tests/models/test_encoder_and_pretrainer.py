@@ -241,6 +241,8 @@ NO_TENSORFLOW_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="starts its own JAX process: run once, from the TensorFlow stage")
 def test_trains_on_jax_without_tensorflow():
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     result = subprocess.run(

@@ -80,15 +80,19 @@ def test_saving_round_trips(build, tmp_path):
 
 
 def test_fit_steps():
+    # XLA as Keras' "auto" gives it: on JAX (every step there is XLA), not on a CPU-only
+    # TensorFlow (the pretrainer's XLA step is test_fit_step_with_xla; TPUs run the same ops).
     x = inputs()
     sparse = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     classifier = BertClassifier(BertEncoder(SMALL), num_classes=3)
-    run_fit_step_test(classifier, x, np.array([0, 1, 2, 1]), optimizer="adam", loss=sparse)
+    run_fit_step_test(classifier, x, np.array([0, 1, 2, 1]), jit_compile="auto",
+                      optimizer="adam", loss=sparse)
     tagger = BertTokenClassifier(BertEncoder(SMALL), num_classes=5)
-    run_fit_step_test(tagger, x, np.zeros((4, 12), "int32"), optimizer="adam", loss=sparse)
+    run_fit_step_test(tagger, x, np.zeros((4, 12), "int32"), jit_compile="auto",
+                      optimizer="adam", loss=sparse)
     labeler = BertSpanLabeler(BertEncoder(SMALL))
     y = {"start_logits": np.array([1, 2, 3, 1]), "end_logits": np.array([2, 4, 5, 3])}
-    run_fit_step_test(labeler, x, y, optimizer="adam",
+    run_fit_step_test(labeler, x, y, jit_compile="auto", optimizer="adam",
                       loss={"start_logits": sparse, "end_logits": sparse})
 
 

@@ -98,15 +98,18 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path):
     assert PretrainingCheckpoint(run / "checkpoints", 2).latest_step() == 2
 
 
-def test_xla_steps_per_execution_bfloat16_two_phases_lamb(tmp_path, capsys):
+def test_steps_per_execution_bfloat16_two_phases_lamb(tmp_path, capsys):
+    # XLA is left off: `xla` only reaches `compile` (the XLA train step itself is
+    # tests/models/test_encoder_and_pretrainer.py::test_fit_step_with_xla), and compiling
+    # this mixed-precision step for a CPU takes most of a minute.
     result = pretrain(
         tmp_path / "run", config_overrides=TINY, dataset_fn=DATA, seq_len=16, batch_size=4,
         steps=4, phase2_steps=2, phase2_seq_len=32, checkpoint_every=2, steps_per_execution=2,
-        precision="mixed_bfloat16", xla=True, optimizer="lamb", learning_rate=1e-3, verbose=0,
+        precision="mixed_bfloat16", xla=False, optimizer="lamb", learning_rate=1e-3, verbose=0,
     )
     model, summary = result["model"], result["summary"]
     assert model.dtype_policy.name == "mixed_bfloat16"
-    assert model.jit_compile is True
+    assert model.jit_compile is False
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 6
     # The position table is the preset's, untouched by the switch from 16 to 32 tokens.
     assert model.encoder.config.max_position_embeddings == 512

@@ -142,6 +142,7 @@ def test_pretrain_on_bbc_news_learns(bbc, tmp_path):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 160
 
 
+@pytest.mark.slow  # CI runs `keras-bert pretrain` on BBC News in the README tour
 def test_keras_bert_pretrain_cli_on_bbc_news(bbc, tmp_path, capsys):
     from keras_bert_impl.training.curves import read_scalars
 

@@ -49,6 +49,8 @@ def _checkpoint_weights(run):
     return PretrainingCheckpoint(directory, 10).latest_step(), extract_weights(model)
 
 
+@pytest.mark.slow  # two processes; CI keeps run -> finetune in
+# tests/training/test_finetune_cli.py::test_a_pretraining_run_fine_tunes_as_it_is
 def test_cli_run_loads_as_classifier_in_a_new_process(tmp_path, corpus):
     files, vocab = corpus
     run = str(tmp_path / "run")
