@@ -12,7 +12,9 @@ a little more work per step.
 Printed per 100 steps: each model's mean training MLM accuracy over those steps (keras-hub's
 weighted by the mask weights, as ours), and at the end the seconds of each and the ratio of
 our MLM accuracy to keras-hub's (about 1: the same learning speed) and of keras-hub's seconds
-to ours (> 1: we are faster). Needs `runs/demo/` (run `make demo` first).
+to ours (> 1: we are faster). The seconds include each `fit`'s tracing, and the first model
+(ours) also pays TensorFlow's warm-up: compare them over a few hundred steps, not 100. Needs
+`runs/demo/` (run `make demo` first).
 
     python benchmarks/mlm_learning_curve.py [--steps 600] [--batch 32] [--seq 128] [--lr 1e-3]
 
