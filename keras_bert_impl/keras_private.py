@@ -15,7 +15,7 @@ Private names used, with why:
   only Keras' `_var_key` maps both to one key); `Lamb` uses it (`variable_index`).
 * `Model._distribute_strategy` (TensorFlow trainer): the strategy the model was created under,
   or `None`; the public `distribute_strategy` falls back to the default strategy and cannot
-  say "none" (`creation_strategy`).
+  say "none", which `patch_multi_worker_fit`'s build needs to know.
 * `Model._maybe_symbolic_build(iterator, data_batch)` and `Model._symbolic_build(data_batch)`
   (TensorFlow trainer): the first reduces a data batch across workers and fails under
   `MultiWorkerMirroredStrategy` (keras-team/keras#20585); we replace it per instance with one
@@ -123,19 +123,6 @@ def variable_index(optimizer, variable):
     ```
     """
     return optimizer._get_variable_index(variable)
-
-
-def creation_strategy(model):
-    """The `tf.distribute` strategy `model` was created under, or `None` (also off TensorFlow).
-
-    Example:
-
-    ```python
-    model = keras.Sequential([keras.layers.Dense(1)])
-    creation_strategy(model)  # None: created outside any strategy scope
-    ```
-    """
-    return getattr(model, "_distribute_strategy", None)
 
 
 def in_multi_worker_mode(strategy):

@@ -21,7 +21,6 @@ from keras_bert_impl import keras_private
 from keras_bert_impl.keras_private import (
     PRIVATE_NAMES,
     ClipGradientsHook,
-    creation_strategy,
     in_multi_worker_mode,
     patch_multi_worker_fit,
     scale_loss_for_replicas,
@@ -160,19 +159,6 @@ def test_variable_index_is_the_build_order():
     variables = [keras.Variable(np.zeros(n, "float32")) for n in (1, 2, 3)]
     optimizer.build(variables)
     assert [variable_index(optimizer, v) for v in variables] == [0, 1, 2]
-
-
-@TF_ONLY
-def test_creation_strategy_is_none_outside_a_scope_and_the_strategy_inside():
-    import tensorflow as tf
-
-    assert creation_strategy(keras.Sequential([keras.layers.Dense(1)])) is None
-    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    with strategy.scope():
-        model = keras.Sequential([keras.layers.Dense(1)])
-    assert creation_strategy(model) is strategy
-    # The public property cannot tell the two apart: it falls back to the default strategy.
-    assert keras.Sequential([keras.layers.Dense(1)]).distribute_strategy is not None
 
 
 @TF_ONLY

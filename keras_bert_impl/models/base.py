@@ -123,7 +123,7 @@ class BertModelBase(keras.Model):
     def compile_from_config(self, config):
         """Re-compiles a loaded `.keras` model with what `compile()` recorded (optimizer with
         its schedule, loss, metrics); the optimizer state loads after. (Keras skips this for
-        models whose `compile` is overridden, as ours is.)"""
+        models whose `compile` is overridden, as `BertPretrainer`'s and the task models' are.)"""
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if self.built:
