@@ -167,8 +167,9 @@ def save_keras_file(model, path):
 
 def _remove_failed_run(out, before):
     """After a failure: removes what this run created in `out` (the names not in `before`),
-    unless a checkpoint exists (then everything stays, to resume from)."""
-    if os.path.exists(os.path.join(out, "checkpoints", "checkpoint")):
+    unless a checkpoint exists (then everything stays, to resume from). `out` may be gone:
+    another worker of a multi-worker run removes it when it fails first and it is empty."""
+    if not os.path.isdir(out) or os.path.exists(os.path.join(out, "checkpoints", "checkpoint")):
         return
     for name in sorted(set(os.listdir(out)) - before):
         remove_path(os.path.join(out, name))

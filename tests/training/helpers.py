@@ -41,7 +41,14 @@ def load_result(result):
     return data
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
+def free_ports(count):
+    """`count` distinct ports that were free a moment ago (all held open at once while they
+    are chosen, so that two of them cannot be the same)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("localhost", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()

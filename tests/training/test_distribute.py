@@ -16,7 +16,7 @@ import pytest
 
 from tests.training.helpers import (
     REPO_ROOT,
-    free_port,
+    free_ports,
     load_result,
     run_worker,
     worker_command,
@@ -52,8 +52,16 @@ def test_mirrored_two_logical_cpus_matches_one_device(tmp_path, single_device):
     assert_same_training(result, single_device)
 
 
-def test_multi_worker_two_processes_matches_one_device(tmp_path, single_device):
-    ports = [free_port(), free_port()]
+# Symptoms of the two-process cluster itself failing (a port taken between choosing and
+# binding it, a worker starved of CPU missing its heartbeats on a loaded CI machine), not of
+# our training code; such a run is retried once on fresh ports.
+CLUSTER_FAILURES = ("Address already in use", "Failed to add port", "unhealthy",
+                    "UnavailableError", "DeadlineExceeded", "DEADLINE_EXCEEDED")
+
+
+def run_two_workers(out, results):
+    """Starts the two workers of one cluster; returns [(returncode, stderr)] per worker."""
+    ports = free_ports(2)
     processes = []
     for index in range(2):
         tf_config = {
@@ -62,8 +70,8 @@ def test_multi_worker_two_processes_matches_one_device(tmp_path, single_device):
         }
         processes.append(
             subprocess.Popen(
-                worker_command(tmp_path / "run", tmp_path / f"result{index}.json",
-                               "--strategy", "multi_worker", "--check-unpatched"),
+                worker_command(out, results[index], "--strategy", "multi_worker",
+                               "--check-unpatched"),
                 cwd=REPO_ROOT, env=worker_env(TF_CONFIG=json.dumps(tf_config)),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
@@ -74,10 +82,21 @@ def test_multi_worker_two_processes_matches_one_device(tmp_path, single_device):
         for p in processes:
             if p.poll() is None:
                 p.kill()
-    for p, (_, err) in zip(processes, outputs):
-        assert p.returncode == 0, err[-3000:]
-    results = [load_result(tmp_path / f"result{i}.json") for i in range(2)]
-    for result in results:
+    return [(p.returncode, err) for p, (_, err) in zip(processes, outputs)]
+
+
+def test_multi_worker_two_processes_matches_one_device(tmp_path, single_device):
+    results = [tmp_path / f"result{i}.json" for i in range(2)]
+    workers = run_two_workers(tmp_path / "run", results)
+    failed = [err for code, err in workers if code != 0]
+    if failed and any(symptom in err for err in failed for symptom in CLUSTER_FAILURES):
+        # No run was left behind to resume: a failure before the first checkpoint removes it.
+        assert not (tmp_path / "run" / "checkpoints" / "checkpoint").exists()
+        workers = run_two_workers(tmp_path / "run", results)
+    assert all(code == 0 for code, _ in workers), "\n\n".join(
+        f"worker {i} (exit {code}):\n{err[-3000:]}" for i, (code, err) in enumerate(workers)
+    )
+    for result in map(load_result, results):
         assert result["replicas"] == 2
         assert_same_training(result, single_device)
         # The "Keras fixed it" detector: when this fails, keras-team/keras#20585 is fixed and

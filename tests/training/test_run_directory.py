@@ -162,6 +162,31 @@ def test_a_failed_fresh_run_removes_what_it_created(tmp_path):
     assert empty.is_dir() and os.listdir(empty) == []  # the user's directory stays
 
 
+class _RemoveRunThenInterrupt(keras.callbacks.Callback):
+    """What the chief of a multi-worker run sees when another worker failed first: that
+    worker removed the shared, still empty run directory."""
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for root, dirs, names in os.walk(self.run, topdown=False):
+            for name in names:
+                os.remove(os.path.join(root, name))
+            for name in dirs:
+                os.rmdir(os.path.join(root, name))
+        os.rmdir(self.run)
+        raise KeyboardInterrupt
+
+
+def test_a_failure_after_the_run_directory_is_gone_reports_the_failure(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):  # not a FileNotFoundError from the cleanup
+        _pretrain(run, _vocab_file(tmp_path, VOCAB), callbacks=[_RemoveRunThenInterrupt(run)])
+    assert not run.exists()
+
+
 def test_stale_temp_files_go_at_the_next_start(tmp_path):
     run = _started_run(tmp_path / "run")
     dead, alive = _dead_pid(), os.getppid()
