@@ -35,13 +35,10 @@ test: $(VENV)/.installed-dev
 slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -q $(XDIST) -m slow
 
+# Every benchmark against its peers in one run; writes benchmarks/results/<machine>.json and .md
+# (`$(PY) -m benchmarks --quick` for tiny sizes, or name some: `-m benchmarks encoder serving`).
 bench: $(VENV)/.installed-bench
-	$(PY) benchmarks/encoder_throughput.py
-	$(PY) benchmarks/tokenizer_throughput.py
-	$(PY) benchmarks/tokenizer_throughput.py --cased
-	$(PY) benchmarks/load_weights.py
-	$(PY) benchmarks/finetune_throughput.py
-	$(PY) benchmarks/serving_latency.py
+	$(PY) -m benchmarks
 
 # Fine-tunes the real pretrained MiniLM on SST-2, MRPC, BBC News, CoNLL-2003 and SQuAD (about
 # two to three hours on 2 CPU cores); figures go to runs/real/<task>/metrics.json.

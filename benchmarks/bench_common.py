@@ -1,8 +1,14 @@
 """What the benchmarks share: the real MiniLM checkpoint, SST-2 sentences, the machine and
-package versions for their headers.
+package versions for their headers, the result record every benchmark returns and the model
+FLOPs of a BERT forward or train step.
 
-Benchmarks run as scripts (`python benchmarks/NAME.py`), so `benchmarks/` is on `sys.path` and
-they import this module as `bench_common`.
+Benchmarks run as scripts (`python benchmarks/NAME.py`) or all together (`python -m
+benchmarks`); either way `benchmarks/` is on `sys.path` and they import this module as
+`bench_common`.
+
+Each benchmark module has one function that measures and returns a list of `result(...)`
+records (its `main()` parses the flags and calls it; `python -m benchmarks` calls it with the
+suite's sizes and writes the records to `benchmarks/results/`).
 """
 
 import importlib.util
@@ -64,3 +70,46 @@ def versions(names):
         except metadata.PackageNotFoundError:
             found.append(f"{name} missing")
     return ", ".join(found)
+
+
+def result(name, config, ours, unit, peers=None, *, higher_is_better=True, flops_per_item=None,
+           dtype="float32", notes=""):
+    """One measurement as a plain (JSON-ready) dict.
+
+    `ours` and each of `peers` (`{peer name: value}`; `None` = the peer could not run, e.g. its
+    package is missing, said in `notes`) are in `unit`, measured in the same run.
+    `higher_is_better` is False for times (seconds, ms): the report's ratios are then
+    peer / ours, so that a ratio > 1 always means we are faster. `flops_per_item` (model FLOPs
+    per sequence, when known) and `dtype` (the compute precision) give the model-FLOPs
+    utilisation against the ceiling measured in the same run.
+    """
+    return {
+        "name": name,
+        "config": config,
+        "ours": None if ours is None else float(ours),
+        "unit": unit,
+        "peers": {k: None if v is None else float(v) for k, v in (peers or {}).items()},
+        "higher_is_better": bool(higher_is_better),
+        "flops_per_item": None if flops_per_item is None else float(flops_per_item),
+        "dtype": dtype,
+        "notes": notes,
+    }
+
+
+def model_flops(config, batch, seq, predictions=0, train=True):
+    """Matmul model FLOPs of one step over `batch` sequences of `seq` tokens.
+
+    A train step (forward + backward, `train=True`) is 6 x matmul parameters x tokens (encoder
+    layers and pooler at every token, the MLM head's transform and vocab projection only at
+    the `predictions` masked positions per sequence, as our head computes them) + attention
+    12 x layers x hidden x seq x tokens (QK^T and AV, forward and backward); a forward pass
+    (`train=False`) is a third of each (2 x and 4 x). Documented in `pretrain_throughput.py`.
+    """
+    tokens = batch * seq
+    hidden, layers, vocab = config.hidden_size, config.num_layers, config.vocab_size
+    per_layer = 4 * hidden * hidden + 2 * hidden * config.intermediate_size
+    encoder_matmul = layers * per_layer + hidden * hidden  # + pooler (at [CLS]; counted at all)
+    head_matmul = hidden * hidden + hidden * vocab  # MLM transform + projection, masked only
+    factor = 6 if train else 2
+    return (factor * encoder_matmul * tokens + factor * head_matmul * batch * predictions
+            + 2 * factor * layers * hidden * seq * tokens)

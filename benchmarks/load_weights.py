@@ -10,9 +10,15 @@ shared machine hits both alike):
    (safetensors) vs keras-hub's `save_to_preset` (`model.weights.h5`).
 
 Both load on the TensorFlow backend in float32; the time includes building the model.
-Prints the seconds and the ratio keras-hub / ours (> 1: we are faster).
+Prints the seconds and the ratio keras-hub / ours (> 1: we are faster). Without keras-hub (or
+without `sentencepiece`, which keras-hub 0.32's Hugging Face loader imports) its times are
+recorded as missing; `transformers` and `torch` write the Hugging Face directory and
+are needed.
 
     .venv/bin/python benchmarks/load_weights.py [--rounds 3] [--size bert_base]
+
+`results(...)` measures, prints and returns `bench_common.result` records (seconds, lower is
+better), for `python -m benchmarks`.
 """
 
 import argparse
@@ -49,43 +55,71 @@ def timed(fn):
     return seconds, model
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--size", default="bert_base")
-    args = parser.parse_args()
-
-    import keras_hub
+def results(rounds=3, size="bert_base"):
+    """Measures and prints the load times; returns `result` records (seconds; peer keras-hub,
+    missing when it is not installed)."""
+    from bench_common import result
 
     from keras_bert_impl import BertEncoder
 
+    missing = ""
+    try:
+        import keras_hub
+    except ImportError:
+        keras_hub, missing = None, "keras-hub not installed (pip install -e '.[bench]')"
+
     with tempfile.TemporaryDirectory() as tmp:
-        hf_dir = write_hf_dir(os.path.join(tmp, "hf"), args.size)
+        hf_dir = write_hf_dir(os.path.join(tmp, "hf"), size)
         ours_dir, hub_dir = os.path.join(tmp, "ours"), os.path.join(tmp, "keras_hub")
         BertEncoder.from_preset(hf_dir).save_to_preset(ours_dir)
-        keras_hub.models.BertBackbone.from_preset(hf_dir).save_to_preset(hub_dir)
-        size_mb = os.path.getsize(os.path.join(hf_dir, "model.safetensors")) / 2**20
-
         contenders = {
             "hf_dir/ours": lambda: BertEncoder.from_preset(hf_dir),
-            "hf_dir/keras_hub": lambda: keras_hub.models.BertBackbone.from_preset(hf_dir),
             "own_preset/ours": lambda: BertEncoder.from_preset(ours_dir),
-            "own_preset/keras_hub": lambda: keras_hub.models.BertBackbone.from_preset(hub_dir),
         }
+        if keras_hub is not None:
+            try:  # keras-hub's Hugging Face loader imports all its converters (sentencepiece)
+                keras_hub.models.BertBackbone.from_preset(hf_dir).save_to_preset(hub_dir)
+            except ImportError as error:
+                keras_hub, missing = None, f"keras-hub cannot read the HF directory: {error}"
+        if missing:
+            print(f"{missing}: its times are missing")
+        if keras_hub is not None:
+            contenders["hf_dir/keras_hub"] = \
+                lambda: keras_hub.models.BertBackbone.from_preset(hf_dir)
+            contenders["own_preset/keras_hub"] = \
+                lambda: keras_hub.models.BertBackbone.from_preset(hub_dir)
+        size_mb = os.path.getsize(os.path.join(hf_dir, "model.safetensors")) / 2**20
+
         best = {name: float("inf") for name in contenders}
         params = {}
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, fn in contenders.items():
                 seconds, model = timed(fn)
                 best[name] = min(best[name], seconds)
                 params[name] = model.count_params()
                 del model
-    print(f"{args.size}: {size_mb:.0f} MiB of float32 weights, best of {args.rounds} rounds")
+    print(f"{size}: {size_mb:.0f} MiB of float32 weights, best of {rounds} rounds")
     for name, seconds in best.items():
         print(f"  {name:22s} {seconds:6.2f} s   ({params[name]:,} parameters)")
-    for kind in ("hf_dir", "own_preset"):
-        ratio = best[f"{kind}/keras_hub"] / best[f"{kind}/ours"]
-        print(f"  {kind}: keras-hub / ours = {ratio:.2f}x")
+    records = []
+    for kind, what in (("hf_dir", "the same HF directory"),
+                       ("own_preset", "each library's own preset")):
+        hub = best.get(f"{kind}/keras_hub")
+        if hub is not None:
+            print(f"  {kind}: keras-hub / ours = {hub / best[f'{kind}/ours']:.2f}x")
+        records.append(result(
+            f"build + load weights: {what}", f"{size} ({size_mb:.0f} MiB float32), best of "
+            f"{rounds}", best[f"{kind}/ours"], "s", {"keras-hub": hub}, higher_is_better=False,
+            notes=missing))
+    return records
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--size", default="bert_base")
+    args = parser.parse_args()
+    results(args.rounds, args.size)
 
 
 if __name__ == "__main__":

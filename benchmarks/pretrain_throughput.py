@@ -22,6 +22,10 @@ Two modes, chosen by the Keras backend:
   backward). The issue's cruder `6 x all params x tokens + attention` is printed too. On a CPU
   it runs as a smoke check of the code path (`--preset bert_tiny --batch 8 --steps 2
   --matmul 512`); its MFU is then against the CPU's matmul peak and means little.
+
+`results(...)` measures, prints and returns `bench_common.result` records (the formula is
+`bench_common.model_flops`), for `python -m benchmarks`, whose report gives the MFU of the
+TensorFlow rows against the CPU matmul ceiling it measures in the same run.
 """
 
 import argparse
@@ -34,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_common import model_flops, result  # noqa: E402
 from encoder_throughput import (  # noqa: E402
     interleaved_best_seconds,
     keras_hub_models,
@@ -57,35 +62,37 @@ def _ours(config, jit):
 
 
 def compare_keras_hub(config, batch, seq, rounds, warmup):
-    """{(precision, xla): (ours seq/s, keras-hub seq/s)} for a train step on this backend."""
+    """{(precision, xla): (ours seq/s, keras-hub seq/s or None when keras-hub is missing)}
+    for a train step on this backend."""
     x, y, _ = _batch(config, batch, seq)
     results = {}
     for precision in ("float32", "mixed_bfloat16"):
         for jit in (False, True):
             keras.config.set_dtype_policy(precision)
             ours = _ours(config, jit)
-            _, masked_lm = keras_hub_models(config)
-            masked_lm.compile(
-                optimizer=create_adamw(1e-4),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
-                jit_compile=jit,
-            )
+            contenders = {"ours": lambda: ours.train_on_batch(x, y)}
+            try:
+                _, masked_lm = keras_hub_models(config)
+            except ImportError:
+                masked_lm = None
+            if masked_lm is not None:
+                masked_lm.compile(
+                    optimizer=create_adamw(1e-4),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+                    jit_compile=jit,
+                )
+                contenders["keras-hub"] = lambda: masked_lm.train_on_batch(
+                    x, y["mask_ids"], sample_weight=y["mask_weights"]
+                )
             start = time.perf_counter()
-            best = interleaved_best_seconds(
-                {
-                    "ours": lambda: ours.train_on_batch(x, y),
-                    "keras-hub": lambda: masked_lm.train_on_batch(
-                        x, y["mask_ids"], sample_weight=y["mask_weights"]
-                    ),
-                },
-                rounds,
-                warmup=warmup,
-            )
-            results[precision, jit] = (batch / best["ours"], batch / best["keras-hub"])
-            a, b = results[precision, jit]
-            print(f"{precision:<15} {'on' if jit else 'off':<4} {a:>11.2f} {b:>16.2f} "
-                  f"{a / b:>6.2f}x   ({time.perf_counter() - start:.0f} s incl. compile)",
+            best = interleaved_best_seconds(contenders, rounds, warmup=warmup)
+            hub = batch / best["keras-hub"] if "keras-hub" in best else None
+            results[precision, jit] = (batch / best["ours"], hub)
+            a = results[precision, jit][0]
+            shown = ("missing", "") if hub is None else (f"{hub:.2f}", f"{a / hub:.2f}x")
+            print(f"{precision:<15} {'on' if jit else 'off':<4} {a:>11.2f} {shown[0]:>16} "
+                  f"{shown[1]:>7}   ({time.perf_counter() - start:.0f} s incl. compile)",
                   flush=True)
             keras.backend.clear_session()
             keras.config.set_dtype_policy("float32")
@@ -95,12 +102,8 @@ def compare_keras_hub(config, batch, seq, rounds, warmup):
 def model_flops_per_step(model, config, batch, seq, predictions):
     """(exact matmul model FLOPs, the issue's 6*all-params*tokens + attention) per step."""
     tokens = batch * seq
-    hidden, layers, vocab = config.hidden_size, config.num_layers, config.vocab_size
-    per_layer = 4 * hidden * hidden + 2 * hidden * config.intermediate_size
-    encoder_matmul = layers * per_layer + hidden * hidden  # + pooler (at [CLS]; counted at all)
-    head_matmul = hidden * hidden + hidden * vocab  # MLM transform + projection, masked only
-    attention = 12 * layers * hidden * seq * tokens
-    exact = 6 * encoder_matmul * tokens + 6 * head_matmul * batch * predictions + attention
+    attention = 12 * config.num_layers * config.hidden_size * seq * tokens
+    exact = model_flops(config, batch, seq, predictions, train=True)
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     return exact, 6 * params * tokens + attention, params
 
@@ -125,6 +128,7 @@ def measured_bf16_peak(n, rounds=5):
 
 
 def jax_mfu(config, batch, seq, steps, matmul):
+    """Prints our bf16 train step's seq/s and MFU on JAX; returns (seq/s, FLOPs per seq)."""
     import jax
 
     keras.config.set_dtype_policy("mixed_bfloat16")
@@ -140,6 +144,38 @@ def jax_mfu(config, batch, seq, steps, matmul):
           f"{exact / seconds / peak:.1%}")
     print(f"MFU (issue's 6*params*tokens + attention, {issue / 1e12:.3f} TFLOP/step): "
           f"{issue / seconds / peak:.1%}")
+    keras.config.set_dtype_policy("float32")
+    return batch / seconds, exact / batch, exact / seconds / peak
+
+
+def results(preset="bert_base", batch=None, seq=128, rounds=None, warmup=2, matmul=8192):
+    """Measures and prints the train step (see the module docstring); returns `result`
+    records (sequences/s, peer keras-hub on TensorFlow, model FLOPs per sequence). `batch`
+    and `rounds` default to 128 and 10 on JAX, 8 and 3 on TensorFlow."""
+    jax_backend = keras.backend.backend() == "jax"
+    batch = batch or (128 if jax_backend else 8)
+    rounds = rounds or (10 if jax_backend else 3)
+    config = BertConfig.from_preset(preset)
+    predictions = max(1, round(0.15 * seq))
+    flops = model_flops(config, 1, seq, predictions, train=True)
+    print(f"backend={keras.backend.backend()} keras={keras.__version__} preset={preset} "
+          f"batch={batch} seq={seq} rounds={rounds}, best of interleaved calls")
+    if jax_backend:
+        rate, flops, own_mfu = jax_mfu(config, batch, seq, rounds, matmul)
+        return [result("train step (MLM+NSP)", f"{preset} batch={batch} seq={seq} "
+                       "mixed_bfloat16 JAX XLA", rate, "seq/s", flops_per_item=flops,
+                       dtype="bfloat16",
+                       notes=f"MFU {own_mfu:.1%} of a JAX bf16 {matmul}^3 matmul")]
+    print(f"{'precision':<15} {'xla':<4} {'ours seq/s':>11} {'keras-hub seq/s':>16} {'ratio':>7}")
+    records = []
+    for (precision, jit), (ours, hub) in compare_keras_hub(config, batch, seq, rounds,
+                                                            warmup).items():
+        records.append(result(
+            "train step (MLM+NSP)", f"{preset} batch={batch} seq={seq} {precision} "
+            f"XLA {'on' if jit else 'off'}", ours, "seq/s", {"keras-hub": hub},
+            flops_per_item=flops, dtype="bfloat16" if "bfloat16" in precision else "float32",
+            notes="" if hub is not None else "keras-hub not installed"))
+    return records
 
 
 def main():
@@ -153,14 +189,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls (compile) first")
     parser.add_argument("--matmul", type=int, default=8192, help="peak-FLOPs matmul size (jax)")
     args = parser.parse_args()
-    config = BertConfig.from_preset(args.preset)
-    print(f"backend={keras.backend.backend()} keras={keras.__version__} preset={args.preset} "
-          f"batch={args.batch} seq={args.seq} rounds={args.rounds}, best of interleaved calls")
-    if jax_backend:
-        jax_mfu(config, args.batch, args.seq, args.rounds, args.matmul)
-        return
-    print(f"{'precision':<15} {'xla':<4} {'ours seq/s':>11} {'keras-hub seq/s':>16} {'ratio':>7}")
-    compare_keras_hub(config, args.batch, args.seq, args.rounds, args.warmup)
+    results(args.preset, args.batch, args.seq, args.rounds, args.warmup, args.matmul)
 
 
 if __name__ == "__main__":

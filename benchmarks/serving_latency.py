@@ -41,8 +41,14 @@ latency / the fastest's, and the fastest's throughput / its own (both >= 1, 1 = 
 Goals (issue 13): `serve_ids` within 1.1x of the fastest on both, tokenization <= 10% of the
 string path's batch-1 latency.
 
-    python benchmarks/serving_latency.py [--sizes minilm base] [--seq 128] [--batch 32]
+    python benchmarks/serving_latency.py [--sizes minilm base tiny] [--seq 128] [--batch 32]
         [--calls 30] [--batch-calls 3] [--rounds 3] [--warmup 3]
+
+`tiny` is `bert_tiny` (2 x 128, random weights), the quick run's size. `results(...)` measures,
+prints and returns `bench_common.result` records for `python -m benchmarks`: per size, the
+batch-1 latency (ms) and batch throughput (ex/s) of `serve_ids` (peers: the Keras model and
+ONNX Runtime, recorded as missing when tf2onnx/onnxruntime cannot run) and of
+`serving_default` (no peer; its tokenization share in the notes).
 """
 
 import argparse
@@ -58,11 +64,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_common import SST2, cpu_name, minilm_dir, read_sst2, versions  # noqa: E402
+from bench_common import SST2, cpu_name, minilm_dir, read_sst2, result, versions  # noqa: E402
 
 PACKAGES = ("tensorflow", "tensorflow-text", "keras", "numpy", "tf2onnx", "onnx",
             "onnxruntime")
-SIZES = ("minilm", "base")
+SIZES = ("minilm", "base", "tiny")
+PRESETS = {"base": "bert_base", "tiny": "bert_tiny"}  # minilm is the checkpoint
 ID_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 SERVE_IDS_GOAL = 1.1  # serve_ids' latency and throughput within this factor of the fastest
 TOKENIZATION_GOAL = 0.10  # tokenization's share of serving_default's batch-1 latency
@@ -79,7 +86,7 @@ def classifier(size, seq):
         return BertClassifier.from_preset(str(minilm_dir()), num_classes=2, sequence_length=seq)
     preprocessor = BertClassifierPreprocessor(
         BertTokenizer(str(minilm_dir() / "vocab.txt")), sequence_length=seq)
-    return BertClassifier.from_preset("bert_base", num_classes=2, preprocessor=preprocessor)
+    return BertClassifier.from_preset(PRESETS[size], num_classes=2, preprocessor=preprocessor)
 
 
 # --- ONNX ------------------------------------------------------------------------------------
@@ -220,7 +227,8 @@ def verdict(met):
     return "met" if met else "NOT met"
 
 
-def report(size, kept, batch, differences):
+def report(size, kept, batch, differences, seq=None, onnx_missing=None):
+    """Prints one size's table, comparisons and goals; returns its `result` records."""
     latency = {name: 1000 * statistics.median(single) for name, (single, _) in kept.items()}
     rate = {name: batch / statistics.median(many) for name, (_, many) in kept.items()}
     served = [name for name in kept if name != "preprocessor alone"]
@@ -266,6 +274,68 @@ def report(size, kept, batch, differences):
     print(f"goal tokenization <= {100 * TOKENIZATION_GOAL:.0f}% of the string path's batch-1 "
           f"latency: {100 * share:.1f}% {verdict(share <= TOKENIZATION_GOAL)}")
 
+    peers = ["Keras model", "ONNX Runtime", "ONNX Runtime tuned"]
+    note = f"ONNX Runtime missing: {onnx_missing}" if onnx_missing else ""
+    config = f"{size} seq={seq}"
+    return [
+        result("latency batch 1: serve_ids (ids in)", config, latency["serve_ids"], "ms",
+               {name: latency.get(name) for name in peers}, higher_is_better=False,
+               notes=note),
+        result(f"throughput batch {batch}: serve_ids (ids in)", config, rate["serve_ids"],
+               "ex/s", {name: rate.get(name) for name in peers}, notes=note),
+        result("latency batch 1: serving_default (text in)", config,
+               latency["serving_default"], "ms", higher_is_better=False,
+               notes=f"tokenization {100 * share:.1f}% of it"),
+        result(f"throughput batch {batch}: serving_default (text in)", config,
+               rate["serving_default"], "ex/s",
+               notes=f"tokenization {100 * share_batch:.1f}% of it"),
+    ]
+
+
+def results(sizes=("minilm",), seq=128, batch=32, calls=30, batch_calls=3, rounds=3,
+            warmup=3):
+    """Exports, measures and prints each size; returns its `result` records."""
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit("SavedModels and the in-graph TF-Text preprocessor need "
+                         "KERAS_BACKEND=tensorflow.")
+    import tensorflow as tf
+
+    from keras_bert_impl.export import export_saved_model
+
+    texts, _ = read_sst2(SST2, max(calls, batch * batch_calls))
+    cores = os.cpu_count()
+    print(f"cpu: {cpu_name()} ({cores} logical cores), python {platform.python_version()}")
+    print(f"versions: {versions(PACKAGES)}")
+    print(f"data: SST-2 sentences from {SST2}, seq={seq}; {rounds} interleaved "
+          f"round(s) of {calls} batch-1 calls and {batch_calls} batch-{batch} "
+          f"calls per contender after {warmup} warmup calls per batch size; latency = "
+          "median batch-1 call, ex/s = batch / median batch call; Keras model = "
+          "model(ids, training=False) in a tf.function")
+    records = []
+    for size in sizes:
+        start = time.perf_counter()
+        model = classifier(size, seq)
+        with tempfile.TemporaryDirectory(prefix="serving-latency-") as folder:
+            saved_model = export_saved_model(model, os.path.join(folder, "saved_model"))
+            loaded = tf.saved_model.load(saved_model)
+            sessions, detail = onnx_sessions(saved_model, folder)
+            if sessions is None:
+                print(f"ONNX Runtime: unavailable ({detail})")
+            else:
+                print(f"ONNX Runtime: serve_ids converted by tf2onnx in {detail:.0f} s "
+                      "(Erfc mapped to 1 - Erf)")
+            functions = contenders(model, loaded, sessions)
+            singles = [inputs_for(model, [text]) for text in texts[:calls]]
+            batches = [inputs_for(model, texts[i * batch:(i + 1) * batch])
+                       for i in range(batch_calls)]
+            differences = max_differences(functions, batches[0])
+            kept = measure(functions, singles, batches, warmup, rounds)
+        print(f"{size} ({time.perf_counter() - start:.0f} s incl. export and conversion)")
+        records += report(size, kept, batch, differences, seq,
+                          onnx_missing=detail if sessions is None else None)
+        keras.backend.clear_session()
+    return records
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -278,43 +348,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per batch size")
     args = parser.parse_args()
-    if keras.backend.backend() != "tensorflow":
-        raise SystemExit("SavedModels and the in-graph TF-Text preprocessor need "
-                         "KERAS_BACKEND=tensorflow.")
-    import tensorflow as tf
-
-    from keras_bert_impl.export import export_saved_model
-
-    texts, _ = read_sst2(SST2, max(args.calls, args.batch * args.batch_calls))
-    cores = os.cpu_count()
-    print(f"cpu: {cpu_name()} ({cores} logical cores), python {platform.python_version()}")
-    print(f"versions: {versions(PACKAGES)}")
-    print(f"data: SST-2 sentences from {SST2}, seq={args.seq}; {args.rounds} interleaved "
-          f"round(s) of {args.calls} batch-1 calls and {args.batch_calls} batch-{args.batch} "
-          f"calls per contender after {args.warmup} warmup calls per batch size; latency = "
-          "median batch-1 call, ex/s = batch / median batch call; Keras model = "
-          "model(ids, training=False) in a tf.function")
-    for size in args.sizes:
-        start = time.perf_counter()
-        model = classifier(size, args.seq)
-        with tempfile.TemporaryDirectory(prefix="serving-latency-") as folder:
-            saved_model = export_saved_model(model, os.path.join(folder, "saved_model"))
-            loaded = tf.saved_model.load(saved_model)
-            sessions, detail = onnx_sessions(saved_model, folder)
-            if sessions is None:
-                print(f"ONNX Runtime: unavailable ({detail})")
-            else:
-                print(f"ONNX Runtime: serve_ids converted by tf2onnx in {detail:.0f} s "
-                      "(Erfc mapped to 1 - Erf)")
-            functions = contenders(model, loaded, sessions)
-            singles = [inputs_for(model, [text]) for text in texts[:args.calls]]
-            batches = [inputs_for(model, texts[i * args.batch:(i + 1) * args.batch])
-                       for i in range(args.batch_calls)]
-            differences = max_differences(functions, batches[0])
-            kept = measure(functions, singles, batches, args.warmup, args.rounds)
-        print(f"{size} ({time.perf_counter() - start:.0f} s incl. export and conversion)")
-        report(size, kept, args.batch, differences)
-        keras.backend.clear_session()
+    results(args.sizes, args.seq, args.batch, args.calls, args.batch_calls, args.rounds,
+            args.warmup)
 
 
 if __name__ == "__main__":
