@@ -30,11 +30,20 @@ Private names used, with why:
   the epoch scalars, so an epoch whose last step is not a multiple of `update_freq` loses
   its `epoch_*` and validation scalars; `TensorBoard` writes them unconditionally.
 
+* `Dense._kernel`, `Layer._tracker` (`unlock()` / `lock()`) and
+  `Layer._untrack_variable(variable)`: `LoraDense` (`layers/lora.py`) adds adapter variables to
+  a built `Dense` and removes them again, as Keras' own `Dense.enable_lora` does; `_kernel` is
+  the kernel variable behind the `kernel` property, which adds the adapters
+  (`dense_kernel`, `adding_variables`, `remove_variable`). Removing through `del` would work
+  too, but Keras' `Layer.__delattr__` runs a full `gc.collect()` per variable (about 0.5 s
+  each in a process with TensorFlow loaded: half a minute to merge BERT-base's adapters).
+
 Reproduced rather than imported (the `keras.src` function is not public API):
 
 * `keras.src.losses.loss.scale_loss_for_distribution`: `scale_loss_for_replicas`.
 """
 
+import contextlib
 import types
 
 import keras
@@ -50,6 +59,9 @@ PRIVATE_NAMES = (
     ("keras.Model", "test_function"),
     ("tf.distribute.MultiWorkerMirroredStrategy.extended", "_in_multi_worker_mode"),
     ("keras.callbacks.TensorBoard", "_log_epoch_metrics"),
+    ("keras.layers.Dense", "_kernel"),
+    ("keras.layers.Layer", "_tracker"),
+    ("keras.layers.Layer", "_untrack_variable"),
 )
 
 
@@ -123,6 +135,59 @@ def variable_index(optimizer, variable):
     ```
     """
     return optimizer._get_variable_index(variable)
+
+
+def dense_kernel(layer):
+    """The kernel variable of a built `keras.layers.Dense` (its `kernel` property may return
+    the kernel with LoRA adapters added instead).
+
+    Example:
+
+    ```python
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    dense_kernel(layer) is layer.kernel  # True
+    ```
+    """
+    return layer._kernel
+
+
+@contextlib.contextmanager
+def adding_variables(layer):
+    """A block in which `layer.add_weight` works on a built (locked) layer.
+
+    Example:
+
+    ```python
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    with adding_variables(layer):
+        layer.extra = layer.add_weight(shape=(2,), name="extra")
+    len(layer.weights)  # 3
+    ```
+    """
+    layer._tracker.unlock()
+    try:
+        yield layer
+    finally:
+        layer._tracker.lock()
+
+
+def remove_variable(layer, name):
+    """Deletes the variable attribute `name` of `layer` and stops tracking it (what
+    `del layer.name` does, without its `gc.collect()`).
+
+    Example:
+
+    ```python
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    remove_variable(layer, "bias")
+    [v.name for v in layer.weights]  # ['kernel']
+    ```
+    """
+    layer._untrack_variable(getattr(layer, name))
+    super(keras.layers.Layer, layer).__delattr__(name)
 
 
 def in_multi_worker_mode(strategy):

@@ -31,7 +31,8 @@ def _documented_objects():
             if inspect.isclass(obj) or inspect.isfunction(obj):  # not constants
                 yield f"{module.__name__}.{name}", obj
     for module_name in ("optimizers", "models.base", "models.input_checks", "models.task",
-                        "models.weights",
+                        "models.weights", "models.lora", "layers.lora", "layers.transformer",
+                        "presets.lora",
                         "presets.checkpoint", "presets.ours", "presets.hub",
                         "presets.tokenizer_spec", "presets.canonical", "presets.huggingface",
                         "presets.google", "presets.detect", "flags", "_moved", "keras_private",

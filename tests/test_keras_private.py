@@ -113,6 +113,22 @@ def check_log_epoch_metrics():
     _require(keras.callbacks.TensorBoard(), "summary")
 
 
+def check_dense_kernel():
+    layer = keras.layers.Dense(1)
+    layer.build((None, 2))
+    assert _require(layer, "_kernel") is layer.kernel
+
+
+def check_tracker():
+    tracker = _require(keras.layers.Dense(1), "_tracker")
+    _require(tracker, "lock", ["msg"])
+    _require(tracker, "unlock", [])
+
+
+def check_untrack_variable():
+    _require(keras.layers.Layer, "_untrack_variable", ["self", "variable"])
+
+
 CHECKS = {
     ("keras.optimizers.Optimizer", "_clip_gradients"): check_clip_gradients,
     ("keras.optimizers.Optimizer", "_get_variable_index"): check_get_variable_index,
@@ -124,6 +140,9 @@ CHECKS = {
     ("tf.distribute.MultiWorkerMirroredStrategy.extended", "_in_multi_worker_mode"):
         check_in_multi_worker_mode,
     ("keras.callbacks.TensorBoard", "_log_epoch_metrics"): check_log_epoch_metrics,
+    ("keras.layers.Dense", "_kernel"): check_dense_kernel,
+    ("keras.layers.Layer", "_tracker"): check_tracker,
+    ("keras.layers.Layer", "_untrack_variable"): check_untrack_variable,
 }
 
 

@@ -9,17 +9,57 @@ of three; converters split/concatenate the reference's separate kernels). Attent
 no dropout on the attention probabilities, so while training with `attention_dropout > 0` (the
 reference recipe) the block computes the same attention explicitly, softmax in float32, then
 dropout; at inference, or with `attention_dropout=0`, the fused op is used.
+
+LoRA (`enable_lora`): every projection is a `LoraDense`, so any of them can carry low-rank
+adapters: `"attention_output"`, `"intermediate"` and `"output"` on the whole kernel (Keras' own
+`Dense.enable_lora`), `"query"`, `"key"` and `"value"` each on its third of the fused qkv kernel
+(separate `A`/`B` per projection, as peft gives Hugging Face's separate ones). The rest of the
+block is frozen; the settings are part of the config, so a `.keras` round trip keeps them.
 """
 
 import keras
 from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
+from keras_bert_impl.layers.lora import LoraDense
 
 ACTIVATIONS = {
     "gelu": lambda x: keras.activations.gelu(x, approximate=False),
     "gelu_approximate": lambda x: keras.activations.gelu(x, approximate=True),
 }
+
+
+# The projections LoRA can target: query/key/value are the thirds of the fused qkv kernel.
+LORA_TARGETS = ("query", "key", "value", "attention_output", "intermediate", "output")
+DEFAULT_LORA_TARGETS = ("query", "value")  # the LoRA paper's and peft's choice for BERT
+_QKV = ("query", "key", "value")
+
+
+def lora_settings(rank, targets=DEFAULT_LORA_TARGETS, alpha=None):
+    """Checks LoRA settings; returns them as stored in configs: `{"rank", "targets", "alpha"}`
+    with `targets` in `LORA_TARGETS` order and `alpha` defaulting to `rank`.
+
+    Example:
+
+    ```python
+    lora_settings(4, "value,query")  # {'rank': 4, 'targets': ['query', 'value'], 'alpha': 4}
+    ```
+    """
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"LoRA rank must be a positive integer (4 or 8 are usual), got {rank!r}.")
+    if isinstance(targets, str):
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    targets = list(targets)
+    unknown = [t for t in targets if t not in LORA_TARGETS]
+    if unknown or not targets:
+        raise ValueError(f"Unknown LoRA target(s) {unknown or targets!r}; choose one or more of "
+                         f"{list(LORA_TARGETS)} (default {list(DEFAULT_LORA_TARGETS)}).")
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float))
+                              or alpha <= 0):
+        raise ValueError(f"LoRA alpha must be a positive number (default: the rank), got "
+                         f"{alpha!r}.")
+    return {"rank": rank, "targets": [t for t in LORA_TARGETS if t in targets],
+            "alpha": rank if alpha is None else alpha}
 
 
 def get_activation(name):
@@ -41,6 +81,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
         attention_dropout: dropout on attention probabilities (training only).
         initializer_range: stddev of the truncated normal initializer.
         layer_norm_epsilon: LayerNorm epsilon.
+        lora: `None`, or LoRA settings `{"rank", "targets", "alpha"}` applied when the block
+            is built (see `enable_lora`; a loaded model gets its adapters back this way).
 
     Call arguments:
         x: float tensor `[batch, seq_len, hidden_size]`.
@@ -54,6 +96,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
     block = TransformerEncoderBlock(hidden_size=16, num_heads=2, intermediate_size=64)
     y = block(np.zeros((1, 4, 16), "float32"), np.array([[1, 1, 1, 0]]))
     y.shape  # (1, 4, 16)
+    block.enable_lora(2)  # adapters on query and value; the rest of the block is frozen
+    len(block.trainable_weights)  # 4
     ```
     """
 
@@ -67,9 +111,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
         attention_dropout=0.1,
         initializer_range=0.02,
         layer_norm_epsilon=1e-12,
+        lora=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self._lora = None if lora is None else lora_settings(**lora)
         if hidden_size % num_heads:
             raise ValueError(
                 f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads})."
@@ -85,9 +131,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.initializer_range = initializer_range
         self.layer_norm_epsilon = layer_norm_epsilon
 
-        def dense(units, name):
-            return keras.layers.Dense(
+        def dense(units, name, num_slices=1):
+            return LoraDense(
                 units,
+                num_slices=num_slices,
                 kernel_initializer=bert_initializer(initializer_range),
                 dtype=self.dtype_policy,
                 name=name,
@@ -98,7 +145,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
                 epsilon=layer_norm_epsilon, dtype="float32", name=name
             )
 
-        self.qkv_dense = dense(3 * hidden_size, "qkv")
+        self.qkv_dense = dense(3 * hidden_size, "qkv", num_slices=3)
         self.attention_output_dense = dense(hidden_size, "attention_output")
         self.attention_dropout = keras.layers.Dropout(
             attention_dropout, dtype=self.dtype_policy, name="attention_probs_dropout"
@@ -123,6 +170,69 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dense.build((None, None, self.intermediate_size))
         self.output_layer_norm.build(h)
         self.built = True
+        if self._lora is not None:
+            settings, self._lora = self._lora, None
+            self.enable_lora(**settings)
+
+    # --- LoRA ---------------------------------------------------------------------------
+    def _projections(self):
+        return {"qkv": self.qkv_dense, "attention_output": self.attention_output_dense,
+                "intermediate": self.intermediate_dense, "output": self.output_dense}
+
+    def enable_lora(self, rank, targets=DEFAULT_LORA_TARGETS, alpha=None):
+        """Adds rank-`rank` adapters (zero at first: outputs do not change) to the `targets`
+        of `LORA_TARGETS`, scaled by `alpha / rank` (`alpha` defaults to `rank`), and freezes
+        every other weight of the block (kernels, biases, LayerNorms). Call it on a built
+        block, before `compile()`."""
+        settings = lora_settings(rank, targets, alpha)
+        if not self.built:
+            raise ValueError("Cannot enable LoRA on a TransformerEncoderBlock that is not built "
+                             "yet; call it (or build it) first, or pass lora= to the constructor.")
+        if self._lora is not None:
+            raise ValueError(f"LoRA is already enabled on {self.name!r} ({self._lora}); "
+                             "merge_lora() first to start again.")
+        chosen = settings["targets"]
+        slices = [i for i, name in enumerate(_QKV) if name in chosen]
+        for name, layer in self._projections().items():
+            if name == "qkv" and slices:
+                layer.enable_lora(rank, settings["alpha"], slices=slices)
+            elif name in chosen:
+                layer.enable_lora(rank, settings["alpha"])
+            else:
+                layer.trainable = False
+        self.attention_layer_norm.trainable = False
+        self.output_layer_norm.trainable = False
+        self._lora = settings
+
+    def lora_config(self):
+        """The LoRA settings `{"rank", "targets", "alpha"}`, or `None` without LoRA."""
+        if self._lora is None:
+            return None
+        return {"rank": self._lora["rank"], "targets": list(self._lora["targets"]),
+                "alpha": self._lora["alpha"]}
+
+    def lora_adapters(self):
+        """`{target: (A, B)}`: the adapter variables of each target (`{}` without LoRA)."""
+        if self._lora is None:
+            return {}
+        adapters = {_QKV[i]: (a, b) for i, a, b in self.qkv_dense.lora_adapters()}
+        for name, layer in self._projections().items():
+            if name != "qkv" and layer.lora_enabled:
+                adapters[name] = layer.lora_adapters()[0][1:]
+        return {t: adapters[t] for t in LORA_TARGETS if t in adapters}
+
+    def merge_lora(self):
+        """Folds the adapters into the kernels, removes them and makes the whole block
+        trainable again (a plain block computing the same outputs)."""
+        if self._lora is None:
+            raise ValueError(f"{self.name!r} has no LoRA adapters to merge.")
+        for layer in self._projections().values():
+            if layer.lora_enabled:
+                layer.merge_lora()
+            layer.trainable = True
+        self.attention_layer_norm.trainable = True
+        self.output_layer_norm.trainable = True
+        self._lora = None
 
     def _attention(self, x, padding_mask, training):
         batch, seq_len = ops.shape(x)[0], ops.shape(x)[1]
@@ -173,4 +283,6 @@ class TransformerEncoderBlock(keras.layers.Layer):
             initializer_range=self.initializer_range,
             layer_norm_epsilon=self.layer_norm_epsilon,
         )
+        if self._lora is not None:
+            config["lora"] = self.lora_config()
         return config

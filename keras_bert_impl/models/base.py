@@ -46,12 +46,20 @@ import logging
 import keras
 
 from keras_bert_impl.config import PRESETS, BertConfig
+from keras_bert_impl.layers.transformer import DEFAULT_LORA_TARGETS
 from keras_bert_impl.models.input_checks import (
     InputLimits,
     check_data,
     check_inputs,
     checks_enabled,
     is_host_data,
+)
+from keras_bert_impl.models.lora import (
+    enable_lora,
+    load_lora_weights,
+    lora_config,
+    merge_lora,
+    save_lora_weights,
 )
 from keras_bert_impl.models.weights import assign_weights, extract_weights
 from keras_bert_impl.presets.checkpoint import read_checkpoint
@@ -128,6 +136,35 @@ class BertModelBase(keras.Model):
         self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+    # --- LoRA (keras_bert_impl.models.lora) --------------------------------------------
+    def enable_lora(self, rank, targets=DEFAULT_LORA_TARGETS, alpha=None):
+        """Low-rank adapters on the encoder's `targets` (`"query"`, `"key"`, `"value"`,
+        `"attention_output"`, `"intermediate"`, `"output"`; a list or a comma-separated
+        string), scaled by `alpha / rank` (`alpha` defaults to `rank`); the rest of the
+        encoder is frozen, a head stays trainable. Outputs do not change until training.
+        keras-hub's `backbone.enable_lora(rank)`; call it before `compile()`."""
+        enable_lora(self, rank, targets, alpha)
+
+    def lora_config(self):
+        """`{"rank", "targets", "alpha"}` of the enabled LoRA adapters, or `None`."""
+        return lora_config(self)
+
+    def merge_lora(self):
+        """Folds the adapters into the kernels and removes them: a plain model with the
+        same outputs (for export), the whole encoder trainable again."""
+        merge_lora(self)
+
+    def save_lora_weights(self, path):
+        """Writes only what LoRA fine-tuning trains (the adapters, and the head of a task
+        model) with the LoRA settings to `path` (safetensors, e.g. `run.lora.safetensors`)."""
+        return save_lora_weights(self, path)
+
+    def load_lora_weights(self, path):
+        """Loads a `save_lora_weights` file onto this model (the base it was trained from,
+        after `enable_lora` with the file's settings); a mismatch of rank, targets, alpha,
+        names or shapes is an error naming it, raised before any weight changes."""
+        load_lora_weights(self, path)
 
     # --- input checks (keras_bert_impl.models.input_checks) -----------------------------
     def input_limits(self):
@@ -302,7 +339,11 @@ class BertModelBase(keras.Model):
         pretraining run directory one by one (see `keras_bert_impl.presets.write_preset`).
 
         A model without a vocabulary of its own (built from an architecture name) that reads
-        text through a preprocessor saves that preprocessor's tokenizer."""
+        text through a preprocessor saves that preprocessor's tokenizer.
+
+        A model with LoRA adapters is written merged (adapters folded into the kernels: the
+        preset is a plain model computing the same outputs); the model keeps its adapters,
+        and `save_lora_weights` writes them on their own."""
         spec = as_tokenizer_spec(tokenizer) if tokenizer is not None else self.tokenizer_spec
         text_tokenizer = getattr(getattr(self, "preprocessor", None), "tokenizer", None)
         if spec is None and text_tokenizer is not None:

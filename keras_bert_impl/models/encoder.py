@@ -22,6 +22,9 @@ class BertEncoder(BertModelBase):
     Args:
         config: a `BertConfig`, a dict of its fields, or a preset name.
         dtype: optional dtype policy (e.g. `"mixed_bfloat16"`); defaults to the global one.
+        lora: `None`, or LoRA settings `{"rank", "targets", "alpha"}` to enable at once (what
+            `get_config` stores once `enable_lora` was called; see
+            `keras_bert_impl.models.lora`).
 
     Example:
 
@@ -39,7 +42,7 @@ class BertEncoder(BertModelBase):
     ```
     """
 
-    def __init__(self, config, dtype=None, **kwargs):
+    def __init__(self, config, dtype=None, lora=None, **kwargs):
         config = _as_config(config)
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
@@ -99,6 +102,8 @@ class BertEncoder(BertModelBase):
         self.embeddings = embeddings
         self.transformer_layers = blocks
         self.pooler = pooler
+        if lora is not None:
+            self.enable_lora(**lora)
 
     @property
     def token_embeddings(self):
@@ -109,10 +114,13 @@ class BertEncoder(BertModelBase):
         return self
 
     def constructor_arguments(self):
-        return {
+        arguments = {
             "config": self.config.to_dict(),
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }
+        if self.lora_config() is not None:
+            arguments["lora"] = self.lora_config()
+        return arguments
 
     @classmethod
     def from_config(cls, config):

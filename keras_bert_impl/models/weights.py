@@ -32,6 +32,7 @@ np.array_equal(target.token_embeddings.numpy(), source.token_embeddings.numpy())
 import warnings
 
 import numpy as np
+from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.presets.canonical import WeightLoadError, is_head
@@ -57,7 +58,11 @@ def find_encoder(model):
 
 
 def model_variables(model):
-    """`{canonical_name: keras.Variable}` of every weight of `model` (encoder and heads)."""
+    """`{canonical_name: keras.Variable}` of every weight of `model` (encoder and heads).
+
+    A kernel with LoRA adapters enabled is a tensor instead: the merged kernel (see
+    `keras_bert_impl.models.lora`), which `extract_weights` reads and `assign_weights`
+    refuses to write."""
     encoder = find_encoder(model)
     emb = encoder.embeddings
     targets = {
@@ -92,7 +97,8 @@ def model_variables(model):
 
 def extract_weights(model):
     """`{canonical_name: np.ndarray}` of `model` (the inverse of `assign_weights`)."""
-    return {name: np.asarray(v.numpy()) for name, v in model_variables(model).items()}
+    return {name: np.asarray(ops.convert_to_numpy(v))
+            for name, v in model_variables(model).items()}
 
 
 def assign_weights(model, weights, source="checkpoint", source_names=None, warn=True):
@@ -115,6 +121,13 @@ def assign_weights(model, weights, source="checkpoint", source_names=None, warn=
         return f"{original} (ours: {name})" if original and original != name else name
 
     targets = model_variables(model)
+    merged = [n for n, v in targets.items() if not hasattr(v, "assign")]
+    if merged:
+        raise ValueError(
+            f"This {type(model).__name__} has LoRA adapters enabled, so its kernels "
+            f"({', '.join(merged[:3])}{', ...' if len(merged) > 3 else ''}) cannot take "
+            f"{source}'s weights: load the weights first, then enable_lora(); or merge_lora() "
+            f"first.")
     weights = dict(weights)
     decoder = weights.pop("mlm/decoder", None)
 

@@ -142,11 +142,13 @@ def _is_our_preset(path):
 
 # Temp names our writers use: `.NAME.tmp-PID-xxxxxxxx` (staged preset directories, beside
 # the target or inside a run directory), `.NAME.old-PID-xxxxxxxx` (a replaced preset on its
-# way out), `FILE.tmp-PID` (`atomic_write_text` of our own files), `.NAME-PID.tmp.keras`
-# (`.keras` files saved by a run or the demo, then renamed).
+# way out), `FILE.tmp-PID` (`atomic_write_text` of our own files, `write_lora_file` of a
+# run's adapters), `.NAME-PID.tmp.keras` (`.keras` files saved by a run or the demo, then
+# renamed).
 _TEMP_NAME = re.compile(
     r"^(\..+\.(tmp|old)-(?P<pid>\d+)-[a-z0-9_]{8}"
-    r"|(preset\.json|model\.safetensors|vocab\.txt|summary\.json)\.tmp-(?P<pid2>\d+)"
+    r"|(preset\.json|model\.safetensors|vocab\.txt|summary\.json|lora\.safetensors)"
+    r"\.tmp-(?P<pid2>\d+)"
     r"|\.[\w.]+-(?P<pid3>\d+)\.tmp\.keras)$"
 )
 

@@ -6,6 +6,12 @@ official metric after every epoch, keeps the best epoch's weights, and writes `o
 preset (weights, vocabulary and casing, preprocessor, label names) with `metrics.json`.
 `evaluate_run(run, task, data, split)` scores a run on a split.
 
+With `lora_rank` the encoder is frozen and only low-rank adapters (on `lora_targets`, default
+query and value) and the head train (`keras_bert_impl.models.lora`); the preset written is the
+merged model, so `evaluate` and `export` read it as any other, and the adapters and head alone
+go beside it as `lora.safetensors` (`model.load_lora_weights` puts them back on the base).
+`metrics.json` records the trainable and total parameter counts either way.
+
 Example:
 
 ```python
@@ -143,11 +149,29 @@ class _BestEpoch:
             self.best_weights = [w.copy() for w in self.model.get_weights()]
 
 
+def parameter_counts(model):
+    """`{"trainable": n, "total": m}`: the parameters `fit` updates and all of them.
+
+    Example:
+
+    ```python
+    from keras_bert_impl.models import BertEncoder
+    encoder = BertEncoder({"vocab_size": 50, "hidden_size": 8, "num_layers": 1,
+                           "num_heads": 2, "intermediate_size": 16})
+    encoder.enable_lora(2)
+    parameter_counts(encoder)  # {'trainable': 64, 'total': 5264}
+    ```
+    """
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    return {"trainable": trainable, "total": int(model.count_params())}
+
+
 def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
              sequence_length=None, validation_fraction=0.1, seed=0, tfds=False,
              max_train_examples=None, max_eval_examples=None, doc_stride=128,
              max_query_length=64, dropout=0.1, jit_compile="auto", overwrite=False,
-             verbose="auto", print_fn=print, load_weights=True, logs=None, **table_options):
+             verbose="auto", print_fn=print, load_weights=True, logs=None, lora_rank=None,
+             lora_targets=None, lora_alpha=None, **table_options):
     """Fine-tunes `init` on `task` and writes the best epoch to `out`; returns the metrics
     dict written to `out/metrics.json`.
 
@@ -165,14 +189,26 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
             weights (the baseline that shows what pretraining is worth).
         logs: a folder for TensorBoard logs of the training (loss per batch and epoch,
             the validation metric per epoch); `None` writes none.
+        lora_rank, lora_targets, lora_alpha: LoRA fine-tuning (`model.enable_lora`): the
+            adapters' rank (`None`: fine-tune every weight), the projections they adapt
+            (default `("query", "value")`) and their scale numerator (default the rank).
+            LoRA usually wants a higher learning rate than full fine-tuning (1e-4 to 1e-3).
     """
     import keras
 
     from keras_bert_impl.keras_private import TensorBoard
+    from keras_bert_impl.layers.transformer import DEFAULT_LORA_TARGETS, lora_settings
     from keras_bert_impl.models.text_task import default_optimizer
+    from keras_bert_impl.presets.lora import LORA_FILE
     from keras_bert_impl.presets.ours import atomic_write_text, check_preset_target
 
     spec = task_spec(task)
+    lora = None
+    if lora_rank is not None:
+        lora = lora_settings(lora_rank, lora_targets or DEFAULT_LORA_TARGETS, lora_alpha)
+    elif lora_targets is not None or lora_alpha is not None:
+        raise ValueError("LoRA targets and alpha need a LoRA rank (--lora-rank R); without "
+                         "one every weight is fine-tuned.")
     check_preset_target(out, overwrite=overwrite)
     keras.utils.set_random_seed(seed)
     splits = load_splits(task, data, tfds=tfds, validation_fraction=validation_fraction,
@@ -183,11 +219,18 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
     model = build_model(task, init, {"train": train}, sequence_length, dropout=dropout,
                         doc_stride=doc_stride, max_query_length=max_query_length,
                         load_weights=load_weights)
+    if lora is not None:
+        model.enable_lora(**lora)
     model.compile(optimizer=default_optimizer(learning_rate), jit_compile=jit_compile)
+    parameters = parameter_counts(model)
+    trained = (f"LoRA rank {lora['rank']} on {','.join(lora['targets'])} (alpha "
+               f"{lora['alpha']}) + head" if lora else "all weights")
     print_fn(f"finetune {task}: {len(train):,} train / {len(validation):,} validation "
              f"examples, {type(model).__name__} from {init}"
              f"{'' if load_weights else ' (random weights)'}, sequence length "
-             f"{sequence_length}, {epochs} epoch(s) of batch {batch_size}, lr {learning_rate}")
+             f"{sequence_length}, {epochs} epoch(s) of batch {batch_size}, lr {learning_rate}; "
+             f"training {trained}: {parameters['trainable']:,} of {parameters['total']:,} "
+             f"parameters")
     best = _BestEpoch(model, task, validation, spec.best_metric, batch_size, print_fn)
     x, y = model_inputs(spec.kind, train)
     if verbose == "auto":  # a progress bar on a terminal, one line per epoch in a log file
@@ -206,16 +249,21 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
         "validation": best.best_scores,
         "history": best.history, "train_examples": len(train),
         "validation_examples": len(validation), "train_seconds": round(seconds, 1),
+        "parameters": parameters,
+        "lora": None if lora is None else {**lora, "file": LORA_FILE},
         "settings": {"epochs": epochs, "learning_rate": learning_rate,
                      "batch_size": batch_size, "sequence_length": sequence_length,
                      "validation_fraction": validation_fraction, "seed": seed,
                      "data": None if data is None else str(data), "tfds": tfds,
-                     "max_eval_examples": max_eval_examples,
+                     "max_eval_examples": max_eval_examples, "lora": lora,
                      **{k: v for k, v in table_options.items() if v is not None}},
     }
+    # A LoRA model is written merged (a plain preset); its adapters and head go beside it.
     model.save_to_preset(out, metadata={"finetune": {k: record[k] for k in
                                                      ("task", "best_epoch", "settings")}},
                          overwrite=overwrite)
+    if lora is not None:
+        model.save_lora_weights(os.path.join(out, LORA_FILE))
     atomic_write_text(os.path.join(out, METRICS_FILE), json.dumps(record, indent=2) + "\n")
     return record
 

@@ -97,6 +97,13 @@ def add_arguments(parser):
     add("--random-init", action="store_true", help="--init's architecture and vocabulary with "
         "random weights (the baseline that shows what pretraining is worth)")
     add("--logs", help="a folder for TensorBoard logs of the training (default: none)")
+    add("--lora-rank", type=int, help="fine-tune with LoRA: freeze the encoder, train rank-R "
+        "adapters and the head (a higher --lr suits it, 1e-4 to 1e-3); --out gets the merged "
+        "preset and lora.safetensors (default: no LoRA, every weight trains)")
+    add("--lora-targets", help="with --lora-rank: the projections to adapt, comma-separated, "
+        "of query,key,value,attention_output,intermediate,output (default: query,value)")
+    add("--lora-alpha", type=float, help="with --lora-rank: the adapters' scale is "
+        "alpha/rank (default: alpha = rank)")
 
 
 def run(args):
@@ -110,10 +117,15 @@ def run(args):
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
         doc_stride=args.doc_stride, max_query_length=args.max_query_length,
         dropout=args.dropout, jit_compile=args.xla, overwrite=args.overwrite,
-        load_weights=not args.random_init, logs=args.logs,
+        load_weights=not args.random_init, logs=args.logs, lora_rank=args.lora_rank,
+        lora_targets=args.lora_targets, lora_alpha=args.lora_alpha,
         **table_options(args))
     figures = ", ".join(f"{k} {v:.4f}" for k, v in record["validation"].items()
                         if isinstance(v, float))
-    print(f"finetune: best epoch {record['best_epoch']} ({figures}); wrote {args.out} "
-          f"(a preset) and {os.path.join(args.out, 'metrics.json')}")
+    counts = record["parameters"]
+    lora = (f" and {os.path.join(args.out, record['lora']['file'])} (the LoRA adapters and "
+            "head; the preset is merged)" if record["lora"] else "")
+    print(f"finetune: best epoch {record['best_epoch']} ({figures}); trained "
+          f"{counts['trainable']:,} of {counts['total']:,} parameters; wrote {args.out} "
+          f"(a preset), {os.path.join(args.out, 'metrics.json')}{lora}")
     return 0
