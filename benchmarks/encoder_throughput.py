@@ -67,8 +67,14 @@ def interleaved_best_seconds(fns, rounds, warmup=2):
     return best
 
 
-def keras_hub_models(config):
-    import keras_hub
+def keras_hub_models(config, **compile_kwargs):
+    """keras-hub's `BertBackbone` and `BertMaskedLM` of `config`'s sizes, compiled (AdamW 1e-4,
+    the MLM loss and accuracy weighted by `mask_weights`) with `compile_kwargs` (e.g.
+    `jit_compile`); `(None, None)` when keras-hub is not installed."""
+    try:
+        import keras_hub
+    except ImportError:
+        return None, None
 
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=config.vocab_size,
@@ -81,6 +87,13 @@ def keras_hub_models(config):
         num_segments=config.type_vocab_size,
     )
     masked_lm = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
+    masked_lm.compile(
+        optimizer=create_adamw(1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+        **compile_kwargs,
+    )
+    backbone.compile(**compile_kwargs)
     return backbone, masked_lm
 
 
@@ -100,18 +113,8 @@ def measure(preset, batch, seq, steps, jit):
     forward = {"ours forward": lambda: encoder.predict_on_batch(x)}
     train = {"ours train": lambda: pretrainer.train_on_batch(x_mlm, y)}
 
-    try:
-        backbone, masked_lm = keras_hub_models(config)
-    except ImportError:
-        backbone = None
+    backbone, masked_lm = keras_hub_models(config, **jit_kwargs)
     if backbone is not None:
-        masked_lm.compile(
-            optimizer=create_adamw(1e-4),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
-            **jit_kwargs,
-        )
-        backbone.compile(**jit_kwargs)
         forward["keras-hub forward"] = lambda: backbone.predict_on_batch(x)
         train["keras-hub train"] = lambda: masked_lm.train_on_batch(
             x_mlm, y["mask_ids"], sample_weight=y["mask_weights"]
