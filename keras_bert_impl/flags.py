@@ -105,6 +105,41 @@ def add_casing_flags(parser, default=True):
     return case
 
 
+# `--dtype` and `--quantize` values: `keras_bert_impl.models.inference.INFERENCE_DTYPES` and
+# `keras_bert_impl.models.quantize.QUANTIZATION_MODES` (spelled out here so that building a
+# parser imports no Keras; a test keeps them equal).
+INFERENCE_DTYPE_CHOICES = ("float32", "bfloat16")
+QUANTIZATION_CHOICES = ("int8",)
+
+
+def add_inference_flags(parser, quantize=True):
+    """`--dtype` (`float32` | `bfloat16`) and, with `quantize`, `--quantize` (`int8`): the
+    model's inference variant (`keras_bert_impl.models.inference.inference_model`). Both
+    default to `None`: the model as it was saved.
+
+    Example:
+
+    ```python
+    import argparse
+    parser = argparse.ArgumentParser()
+    add_inference_flags(parser)
+    args = parser.parse_args(["--dtype", "bfloat16", "--quantize", "int8"])
+    args.dtype, args.quantize  # ('bfloat16', 'int8')
+    ```
+    """
+    parser.add_argument(
+        "--dtype", choices=INFERENCE_DTYPE_CHOICES,
+        help="compute dtype; bfloat16 is Keras' mixed_bfloat16 (weights, LayerNorm and "
+             "softmax float32, matmuls bfloat16, logits returned as float32) (default: the "
+             "model's own, float32 for a fine-tuned run)")
+    if quantize:
+        parser.add_argument(
+            "--quantize", choices=QUANTIZATION_CHOICES,
+            help="store the weights as int8 with a float32 scale per channel (Keras' int8 "
+                 "quantization of every dense layer and the token embeddings): about 4x "
+                 "smaller, outputs close to float32's (default: float weights)")
+
+
 class DefaultsHelpFormatter(argparse.HelpFormatter):
     """Shows `(default: VALUE)` after each flag's help, the way
     `argparse.ArgumentDefaultsHelpFormatter` does, but only where it informs: not when the help

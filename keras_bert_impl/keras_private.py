@@ -38,6 +38,14 @@ Private names used, with why:
   too, but Keras' `Layer.__delattr__` runs a full `gc.collect()` per variable (about 0.5 s
   each in a process with TensorFlow loaded: half a minute to merge BERT-base's adapters).
 
+* `Layer._int8_call(*args, **kwargs)`, `Layer._is_quantized` and `Layer._flatten_layers()`:
+  Keras' int8 quantization. A layer whose dtype policy is `int8_from_*` is called through
+  `_int8_call` instead of `call`, and Keras' `quantize` wrapper refuses a layer whose
+  `_is_quantized` is set; `BertEmbeddings` implements these hooks the way Keras' `Embedding`
+  does (`Int8CallHook`, `mark_quantized`). `Model.quantize` walks `_flatten_layers()` and
+  quantizes only leaf layers; `flatten_layers` gives the same walk to the code that quantizes
+  the rest and records the quantized layers' policies (`keras_bert_impl.models.quantize`).
+
 Reproduced rather than imported (the `keras.src` function is not public API):
 
 * `keras.src.losses.loss.scale_loss_for_distribution`: `scale_loss_for_replicas`.
@@ -62,6 +70,9 @@ PRIVATE_NAMES = (
     ("keras.layers.Dense", "_kernel"),
     ("keras.layers.Layer", "_tracker"),
     ("keras.layers.Layer", "_untrack_variable"),
+    ("keras.layers.Layer", "_int8_call"),
+    ("keras.layers.Layer", "_is_quantized"),
+    ("keras.layers.Layer", "_flatten_layers"),
 )
 
 
@@ -188,6 +199,68 @@ def remove_variable(layer, name):
     """
     layer._untrack_variable(getattr(layer, name))
     super(keras.layers.Layer, layer).__delattr__(name)
+
+
+class Int8CallHook:
+    """Mixin for a `keras.layers.Layer` that implements Keras' int8 quantization: Keras calls
+    `_int8_call(*args, **kwargs)` instead of `call` once the layer's dtype policy is
+    `int8_from_*`; a subclass defines the public `int8_call` with `call`'s arguments.
+
+    Example:
+
+    ```python
+    import numpy as np
+
+    class Doubling(Int8CallHook, keras.layers.Layer):
+        def call(self, x):
+            return x * 2
+
+        def int8_call(self, x):
+            return x * 3
+
+    layer = Doubling(dtype="int8_from_float32")
+    float(layer(np.ones((1,), "float32"))[0])  # 3.0
+    ```
+    """
+
+    def _int8_call(self, *args, **kwargs):
+        return self.int8_call(*args, **kwargs)
+
+    def int8_call(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no int8 call.")
+
+
+def mark_quantized(layer):
+    """Records that `layer` holds quantized variables (what Keras' own `quantized_build`
+    sets): Keras' `quantize` then refuses to quantize it again.
+
+    Example:
+
+    ```python
+    layer = keras.layers.Dense(2)
+    layer.build((None, 2))
+    mark_quantized(layer)
+    try:
+        layer.quantize("int8")
+    except ValueError as error:
+        print("already quantized" in str(error))  # True
+    ```
+    """
+    layer._is_quantized = True
+
+
+def flatten_layers(layer):
+    """Every layer inside `layer` (recursively, depth first; not `layer` itself): the walk
+    `keras.Model.quantize` makes.
+
+    Example:
+
+    ```python
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    [type(x).__name__ for x in flatten_layers(model)]  # ['InputLayer', 'Dense', 'Dense']
+    ```
+    """
+    return list(layer._flatten_layers(include_self=False))
 
 
 def in_multi_worker_mode(strategy):

@@ -129,6 +129,32 @@ def check_untrack_variable():
     _require(keras.layers.Layer, "_untrack_variable", ["self", "variable"])
 
 
+def check_int8_call():
+    _require(keras.layers.Layer, "_int8_call")
+    from keras_bert_impl.keras_private import Int8CallHook
+
+    class Tripled(Int8CallHook, keras.layers.Layer):
+        def call(self, x):
+            return x
+
+        def int8_call(self, x):
+            return x * 3
+
+    assert float(Tripled(dtype="int8_from_float32")(np.ones((1,), "float32"))[0]) == 3.0, (
+        f"{PINNED} no longer calls Layer._int8_call for an int8 dtype policy.")
+
+
+def check_is_quantized():
+    layer = keras.layers.Dense(2)
+    layer.build((None, 2))
+    layer.quantize("int8")
+    assert _require(layer, "_is_quantized") is True
+
+
+def check_flatten_layers():
+    _require(keras.layers.Layer, "_flatten_layers", ["self", "include_self", "recursive"])
+
+
 CHECKS = {
     ("keras.optimizers.Optimizer", "_clip_gradients"): check_clip_gradients,
     ("keras.optimizers.Optimizer", "_get_variable_index"): check_get_variable_index,
@@ -143,6 +169,9 @@ CHECKS = {
     ("keras.layers.Dense", "_kernel"): check_dense_kernel,
     ("keras.layers.Layer", "_tracker"): check_tracker,
     ("keras.layers.Layer", "_untrack_variable"): check_untrack_variable,
+    ("keras.layers.Layer", "_int8_call"): check_int8_call,
+    ("keras.layers.Layer", "_is_quantized"): check_is_quantized,
+    ("keras.layers.Layer", "_flatten_layers"): check_flatten_layers,
 }
 
 

@@ -7,8 +7,15 @@ Example:
 keras-bert export --model runs/sst2 --name sst2             # savedmodels/sst2/1
 keras-bert export --model runs/sst2 --name sst2             # savedmodels/sst2/2
 keras-bert export --model runs/ner --name ner --ids-only    # serve_ids only: no TF-Text ops
+keras-bert export --model runs/sst2 --name sst2 --quantize int8     # int8 weights, ~4x smaller
+keras-bert export --model runs/sst2 --name sst2 --dtype bfloat16    # bfloat16 matmuls
 keras-bert predict --model savedmodels/sst2 --text "a gripping film"
 ```
+
+`--quantize int8` and `--dtype bfloat16` export the model's inference variant
+(`keras_bert_impl.models.inference.inference_model`): the signatures take and give the same
+as the float32 export (raw strings in; labels, float32 probabilities and scores out). The
+line printed names the SavedModel's size.
 
 A run of a pair task (`mrpc qnli mnli rte stsb`, a CSV run with two text columns) is
 exported with `serving_default` on `text_a` and `text_b`; `--pairs` / `--no-pairs` decides
@@ -19,7 +26,7 @@ import argparse
 import os
 
 from keras_bert_impl.export.layout import DEFAULT_BASE_PATH
-from keras_bert_impl.flags import Progress
+from keras_bert_impl.flags import Progress, add_inference_flags
 
 TASK_MODELS = ("BertClassifier", "BertTokenClassifier", "BertSpanLabeler")
 
@@ -35,6 +42,7 @@ def add_arguments(parser):
     add_arguments(parser)
     args = parser.parse_args(["--model", "runs/sst2", "--name", "sst2"])
     args.out, args.version, args.ids_only, args.pairs  # ('savedmodels', None, False, None)
+    args.dtype, args.quantize  # (None, None)
     ```
     """
     add = parser.add_argument
@@ -54,6 +62,7 @@ def add_arguments(parser):
         help="leave out assets.extra/tf_serving_warmup_requests")
     add("--base-path", default=DEFAULT_BASE_PATH, help="where --out is mounted in the "
         f"server's container, for models.config (default: {DEFAULT_BASE_PATH})")
+    add_inference_flags(parser)
 
 
 def task_takes_pairs(task, settings=None):
@@ -135,6 +144,11 @@ def run(args):
     # line on stderr shows the seconds elapsed (on a terminal only; stdout keeps the result).
     with Progress(f"export: loading {args.model}"):
         model, pairs = load_task_model(args.model)
+    if args.dtype is not None or args.quantize is not None:
+        from keras_bert_impl.models.inference import inference_model
+
+        with Progress(f"export: making the {_variant(args)} model"):
+            model = inference_model(model, dtype=args.dtype, quantize=args.quantize)
     pairs = args.pairs if args.pairs is not None else bool(pairs)
     if pairs and type(model).__name__ != "BertClassifier":
         raise ValueError(f"--pairs is for classifiers; {args.model} holds a "
@@ -145,5 +159,35 @@ def run(args):
                                   text_signature=not args.ids_only, warmup=args.warmup,
                                   base_path=args.base_path)
     signatures = "serve_ids" if args.ids_only else "serving_default, serve_ids"
-    print(f"export: wrote {path} ({signatures}) and {os.path.join(args.out, MODELS_CONFIG)}")
+    size = f"{saved_model_size(path) / 1e6:.1f} MB"
+    if args.dtype is not None or args.quantize is not None:
+        size += f", {_variant(args)}"
+    print(f"export: wrote {path} ({signatures}; {size}) and "
+          f"{os.path.join(args.out, MODELS_CONFIG)}")
     return 0
+
+
+def _variant(args):
+    return " ".join(x for x in (args.quantize, args.dtype) if x is not None)
+
+
+def saved_model_size(path):
+    """Bytes of a SavedModel directory: `saved_model.pb`, `variables/`, `assets/` (the
+    warmup requests of `assets.extra/` are not part of the model).
+
+    Example:
+
+    ```python
+    import os, tempfile
+    path = tempfile.mkdtemp()
+    os.makedirs(os.path.join(path, "variables"))
+    with open(os.path.join(path, "variables", "variables.data-00000-of-00001"), "wb") as f:
+        f.write(bytes(1000))
+    saved_model_size(path)  # 1000
+    ```
+    """
+    total = 0
+    for folder, directories, files in os.walk(path):
+        directories[:] = [d for d in directories if d != "assets.extra"]
+        total += sum(os.path.getsize(os.path.join(folder, name)) for name in files)
+    return total

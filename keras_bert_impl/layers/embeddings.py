@@ -4,16 +4,38 @@ The token lookup is a gather (the vocabulary is large). The segment lookup is a 
 matmul: its table has 2 rows, and a gather's gradient would be a scatter-add whose colliding
 writes are slow on accelerators (DESIGN rule 6; Google's original BERT does the same). Position
 embeddings are a slice of the learned table, added by broadcasting (no lookup at all).
+
+int8 (`quantize("int8")`, which `model.quantize("int8")` calls): the token table, most of the
+layer's weight (23M of BERT-base's 24M embedding parameters), becomes what Keras' int8
+`Embedding` holds: an int8 `token_embeddings` `[vocab, hidden]` and a float32
+`token_embeddings_scale` `[vocab]` (per row, absmax / 127; a row is looked up as
+`int8 / scale`). The segment and position tables (2 and 512 rows) stay float. The layer's
+dtype policy becomes Keras' `int8_from_<policy>`, so `get_config` records it as Keras layers
+do; `save_own_variables` writes `[token_embeddings, token_embeddings_scale,
+segment_embeddings, position_embeddings]` (Keras' int8 `Embedding` order, then our two
+tables). `MaskedLMHead`, whose output projection is the token table, reads it through
+`token_logits`, which divides by the row scales after the matmul.
 """
 
 import keras
 from keras import ops
 
+from keras_bert_impl.keras_private import Int8CallHook, mark_quantized, remove_variable
 from keras_bert_impl.layers.initializers import bert_initializer
 
 
+def _check_int8(mode):
+    if mode != "int8":
+        raise NotImplementedError(f"BertEmbeddings quantizes to 'int8' only; got mode={mode!r}.")
+
+
+# The variables of an int8 layer, in the order `save_own_variables` writes them.
+_INT8_VARIABLES = ("token_embeddings", "token_embeddings_scale", "segment_embeddings",
+                   "position_embeddings")
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertEmbeddings(keras.layers.Layer):
+class BertEmbeddings(Int8CallHook, keras.layers.Layer):
     """Sums token, segment and position embeddings, then LayerNorm and dropout.
 
     Args:
@@ -30,7 +52,8 @@ class BertEmbeddings(keras.layers.Layer):
         segment_ids: int tensor `[batch, seq_len]`.
 
     The token table is the variable `token_embeddings`; `MaskedLMHead` ties its output
-    projection to it.
+    projection to it (`token_logits`). `quantize("int8")` stores it as int8 with a float
+    scale per row (see the module docstring).
 
     Example:
 
@@ -39,6 +62,9 @@ class BertEmbeddings(keras.layers.Layer):
     layer = BertEmbeddings(vocab_size=100, hidden_size=16, max_position_embeddings=32)
     x = layer(np.array([[2, 5, 7, 3]]), np.array([[0, 0, 1, 1]]))
     x.shape  # (1, 4, 16)
+    layer.quantize("int8")
+    layer.token_embeddings.dtype, layer.dtype_policy.name  # ('int8', 'int8_from_float32')
+    bool(np.abs(layer(np.array([[2, 5, 7, 3]]), np.array([[0, 0, 1, 1]])) - x).max() < 0.05)  # True
     ```
     """
 
@@ -65,13 +91,21 @@ class BertEmbeddings(keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype="float32", name="layer_norm"
         )
-        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
+        # A quantized policy is this layer's alone: the dropout takes its compute dtype.
+        policy = self.dtype_policy
+        self.dropout = keras.layers.Dropout(
+            dropout, dtype=self.compute_dtype if policy.quantization_mode else policy,
+            name="dropout")
 
     def build(self, token_ids_shape=None, segment_ids_shape=None):
         init = bert_initializer(self.initializer_range)
-        self.token_embeddings = self.add_weight(
-            name="token_embeddings", shape=(self.vocab_size, self.hidden_size), initializer=init
-        )
+        if self.quantization_mode:  # a quantized layer from its config (a `.keras` file)
+            self.quantized_build(None, self.quantization_mode)
+        else:
+            self.token_embeddings = self.add_weight(
+                name="token_embeddings", shape=(self.vocab_size, self.hidden_size),
+                initializer=init
+            )
         self.segment_embeddings = self.add_weight(
             name="segment_embeddings",
             shape=(self.type_vocab_size, self.hidden_size),
@@ -86,8 +120,11 @@ class BertEmbeddings(keras.layers.Layer):
         self.built = True
 
     def call(self, token_ids, segment_ids, training=None):
-        seq_len = ops.shape(token_ids)[1]
         tokens = ops.take(self.token_embeddings, ops.cast(token_ids, "int32"), axis=0)
+        return self._add_segments_and_positions(tokens, segment_ids, training)
+
+    def _add_segments_and_positions(self, tokens, segment_ids, training):
+        seq_len = ops.shape(tokens)[1]
         segments = ops.matmul(
             ops.one_hot(
                 ops.cast(segment_ids, "int32"), self.type_vocab_size, dtype=self.compute_dtype
@@ -100,6 +137,81 @@ class BertEmbeddings(keras.layers.Layer):
         x = tokens + segments + positions[None]
         x = self.layer_norm(x)
         return self.dropout(ops.cast(x, self.compute_dtype), training=training)
+
+    def token_logits(self, x):
+        """`x @ token_embeddings^T`: `[..., hidden]` to `[..., vocab_size]` scores against every
+        token row (the tied MLM output projection), in `x`'s dtype; float32 for an int8
+        table, where the matmul takes the int8 rows as they are and divides by their scales
+        after (the same as dequantizing the table first, without a float copy of it).
+
+        Example:
+
+        ```python
+        import numpy as np
+        layer = BertEmbeddings(vocab_size=100, hidden_size=16)
+        layer.build()
+        layer.token_logits(np.ones((2, 16), "float32")).shape  # (2, 100)
+        ```
+        """
+        if self.quantization_mode == "int8":
+            logits = ops.matmul(x, ops.transpose(ops.cast(self.token_embeddings, x.dtype)))
+            return ops.divide(ops.cast(logits, "float32"),
+                              ops.cast(self.token_embeddings_scale, "float32"))
+        return ops.matmul(x, ops.transpose(self.token_embeddings))
+
+    # --- int8: Keras' quantization hooks (as keras.layers.Embedding's) ----------------------
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Stores the token table as int8 with a float32 scale per row (`mode="int8"` only;
+        see the module docstring). Keras' `Layer` wrapper checks that the layer is built and
+        not yet quantized; `config` may give a `weight_quantizer` (default
+        `keras.quantizers.AbsMaxQuantizer(axis=-1)`, as Keras' `Embedding`)."""
+        if type_check and type(self) is not BertEmbeddings:
+            raise NotImplementedError(f"{type(self).__name__} does not define quantize().")
+        _check_int8(mode)
+        quantizer = getattr(config, "weight_quantizer", None) or \
+            keras.quantizers.AbsMaxQuantizer(axis=-1)
+        values, scale = quantizer(self.token_embeddings, to_numpy=True)
+        remove_variable(self, "token_embeddings")
+        self.quantized_build(None, mode)
+        self.token_embeddings.assign(values)
+        self.token_embeddings_scale.assign(ops.squeeze(scale, axis=-1))
+        if self.dtype_policy.quantization_mode is None:
+            self.dtype_policy = keras.dtype_policies.get(f"{mode}_from_{self.dtype_policy.name}")
+
+    def quantized_build(self, input_shape, mode, config=None):
+        _check_int8(mode)
+        self.token_embeddings = self.add_weight(
+            name="token_embeddings", shape=(self.vocab_size, self.hidden_size),
+            initializer="zeros", dtype="int8", trainable=False)
+        self.token_embeddings_scale = self.add_weight(
+            name="token_embeddings_scale", shape=(self.vocab_size,), initializer="ones",
+            trainable=False)
+        mark_quantized(self)
+
+    def int8_call(self, token_ids, segment_ids, training=None):
+        ids = ops.cast(token_ids, "int32")
+        rows = ops.cast(ops.take(self.token_embeddings, ids, axis=0), self.compute_dtype)
+        scale = ops.take(self.token_embeddings_scale, ids, axis=0)
+        tokens = ops.divide(rows, ops.expand_dims(ops.cast(scale, self.compute_dtype), -1))
+        return self._add_segments_and_positions(tokens, segment_ids, training)
+
+    def save_own_variables(self, store):
+        if not self.quantization_mode:
+            return super().save_own_variables(store)
+        for i, name in enumerate(_INT8_VARIABLES):
+            store[str(i)] = getattr(self, name)
+
+    def load_own_variables(self, store):
+        if not self.quantization_mode:
+            return super().load_own_variables(store)
+        if len(store.keys()) != len(_INT8_VARIABLES):
+            raise ValueError(
+                f"Layer {self.name!r} is int8-quantized: it loads {len(_INT8_VARIABLES)} "
+                f"variables {list(_INT8_VARIABLES)}, but the saved layer holds "
+                f"{len(store.keys())}. Load float weights before quantize(), and a quantized "
+                f"model's weights into a model quantized the same way.")
+        for i, name in enumerate(_INT8_VARIABLES):
+            getattr(self, name).assign(store[str(i)])
 
     def compute_output_shape(self, token_ids_shape, segment_ids_shape=None):
         return tuple(token_ids_shape) + (self.hidden_size,)

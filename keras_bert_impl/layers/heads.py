@@ -55,7 +55,10 @@ class MaskedLMHead(keras.layers.Layer):
     The sequence is first reduced to the `mask_positions` (a one-hot matmul: a gather whose
     gradient is a matmul, not a scatter), then `Dense -> activation -> LayerNorm`, then logits
     `x @ token_embeddings^T + bias`. The output projection *is* the embedding variable of
-    `embeddings` (a `BertEmbeddings` layer), not a copy. Logits are float32.
+    `embeddings` (a `BertEmbeddings` layer), not a copy, read through
+    `embeddings.token_logits`: after `quantize("int8")` the tied table is the int8 one, and
+    the matmul divides by its row scales (the same logits as the dequantized table's). Logits
+    are float32.
 
     Args:
         embeddings: the encoder's `BertEmbeddings` layer whose `token_embeddings` are tied.
@@ -124,7 +127,7 @@ class MaskedLMHead(keras.layers.Layer):
         x = ops.matmul(selector, ops.cast(sequence_output, self.compute_dtype))
         x = self.activation(self.transform(x))
         x = ops.cast(self.layer_norm(x), self.compute_dtype)
-        logits = ops.matmul(x, ops.transpose(self.embeddings.token_embeddings))
+        logits = self.embeddings.token_logits(x)
         return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
 
     def compute_output_shape(self, sequence_output_shape, mask_positions_shape):

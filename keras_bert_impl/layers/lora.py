@@ -19,6 +19,10 @@ merged kernel and zeroes the adapters on load; `LoraDense` saves the frozen kern
 adapters as they are, so a `.keras` / `.weights.h5` round trip gives back the same weights, not
 only the same outputs. `merge_lora()` folds the adapters into the kernel and removes them.
 
+Quantization: `quantize("int8")` (what `model.quantize("int8")` calls on every leaf layer) is
+Keras' own `Dense.quantize`, which skips subclasses unless they opt in; `LoraDense` opts in
+when it has no adapters (merge them first).
+
 Precision: the adapters are float32 (Keras' choice, against underflow in their small updates);
 outside a call `kernel` is the merged float32 kernel, inside one under `mixed_bfloat16` the
 autocast kernel plus the delta in the compute dtype.
@@ -174,6 +178,19 @@ class LoraDense(keras.layers.Dense):
             self.bias.trainable = True
         self.lora_enabled = False
         self.lora_rank = self.lora_alpha = self.lora_slices = None
+
+    # --- quantization ---------------------------------------------------------------------
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Keras' `Dense.quantize` (int8: per-output-channel scales, `kernel_scale`), which
+        refuses subclasses unless told otherwise: `LoraDense` without adapters is a `Dense`.
+        Adapters are refused: `merge_lora()` first."""
+        if type_check and type(self) is not LoraDense:
+            raise self._not_implemented_error(self.quantize)
+        if self.lora_enabled:
+            raise ValueError(f"Layer {self.name!r} has LoRA adapters; merge_lora() before "
+                             "quantize() (the adapters are folded into the kernel, which is "
+                             "then quantized).")
+        super().quantize(mode, type_check=False, config=config)
 
     # --- saving: the frozen kernel and the adapters as they are ---------------------------
     def _saved_variables(self):

@@ -40,6 +40,7 @@ classifier.num_classes  # 3
 """
 
 import dataclasses
+import functools
 import inspect
 import logging
 
@@ -61,6 +62,7 @@ from keras_bert_impl.models.lora import (
     merge_lora,
     save_lora_weights,
 )
+from keras_bert_impl.models.quantize import quantization_mode, quantize
 from keras_bert_impl.models.weights import assign_weights, extract_weights
 from keras_bert_impl.presets.checkpoint import read_checkpoint
 from keras_bert_impl.presets.ours import write_preset
@@ -165,6 +167,15 @@ class BertModelBase(keras.Model):
         after `enable_lora` with the file's settings); a mismatch of rank, targets, alpha,
         names or shapes is an error naming it, raised before any weight changes."""
         load_lora_weights(self, path)
+
+    # --- int8 (keras_bert_impl.models.quantize) -----------------------------------------
+    def quantize(self, mode=None, config=None, **kwargs):
+        """Stores the weights of every dense layer (the fused qkv and the other projections,
+        pooler, heads) and the token embedding table as int8 with a float32 scale per
+        channel: Keras' `Model.quantize`, with our embeddings and a `.keras` round trip that
+        keeps it. `mode="int8"` only; a model with LoRA adapters merges them first. For
+        serving: outputs stay close to the float model's, training is not supported."""
+        quantize(self, mode, config, functools.partial(super().quantize, **kwargs))
 
     # --- input checks (keras_bert_impl.models.input_checks) -----------------------------
     def input_limits(self):
@@ -344,6 +355,11 @@ class BertModelBase(keras.Model):
         A model with LoRA adapters is written merged (adapters folded into the kernels: the
         preset is a plain model computing the same outputs); the model keeps its adapters,
         and `save_lora_weights` writes them on their own."""
+        if quantization_mode(self) is not None:
+            raise ValueError(
+                f"This {type(self).__name__} is {quantization_mode(self)}-quantized; presets "
+                "hold float weights. Save the float model's preset and quantize after "
+                "from_preset, or save the quantized model with model.save('model.keras').")
         spec = as_tokenizer_spec(tokenizer) if tokenizer is not None else self.tokenizer_spec
         text_tokenizer = getattr(getattr(self, "preprocessor", None), "tokenizer", None)
         if spec is None and text_tokenizer is not None:

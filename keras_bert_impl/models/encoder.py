@@ -22,6 +22,9 @@ class BertEncoder(BertModelBase):
     Args:
         config: a `BertConfig`, a dict of its fields, or a preset name.
         dtype: optional dtype policy (e.g. `"mixed_bfloat16"`); defaults to the global one.
+            The heads of a task model follow it (`encoder.dtype_policy`). After
+            `quantize("int8")` it is a `keras.dtype_policies.DTypePolicyMap` of the quantized
+            layers (see `keras_bert_impl.models.quantize`).
         lora: `None`, or LoRA settings `{"rank", "targets", "alpha"}` to enable at once (what
             `get_config` stores once `enable_lora` was called; see
             `keras_bert_impl.models.lora`).
@@ -98,6 +101,10 @@ class BertEncoder(BertModelBase):
             },
             **kwargs,
         )
+        if dtype is not None:
+            # The model's own policy is the one its layers got: `get_config` stores it, and
+            # the heads built around the encoder take it (`encoder.dtype_policy`).
+            self.dtype_policy = dtype
         self.config = config
         self.embeddings = embeddings
         self.transformer_layers = blocks

@@ -281,10 +281,13 @@ SPLIT_NAMES = {"dev": "validation", "valid": "validation", "validation": "valida
 
 
 def evaluate_run(run, task, data=None, split="validation", batch_size=32, tfds=False,
-                 max_examples=None, **table_options):
+                 max_examples=None, dtype=None, quantize=None, **table_options):
     """The task's metrics of the fine-tuned `run` on `split` of `data` (default: the data,
-    hold-out and limits the run was trained with, from its `metrics.json`)."""
+    hold-out and limits the run was trained with, from its `metrics.json`); `dtype`
+    (`"bfloat16"`) and `quantize` (`"int8"`) score the model's inference variant
+    (`keras_bert_impl.models.inference.inference_model`), what `export` would serve."""
     from keras_bert_impl import models
+    from keras_bert_impl.models.inference import inference_model
 
     spec = task_spec(task)
     settings = _run_settings(run)
@@ -308,4 +311,5 @@ def evaluate_run(run, task, data=None, split="validation", batch_size=32, tfds=F
     if model.preprocessor is None:
         raise ValueError(f"{run} has no vocabulary, so it cannot read raw text; pass a run "
                          "written by keras-bert finetune.")
-    return score(model, task, chosen, batch_size)
+    return score(inference_model(model, dtype=dtype, quantize=quantize), task, chosen,
+                 batch_size)

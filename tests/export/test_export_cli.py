@@ -11,6 +11,7 @@ labels (reference: the Keras model's `predict`; probabilities within 1e-5). Bad 
 import hashlib
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -61,14 +62,18 @@ def _cli(capsys, *argv):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """`(run directory, classifier)`: a tiny MRPC classifier with a sharpened head (so its
-    labels differ between examples), saved as `keras-bert finetune` saves a run."""
-    root = tmp_path_factory.mktemp("export_cli")
+    return make_run(tmp_path_factory.mktemp("export_cli"))
+
+
+def make_run(root, **config):
+    """`(run directory, classifier, root)`: a tiny MRPC classifier with a sharpened head (so
+    its labels differ between examples), saved in `root` as `keras-bert finetune` saves a
+    run; `config`: `BertConfig` fields changed."""
     keras.utils.set_random_seed(0)
     classifier = BertClassifier.from_preset(
         "bert_tiny", num_classes=2, label_names=LABELS,
         preprocessor=BertClassifierPreprocessor(BertTokenizer(VOCAB), sequence_length=16),
-        **TINY)
+        **{**TINY, **config})
     # A large head kernel, with a bias centring the logits on the test pairs, makes the
     # random tiny model's answers differ between them.
     kernel, bias = classifier.classifier_dense.kernel, classifier.classifier_dense.bias
@@ -124,8 +129,10 @@ def test_versions_count_up_and_an_existing_one_is_kept(exported):
     out = exported["out"]
     status, printed, error = exported["first"]
     assert status == 0, error
-    assert printed == (f"export: wrote {os.path.join(out, 'mrpc', '1')} (serving_default, "
-                       f"serve_ids) and {os.path.join(out, 'models.config')}\n")
+    assert re.fullmatch(
+        re.escape(f"export: wrote {os.path.join(out, 'mrpc', '1')} (serving_default, "
+                  "serve_ids; ") + r"\d+\.\d MB" + re.escape(
+            f") and {os.path.join(out, 'models.config')}\n"), printed), printed
     status, printed, error = exported["second"]
     assert status == 0 and os.path.join(out, "mrpc", "2") in printed, error
     status, printed, error = exported["refused"]
