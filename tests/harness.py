@@ -21,6 +21,16 @@ def _to_numpy(outputs):
     return tree.map_structure(lambda t: keras.ops.convert_to_numpy(t), outputs)
 
 
+def random_token_inputs(batch, seq, vocab_size, padded_from, seed=0):
+    """An encoder input dict of random ids in `[5, vocab_size)` (no special tokens), one
+    segment; the last example is padding from position `padded_from` on."""
+    rng = np.random.default_rng(seed)
+    mask = np.ones((batch, seq), "int32")
+    mask[-1, padded_from:] = 0
+    return {"token_ids": (rng.integers(5, vocab_size, (batch, seq)) * mask).astype("int32"),
+            "segment_ids": np.zeros((batch, seq), "int32"), "padding_mask": mask}
+
+
 def assert_all_close(actual, expected, atol=1e-6, rtol=1e-6):
     for a, e in zip(tree.flatten(_to_numpy(actual)), tree.flatten(_to_numpy(expected)), strict=True):
         np.testing.assert_allclose(a, e, atol=atol, rtol=rtol)

@@ -16,18 +16,14 @@ from keras_bert_impl import BertConfig, BertEncoder
 from keras_bert_impl.models import BertClassifier, BertPretrainer
 from keras_bert_impl.models.weights import assign_weights, extract_weights
 from keras_bert_impl.presets.canonical import WeightLoadError
-from tests.harness import assert_all_close, run_model_saving_test
+from tests.harness import assert_all_close, random_token_inputs, run_model_saving_test
 
 TINY = BertConfig(vocab_size=120, hidden_size=16, num_layers=2, num_heads=2,
                   intermediate_size=32, max_position_embeddings=16)
 
 
 def inputs(batch=4, seq=8):
-    rng = np.random.default_rng(0)
-    mask = np.ones((batch, seq), "int32")
-    mask[-1, 5:] = 0
-    return {"token_ids": (rng.integers(5, 120, (batch, seq)) * mask).astype("int32"),
-            "segment_ids": np.zeros((batch, seq), "int32"), "padding_mask": mask}
+    return random_token_inputs(batch, seq, 120, padded_from=5)
 
 
 LABELS = np.array([0, 1, 1, 0])

@@ -26,6 +26,7 @@ from keras_bert_impl.models import (
 )
 from keras_bert_impl.models.inference import inference_model
 from keras_bert_impl.models.quantize import quantization_mode
+from tests.harness import random_token_inputs
 
 SMALL = BertConfig(vocab_size=300, hidden_size=32, num_layers=2, num_heads=4,
                    intermediate_size=64, max_position_embeddings=64, dropout=0.0,
@@ -33,11 +34,7 @@ SMALL = BertConfig(vocab_size=300, hidden_size=32, num_layers=2, num_heads=4,
 
 
 def inputs(batch=6, seq=12):
-    rng = np.random.default_rng(0)
-    mask = np.ones((batch, seq), "int32")
-    mask[-1, 7:] = 0
-    return {"token_ids": (rng.integers(5, 300, (batch, seq)) * mask).astype("int32"),
-            "segment_ids": np.zeros((batch, seq), "int32"), "padding_mask": mask}
+    return random_token_inputs(batch, seq, 300, padded_from=7)
 
 
 def _sharpened(dense, scale=20.0):

@@ -11,18 +11,14 @@ import pytest
 
 from keras_bert_impl import BertConfig, BertEncoder
 from keras_bert_impl.models import BertClassifier, BertSpanLabeler, BertTokenClassifier
-from tests.harness import run_fit_step_test, run_model_saving_test
+from tests.harness import random_token_inputs, run_fit_step_test, run_model_saving_test
 
 SMALL = BertConfig(vocab_size=300, hidden_size=32, num_layers=2, num_heads=4,
                    max_position_embeddings=64)
 
 
 def inputs(batch=4, seq=12):
-    rng = np.random.default_rng(0)
-    mask = np.ones((batch, seq), "int32")
-    mask[-1, 7:] = 0
-    return {"token_ids": (rng.integers(5, 300, (batch, seq)) * mask).astype("int32"),
-            "segment_ids": np.zeros((batch, seq), "int32"), "padding_mask": mask}
+    return random_token_inputs(batch, seq, 300, padded_from=7)
 
 
 def _dense_numpy(layer, x):
