@@ -41,7 +41,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m benchmarks
 
 # Fine-tunes the real pretrained MiniLM on SST-2, MRPC, BBC News, CoNLL-2003 and SQuAD (about
-# two to three hours on 2 CPU cores); figures go to runs/real/<task>/metrics.json.
+# three to four hours on 2 CPU cores); figures go to runs/real/<task>/metrics.json.
 finetune-real: $(VENV)/.installed-dev
 	PATH=$(VENV)/bin:$$PATH examples/finetune_real_data.sh runs/real
 
