@@ -21,7 +21,8 @@ demo: $(VENV)/.installed-demo
 	$(PY) -m keras_bert_impl.cli demo
 
 # The model code is backend-agnostic: its layer and model tests run again on JAX (not the
-# input checks and dynamic padding, which act on host data and tf.data before the backend).
+# input checks and dynamic padding, which act on host data and tf.data before the backend, nor
+# tests marked tensorflow_only: raw-text preprocessing, which runs in tf.data on every backend).
 BACKEND_TESTS := tests/layers $(filter-out %/test_input_checks.py %/test_dynamic_padding.py,\
 	$(wildcard tests/models/test_*.py))
 
@@ -30,7 +31,8 @@ XDIST := -n auto --dist worksteal
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -q $(XDIST) --durations=25
-	KERAS_BACKEND=jax $(PY) -m pytest -q $(XDIST) --durations=15 $(BACKEND_TESTS)
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(XDIST) --durations=15 -m "not slow and not tensorflow_only" \
+		$(BACKEND_TESTS)
 
 slow: $(VENV)/.installed-dev
 	$(PY) -m pytest -q $(XDIST) -m slow

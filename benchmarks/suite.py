@@ -78,6 +78,13 @@ BENCHMARKS = {
         "input_pipeline", quick={"presets": ["bert_tiny"], "batch": 8, "seq": 64,
                                  "batches": 10, "rounds": 1, "steps": 2},
         about="the pretraining tf.data pipeline vs the train step's consumption"),
+    "inference_variants": Benchmark(
+        "inference_variants", quick={"size": "tiny", "seq": 32, "batch": 4, "sentences": 16,
+                                     "calls": 3, "batch_calls": 1, "rounds": 1, "warmup": 1},
+        about="int8 / bfloat16 variants vs float32: SavedModel size, latency, agreement"),
+    "lora": Benchmark(
+        "lora_cost", quick={"size": "tiny", "batch": 4, "seq": 32, "steps": 2, "rounds": 1},
+        about="LoRA rank 4/8 vs full fine-tuning: trainable params, step time, peak memory"),
 }
 
 

@@ -141,8 +141,9 @@ class BertEmbeddings(Int8CallHook, keras.layers.Layer):
     def token_logits(self, x):
         """`x @ token_embeddings^T`: `[..., hidden]` to `[..., vocab_size]` scores against every
         token row (the tied MLM output projection), in `x`'s dtype; float32 for an int8
-        table, where the matmul takes the int8 rows as they are and divides by their scales
-        after (the same as dequantizing the table first, without a float copy of it).
+        table, where the matmul takes the int8 rows cast as they are and divides each row's
+        score by its scale after (the same as dequantizing the table first, with `vocab_size`
+        divisions per example instead of `vocab_size x hidden_size`).
 
         Example:
 

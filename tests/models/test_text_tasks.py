@@ -1,7 +1,9 @@
 """Task models on raw text: fit/evaluate/predict through their preprocessors, the compile
 defaults (AdamW, warmup + linear decay sized by fit, the task's loss and metrics), regression,
 and `.keras` / preset round trips with the preprocessor and label names (the preset one in a
-fresh process). Runs on TensorFlow and on JAX (preprocessing stays in tf.data)."""
+fresh process). Runs on TensorFlow and on JAX (preprocessing stays in tf.data), except the
+tests marked `tensorflow_only`: their tf.data paths are the same on every backend, and the task
+models' fit on JAX is test_task_models."""
 
 import json
 import os
@@ -24,6 +26,7 @@ from tests.models.tiny_text import QUICK, TINY, VOCAB
 
 SENTENCES = ["good film", "bad film", "good", "bad"] * 4
 LABELS = [1, 0, 1, 0] * 4
+tensorflow_only = pytest.mark.tensorflow_only
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +66,7 @@ def test_raw_text_and_token_ids_give_the_same_logits(tokenizer):
                                classifier.predict(ids, verbose=0), atol=1e-6)
 
 
+@tensorflow_only
 def test_sentence_pairs_and_batched_tf_data(tokenizer):
     import tensorflow as tf
 
@@ -91,6 +95,7 @@ def test_raw_text_without_a_preprocessor_says_how_to_get_one():
         classifier.predict(["good film"], verbose=0)
 
 
+@tensorflow_only
 def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
     names = ["O", "B-PER", "B-LOC"]
     keras.utils.set_random_seed(0)
@@ -106,6 +111,7 @@ def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
     assert tagger.tag(["paris good"]) == [["B-LOC", "O"]]  # space-joined words
 
 
+@tensorflow_only
 def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
     keras.utils.set_random_seed(0)
     labeler = BertSpanLabeler.from_preset(
@@ -138,6 +144,7 @@ def test_keras_file_round_trip_keeps_preprocessor_and_labels(tokenizer, tmp_path
                                classifier.predict(["good film"], verbose=0), atol=1e-6)
 
 
+@tensorflow_only
 def test_preset_round_trip_in_a_fresh_process(tokenizer, tmp_path):
     classifier = _classifier(tokenizer)
     tagger = BertTokenClassifier.from_preset(
