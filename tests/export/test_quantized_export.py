@@ -5,12 +5,14 @@ between examples).
 References: the Keras model's inference variant (`inference_model`) for the SavedModel's
 answers (labels equal, probabilities within 1e-5), and the float32 model for the labels of
 every variant (equal on these examples: the head is sharp, so no margin is near the int8 /
-bfloat16 rounding). The SavedModel is loaded in this process with `tf.saved_model.load`
-(`test_saved_model` covers the fresh process).
+bfloat16 rounding). The int8 SavedModel is served in a fresh process that imports only
+TensorFlow and TF-Text; the bfloat16 one is loaded in this process with `tf.saved_model.load`.
 """
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -28,6 +30,32 @@ def run(tmp_path_factory):
     return make_run(tmp_path_factory.mktemp("quantized_export"), initializer_range=0.5)
 
 
+# Serves `serving_default` of the SavedModel argv[1] on the pairs argv[2], argv[3] (JSON lists)
+# with TensorFlow and TF-Text alone; prints the probabilities, the labels and whether
+# keras_bert_impl got imported.
+_SERVE_IN_A_FRESH_PROCESS = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401 (the ops of the string signature)
+signature = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = signature(text_a=tf.constant(json.loads(sys.argv[2])),
+                text_b=tf.constant(json.loads(sys.argv[3])))
+print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
+                  "dtype": out["probabilities"].dtype.name,
+                  "label": [label.decode() for label in out["label"].numpy()],
+                  "imported": "keras_bert_impl" in sys.modules}))
+"""
+
+
+def _serve_in_a_fresh_process(version):
+    result = subprocess.run(
+        [sys.executable, "-c", _SERVE_IN_A_FRESH_PROCESS, version, json.dumps(TEXT_A),
+         json.dumps(TEXT_B)], capture_output=True, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def _variables_size(version):
     folder = os.path.join(version, "variables")
     return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
@@ -39,9 +67,6 @@ def _probabilities(logits):
 
 
 def test_int8_export_serves_the_keras_int8_labels_from_raw_text(run, tmp_path):
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401
-
     path, classifier, _ = run
     out = str(tmp_path / "savedmodels")
     status, printed, error = _main("export", "--model", path, "--name", "mrpc", "--out", out,
@@ -50,12 +75,11 @@ def test_int8_export_serves_the_keras_int8_labels_from_raw_text(run, tmp_path):
     version = os.path.join(out, "mrpc", "1")
     assert f"export: wrote {version} (serving_default, serve_ids; " in printed
     assert " MB, int8) and " in printed
-    served = tf.saved_model.load(version).signatures["serving_default"](
-        text_a=tf.constant(TEXT_A), text_b=tf.constant(TEXT_B))
+    served = _serve_in_a_fresh_process(version)
+    assert not served["imported"] and served["dtype"] == "float32"
     int8 = _probabilities(_logits(inference_model(classifier, quantize="int8")))
-    assert served["probabilities"].dtype == tf.float32
-    np.testing.assert_allclose(served["probabilities"].numpy(), int8, atol=1e-5)
-    labels = [label.decode() for label in served["label"].numpy()]
+    np.testing.assert_allclose(served["probabilities"], int8, atol=1e-5)
+    labels = served["label"]
     assert labels == [LABELS[i] for i in int8.argmax(-1)]
     float32 = _probabilities(_logits(classifier))
     assert labels == [LABELS[i] for i in float32.argmax(-1)] and len(set(labels)) == 2
