@@ -9,10 +9,15 @@ keras-bert predict --model savedmodels/mrpc --text "The cat sat." --text-b "A ca
 keras-bert predict --model savedmodels/squad --question "Who?" --context "John came."
 keras-bert predict --model savedmodels/ner/2 --input sentences.jsonl
 keras-bert predict --model savedmodels/sst2 --signature serve_ids --input ids.jsonl
+keras-bert predict --model runs/sst2 --dtype bfloat16 --quantize int8 --text "a gripping film"
 ```
 
 The SavedModel is loaded with TensorFlow and TF-Text alone (`tf.saved_model.load`, no Keras
 model), as a server would; a model folder (`savedmodels/NAME`) means its highest version.
+`--model` may also be a run written by `keras-bert finetune` (or a `.keras` file of a task
+model): its Keras model, as `--dtype` / `--quantize` make it (`inference_model`), answers
+through the signatures `keras-bert export` would write (`serving_signatures`, in memory), so
+the answer is the one its SavedModel would give, before exporting it.
 Inputs come from the flags (`--text`, or `--text` and `--text-b` for pairs, `--question` and
 `--context` for spans; one value per example) or from `--input`, a JSON-lines file of objects
 keyed by the signature's input names (`{"text": "..."}`, `{"token_ids": [...], ...}`; id
@@ -30,7 +35,7 @@ import json
 import os
 
 from keras_bert_impl.export.signatures import SERVING_DEFAULT
-from keras_bert_impl.flags import Progress
+from keras_bert_impl.flags import Progress, add_inference_flags
 
 # The flag that fills each input name.
 FLAGS = {"text": "--text", "text_a": "--text", "text_b": "--text-b", "question": "--question",
@@ -47,12 +52,13 @@ def add_arguments(parser):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(["--model", "savedmodels/sst2", "--text", "a", "--text", "b"])
-    args.text, args.signature  # (['a', 'b'], 'serving_default')
+    args.text, args.signature, args.dtype  # (['a', 'b'], 'serving_default', None)
     ```
     """
     add = parser.add_argument
     add("--model", required=True, help="savedmodels/NAME (its highest version) or "
-        "savedmodels/NAME/VERSION")
+        "savedmodels/NAME/VERSION; or a run written by keras-bert finetune (or a .keras file "
+        "of a task model), answered as its SavedModel would answer")
     add("--text", action="append", help="one example's text (classifiers, taggers: words "
         "joined by spaces; pairs: the first text); repeat for a batch")
     add("--text-b", action="append", help="pairs: the second text of each --text")
@@ -64,6 +70,7 @@ def add_arguments(parser):
         f"{SERVING_DEFAULT}; serve_ids takes token_ids, segment_ids, padding_mask)")
     add("--batch-size", type=int, default=64, help="examples per call of the signature, as "
         "one request to a server")
+    add_inference_flags(parser)  # a run only: a SavedModel computes as it was exported
 
 
 def flag_inputs(args, input_names):
@@ -178,17 +185,10 @@ def rest_predictions(outputs):
 
 
 def run(args):
-    """Loads the SavedModel, feeds the inputs to the signature, prints the JSON answer."""
-    import numpy as np
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the TF-Text ops serving_default runs)
-
-    from keras_bert_impl.export.layout import resolve_saved_model
-    from keras_bert_impl.export.warmup import signature_inputs
-
+    """Loads the SavedModel (or the run), feeds the inputs to the signature, prints the JSON
+    answer."""
     if args.batch_size <= 0:
         raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}.")
-    path = resolve_saved_model(args.model)
     flags = [args.text, args.text_b, args.question, args.context]
     if args.input and any(flags):
         raise ValueError("Pass the inputs either as flags (--text ...) or as --input "
@@ -196,8 +196,58 @@ def run(args):
     if args.input and not os.path.isfile(args.input):
         raise FileNotFoundError(f"--input {args.input} does not exist; pass a JSON-lines file "
                                 "of input objects.")
+    if _is_run(args.model):
+        return _predict_with_run(args)
+    if args.dtype is not None or args.quantize is not None:
+        raise ValueError(f"--dtype and --quantize make a run's inference variant; {args.model} "
+                         "is a SavedModel, which computes as it was exported. Export the "
+                         "variant (keras-bert export --model RUN --dtype/--quantize ...) or "
+                         "pass the run directory as --model.")
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the TF-Text ops serving_default runs)
+
+    from keras_bert_impl.export.layout import resolve_saved_model
+    from keras_bert_impl.export.warmup import signature_inputs
+
+    path = resolve_saved_model(args.model)
     # The inputs are checked against saved_model.pb before the (slower) load.
-    signatures = signature_inputs(path)
+    feed, count = _feed(args, signature_inputs(path), path)
+    with Progress(f"predict: loading {path}"):
+        loaded = tf.saved_model.load(path)
+    return _answer(args, loaded.signatures[args.signature], feed, count)
+
+
+def _is_run(model):
+    """A run directory of `keras-bert finetune` (its preset file) or a `.keras` file."""
+    from keras_bert_impl.presets.ours import PRESET_FILE
+
+    return (os.path.isfile(model) and model.endswith(".keras")) or \
+        os.path.isfile(os.path.join(model, PRESET_FILE))
+
+
+def _predict_with_run(args):
+    """`--model RUN`: the run's Keras model (its `--dtype` / `--quantize` variant) answers
+    through the signatures its SavedModel would hold, built in memory."""
+    from keras_bert_impl.export.export_cli import load_task_model
+    from keras_bert_impl.export.saved_model import serving_signatures
+    from keras_bert_impl.models.inference import inference_model
+
+    with Progress(f"predict: loading {args.model}"):
+        model, pairs = load_task_model(args.model)
+        model = inference_model(model, dtype=args.dtype, quantize=args.quantize)
+    with serving_signatures(model, pairs=bool(pairs)) as functions:
+        inputs = {name: {spec.name: spec.dtype for spec in
+                         function.structured_input_signature[0]}
+                  for name, function in functions.items()}
+        feed, count = _feed(args, inputs, args.model)
+        return _answer(args, functions[args.signature], feed, count)
+
+
+def _feed(args, signatures, path):
+    """`({input name: tensor}, examples)` for `args.signature` of `signatures` (`{signature
+    name: {input name: tf.DType}}`), from the flags or `--input`, checked."""
+    import tensorflow as tf
+
     if args.signature not in signatures:
         raise ValueError(f"{path} has no signature {args.signature!r}; it has "
                          f"{sorted(signatures)} (--signature NAME).")
@@ -212,10 +262,14 @@ def run(args):
             feed[name] = tf.constant([v.encode("utf-8") for v in values], tf.string)
         else:
             feed[name] = tf.constant(_padded(name, values), dtypes[name])
-    with Progress(f"predict: loading {path}"):
-        loaded = tf.saved_model.load(path)
-    function = loaded.signatures[args.signature]
-    count, size = len(next(iter(given.values()))), args.batch_size
+    return feed, len(next(iter(given.values())))
+
+
+def _answer(args, function, feed, count):
+    """Calls `function` on `feed`, `--batch-size` examples at a time; prints the JSON."""
+    import numpy as np
+
+    size = args.batch_size
     predictions = []
     with Progress("predict", total=count, enabled=None if count > size else False) as bar:
         for start in range(0, count, size):

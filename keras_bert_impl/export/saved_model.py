@@ -28,6 +28,7 @@ score out: every `doc_stride` window of a long context is built, run and decoded
 as `labeler.answer(...)` does on the host; see `keras_bert_impl.export.span_serving`).
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -113,6 +114,52 @@ def export_saved_model(task, path, preprocessor=None, overwrite=False, pairs=Fal
 
     import tensorflow as tf
 
+    with _serving(task, preprocessor, kind, pairs, text_signature, decoding) as (
+            module, functions):
+        with atomic_directory(path, overwrite) as folder:
+            tf.saved_model.save(module, folder, signatures=functions)
+    logger.info("Exported the %s to %s (signatures: %s).", type(task).__name__, path,
+                ", ".join(sorted(functions)))
+    return path
+
+
+@contextlib.contextmanager
+def serving_signatures(task, preprocessor=None, pairs=False, text_signature=True,
+                       max_answer_length=None, n_best_size=None):
+    """The signatures `export_saved_model` would write, in memory: yields `{signature name:
+    concrete function}`, called as the loaded SavedModel's signatures are (keyword inputs, a
+    dict of outputs). `keras-bert predict --model RUN` answers through them without writing
+    a SavedModel. The arguments are `export_saved_model`'s; TensorFlow backend only.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+    from keras_bert_impl.models import BertClassifier
+    from keras_bert_impl.text import BertClassifierPreprocessor, BertTokenizer
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "film"]
+    classifier = BertClassifier.from_preset(
+        "bert_tiny", vocab_size=len(vocab), num_classes=2, label_names=["neg", "pos"],
+        num_layers=1, hidden_size=16, num_heads=2,
+        preprocessor=BertClassifierPreprocessor(BertTokenizer(vocab), sequence_length=8))
+    with serving_signatures(classifier) as functions:
+        functions["serving_default"](text=tf.constant(["good film"]))["label"].shape  # (1,)
+    ```
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("serving_signatures needs the TensorFlow backend (KERAS_BACKEND="
+                           f"tensorflow); this process runs {keras.backend.backend()}.")
+    kind = _task_kind(task)
+    preprocessor = _serving_preprocessor(task, preprocessor, kind, pairs)
+    decoding = _span_decoding(kind, max_answer_length, n_best_size)
+    with _serving(task, preprocessor, kind, pairs, text_signature, decoding) as (_, functions):
+        yield functions
+
+
+@contextlib.contextmanager
+def _serving(task, preprocessor, kind, pairs, text_signature, decoding):
+    """Yields `(serving module, {signature name: concrete function})`; the vocabulary asset
+    lives in a temp folder until the context exits."""
     label_names = _label_names(task, kind)
     text_inputs = ()
     if text_signature:
@@ -124,12 +171,7 @@ def export_saved_model(task, path, preprocessor=None, overwrite=False, pairs=Fal
             f.write("".join(token + "\n" for token in preprocessor.tokenizer.vocabulary))
         module = serving_module(task, preprocessor, kind, label_names, vocab_file, text_inputs,
                                 **decoding)
-        functions = signatures(module)
-        with atomic_directory(path, overwrite) as folder:
-            tf.saved_model.save(module, folder, signatures=functions)
-    logger.info("Exported the %s to %s (signatures: %s).", type(task).__name__, path,
-                ", ".join(sorted(functions)))
-    return path
+        yield module, signatures(module)
 
 
 def _task_kind(task):

@@ -136,6 +136,31 @@ def test_evaluate_in_bfloat16_and_int8_scores_as_float32(run, tmp_path):
         == scores["float32"]
 
 
+def test_predict_on_a_run_answers_as_its_variants_savedmodel(run, tmp_path):
+    path, classifier, _ = run
+    argv = ["predict", "--model", path]
+    for a, b in zip(TEXT_A, TEXT_B):
+        argv += ["--text", a, "--text-b", b]
+    for variant in ([], ["--dtype", "bfloat16", "--quantize", "int8"]):
+        status, printed, error = _main(*argv, *variant)
+        assert status == 0, error
+        rows = json.loads(printed)["predictions"]
+        assert all(sorted(row) == ["label", "label_id", "probabilities"] for row in rows)
+        options = dict(zip(variant[::2], variant[1::2]))
+        expected = _probabilities(_logits(inference_model(
+            classifier, dtype=options.get("--dtype"), quantize=options.get("--quantize"))))
+        np.testing.assert_allclose([row["probabilities"] for row in rows], expected, atol=1e-5)
+        assert [row["label"] for row in rows] == [LABELS[i] for i in expected.argmax(-1)]
+    # A SavedModel computes as it was exported: --dtype there is an error naming the fix.
+    out = str(tmp_path / "savedmodels")
+    status, _, error = _main("export", "--model", path, "--name", "mrpc", "--out", out,
+                             "--ids-only", "--no-warmup")
+    assert status == 0, error
+    status, _, error = _main("predict", "--model", os.path.join(out, "mrpc"), "--text", "a",
+                             "--text-b", "b", "--dtype", "bfloat16")
+    assert status != 0 and "is a SavedModel, which computes as it was exported" in error
+
+
 @pytest.mark.parametrize("argv, message", [
     (["export", "--model", "m", "--name", "m", "--quantize", "int4"],
      "error: argument --quantize: invalid choice: 'int4' (choose from 'int8')"),
