@@ -130,6 +130,7 @@ def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
         labeler.compile(metrics=["accuracy"])
 
 
+@tensorflow_only  # the .keras round trip with optimizer state on JAX: test_encoder_and_pretrainer
 def test_keras_file_round_trip_keeps_preprocessor_and_labels(tokenizer, tmp_path):
     classifier = _classifier(tokenizer)
     classifier.compile(**QUICK)
