@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-SST2 = Path("/work/shared/data/sst2/train.tsv")
+# The shared data beside the repository (`../shared/data`, as the tests and CI find it).
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SST2 = SHARED_DATA / "sst2" / "train.tsv"
 
 
 def minilm_dir():

@@ -1,7 +1,7 @@
 """Fine-tuning throughput from raw strings: `BertClassifier` vs keras-hub's `BertTextClassifier`.
 
 Both classifiers train on the same SST-2 sentences (`label<TAB>sentence` lines of
-/work/shared/data/sst2/train.tsv), given to `fit` as a Python list of strings and int labels
+../shared/data/sst2/train.tsv), given to `fit` as a Python list of strings and int labels
 with the same `batch_size`; each model's own preprocessor (ours `BertClassifierPreprocessor`,
 keras-hub's `BertTextClassifierPreprocessor`, both at the same `sequence_length`) tokenizes and
 packs them in `tf.data`, as a user's `fit(texts, labels)` does. Both are compiled with their

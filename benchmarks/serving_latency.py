@@ -7,7 +7,7 @@ keeps its random init), `base` is BERT-base (12 x 768) with random weights; both
 package's uncased 30,522-word vocabulary. `keras_bert_impl.export.export_saved_model` writes it
 once (both signatures) to a temp folder, which is then loaded in this process with
 `tf.saved_model.load`. The contenders, all on the same weights and the same SST-2 sentences
-(`label<TAB>sentence` lines of /work/shared/data/sst2/train.tsv):
+(`label<TAB>sentence` lines of ../shared/data/sst2/train.tsv):
 
 * `serving_default`: the SavedModel's string signature, `text` `[B]` in; the task's TF-Text
   preprocessor runs inside it (tokenize, pack, pad to `--seq`).
