@@ -28,7 +28,7 @@ for name in $TASKS; do
                  ${SQUAD_TRAIN:+--max-train-examples $SQUAD_TRAIN}) ;;
     sst2-lora) args=(--data "$DATA/sst2" --epochs 3 --lr 5e-4 --batch-size 32 --seq-len 64)
                lora=(--lora-rank 8 --lora-alpha 16) ;;
-    conll2003-lora) args=(--data "$DATA/conll2003" --epochs 1 --lr 5e-4 --batch-size 32 \
+    conll2003-lora) args=(--data "$DATA/conll2003" --epochs 2 --lr 5e-4 --batch-size 32 \
                           --seq-len 64)
                     lora=(--lora-rank 8 --lora-alpha 16 --lora-targets \
                           query,key,value,attention_output,intermediate,output) ;;
