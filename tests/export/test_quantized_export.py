@@ -11,14 +11,13 @@ TensorFlow and TF-Text; the bfloat16 one is loaded in this process with `tf.save
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from keras_bert_impl.models.inference import inference_model
 from tests.export.test_export_cli import LABELS, TEXT_A, TEXT_B, _logits, _main, make_run
+from tests.export.test_saved_model import _run
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +47,8 @@ print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
 
 
 def _serve_in_a_fresh_process(version):
-    result = subprocess.run(
-        [sys.executable, "-c", _SERVE_IN_A_FRESH_PROCESS, version, json.dumps(TEXT_A),
-         json.dumps(TEXT_B)], capture_output=True, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(_run(_SERVE_IN_A_FRESH_PROCESS, version, json.dumps(TEXT_A),
+                           json.dumps(TEXT_B)))
 
 
 def _variables_size(version):
