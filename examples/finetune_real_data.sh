@@ -19,7 +19,7 @@ for name in $TASKS; do
   lora=()
   case $name in
     sst2) args=(--data "$DATA/sst2" --epochs 2 --lr 5e-5 --batch-size 32 --seq-len 64) ;;
-    mrpc) args=(--data "$DATA/mrpc" --epochs 5 --lr 5e-5 --batch-size 16 --seq-len 128) ;;
+    mrpc) args=(--data "$DATA/mrpc" --epochs 10 --lr 2e-5 --batch-size 16 --seq-len 128) ;;
     bbc) args=(--epochs 3 --lr 5e-5 --batch-size 16 --seq-len 256) ;;
     conll2003) args=(--data "$DATA/conll2003" --epochs 1 --lr 5e-5 --batch-size 32 --seq-len 64 \
                      --max-train-examples ${CONLL_TRAIN:-14041}) ;;

@@ -87,6 +87,16 @@ def task_takes_pairs(task, settings=None):
     return False
 
 
+def is_task_model_path(path):
+    """Whether `path` names what `load_task_model` reads: a `.keras` file or a directory
+    holding our preset file (a run of `keras-bert finetune`)."""
+    from keras_bert_impl.presets.ours import PRESET_FILE
+
+    path = os.fspath(path)
+    return (os.path.isfile(path) and path.endswith(".keras")) or \
+        os.path.isfile(os.path.join(path, PRESET_FILE))
+
+
 def load_task_model(path):
     """`(model, pairs)` of a fine-tuned run directory (our preset with a task model; `pairs`
     from its task, `None` when it names none) or a `.keras` file (`pairs` `None`).
@@ -112,16 +122,16 @@ def load_task_model(path):
     from keras_bert_impl.presets.ours import PRESET_FILE, read_preset_file
 
     path = os.fspath(path)
-    if os.path.isfile(path) and path.endswith(".keras"):
-        import keras
-
-        return keras.saving.load_model(path, compile=False), None
     if not os.path.exists(path):
         raise FileNotFoundError(f"--model {path} does not exist; pass a run directory written "
                                 "by keras-bert finetune or a .keras file of a task model.")
-    if not os.path.isfile(os.path.join(path, PRESET_FILE)):
+    if not is_task_model_path(path):
         raise ValueError(f"--model {path} is neither a run directory (no {PRESET_FILE}) nor a "
                          ".keras file; pass a run written by keras-bert finetune.")
+    if os.path.isfile(path):
+        import keras
+
+        return keras.saving.load_model(path, compile=False), None
     meta = read_preset_file(path)
     model_class = meta.get("model_class")
     if model_class not in TASK_MODELS:

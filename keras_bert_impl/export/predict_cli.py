@@ -196,7 +196,9 @@ def run(args):
     if args.input and not os.path.isfile(args.input):
         raise FileNotFoundError(f"--input {args.input} does not exist; pass a JSON-lines file "
                                 "of input objects.")
-    if _is_run(args.model):
+    from keras_bert_impl.export.export_cli import is_task_model_path
+
+    if is_task_model_path(args.model):
         return _predict_with_run(args)
     if args.dtype is not None or args.quantize is not None:
         raise ValueError(f"--dtype and --quantize make a run's inference variant; {args.model} "
@@ -215,14 +217,6 @@ def run(args):
     with Progress(f"predict: loading {path}"):
         loaded = tf.saved_model.load(path)
     return _answer(args, loaded.signatures[args.signature], feed, count)
-
-
-def _is_run(model):
-    """A run directory of `keras-bert finetune` (its preset file) or a `.keras` file."""
-    from keras_bert_impl.presets.ours import PRESET_FILE
-
-    return (os.path.isfile(model) and model.endswith(".keras")) or \
-        os.path.isfile(os.path.join(model, PRESET_FILE))
 
 
 def _predict_with_run(args):

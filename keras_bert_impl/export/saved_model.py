@@ -103,9 +103,8 @@ def export_saved_model(task, path, preprocessor=None, overwrite=False, pairs=Fal
     serve(text=tf.constant(["good film"]))["label"].shape  # (1,)
     ```
     """
-    kind = _task_kind(task)
-    preprocessor = _serving_preprocessor(task, preprocessor, kind, pairs)
-    decoding = _span_decoding(kind, max_answer_length, n_best_size)
+    kind, preprocessor, decoding = _checked_serving_inputs(task, preprocessor, pairs,
+                                                           max_answer_length, n_best_size)
     path = os.fspath(path)
     check_writable(path, overwrite)
     if keras.backend.backend() != "tensorflow":
@@ -149,9 +148,8 @@ def serving_signatures(task, preprocessor=None, pairs=False, text_signature=True
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError("serving_signatures needs the TensorFlow backend (KERAS_BACKEND="
                            f"tensorflow); this process runs {keras.backend.backend()}.")
-    kind = _task_kind(task)
-    preprocessor = _serving_preprocessor(task, preprocessor, kind, pairs)
-    decoding = _span_decoding(kind, max_answer_length, n_best_size)
+    kind, preprocessor, decoding = _checked_serving_inputs(task, preprocessor, pairs,
+                                                           max_answer_length, n_best_size)
     with _serving(task, preprocessor, kind, pairs, text_signature, decoding) as (_, functions):
         yield functions
 
@@ -172,6 +170,14 @@ def _serving(task, preprocessor, kind, pairs, text_signature, decoding):
         module = serving_module(task, preprocessor, kind, label_names, vocab_file, text_inputs,
                                 **decoding)
         yield module, signatures(module)
+
+
+def _checked_serving_inputs(task, preprocessor, pairs, max_answer_length, n_best_size):
+    """`(kind, preprocessor, decoding)` the signatures of `task` are built from, each checked
+    (the task's kind, the text layer `serving_default` runs, the span decoding settings)."""
+    kind = _task_kind(task)
+    return (kind, _serving_preprocessor(task, preprocessor, kind, pairs),
+            _span_decoding(kind, max_answer_length, n_best_size))
 
 
 def _task_kind(task):
