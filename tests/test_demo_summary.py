@@ -9,7 +9,8 @@ def _history(*accuracies):
 
 
 def _summary(tiny, random):
-    run = {"validation_examples": 75, "train_examples": 600, "train_seconds": 1.0}
+    run = {"validation_examples": 75, "train_examples": 600, "train_seconds": 1.0,
+           "learning_rate": 3e-4}
     return {
         "pretraining": {"steps": 3000, "global_batch_size": 16,
                         "start": {"mlm_loss": 8.96, "mlm_accuracy": 0.0, "nsp_accuracy": 0.538},
@@ -31,6 +32,9 @@ def test_summary_prints_every_figure_and_both_learning_curves(capsys):
             "6.40, MLM accuracy 0.0% -> 13.3%, NSP accuracy 53.8% -> 52.5%") in lines
     assert any(line.startswith("[demo]   NSP is below the 65% aimed for. What limits it:")
                for line in lines)
+    assert ("[demo]   BBC topics on 75 held-out articles: MiniLM 97.3% | our pretrained "
+            "bert_tiny 64.0% | bert_tiny from random weights 62.7% (same split, same budget: 4 "
+            "epochs at lr 0.0003)") in lines
     assert ("[demo]   by epoch: ours 37.3% / 50.7% / 57.3% / 64.0% vs random 20.0% / 20.0% / "
             "38.7% / 62.7%") in lines
     assert "[demo]   our pretraining is worth +1.3% on BBC topics at this budget" in lines
