@@ -13,6 +13,13 @@ Private names used, with why:
 * `keras.optimizers.Optimizer._get_variable_index(variable)`: the slot index of a variable in
   `update_step` (a mirrored variable arrives as a different object than the one `build` saw;
   only Keras' `_var_key` maps both to one key); `Lamb` uses it (`variable_index`).
+* `keras.optimizers.Optimizer._apply_weight_decay(variables)`: Keras applies decoupled weight
+  decay as a pass of its own over every variable, before the update step; `AdamW` folds it
+  into its fused update step instead (`WeightDecayHook`).
+* `keras.optimizers.Optimizer._use_weight_decay(variable)`: whether a variable is decayed
+  (Keras' exclusion lists and patterns), and `keras.optimizers.Adam._momentums` /
+  `_velocities`: Adam's slot variables, which have no public accessor; `AdamW`'s fused update
+  reads and writes them (`uses_weight_decay`, `adam_moments`).
 * `Model._distribute_strategy` (TensorFlow trainer): the strategy the model was created under,
   or `None`; the public `distribute_strategy` falls back to the default strategy and cannot
   say "none", which `patch_multi_worker_fit`'s build needs to know.
@@ -60,6 +67,10 @@ import keras
 PRIVATE_NAMES = (
     ("keras.optimizers.Optimizer", "_clip_gradients"),
     ("keras.optimizers.Optimizer", "_get_variable_index"),
+    ("keras.optimizers.Optimizer", "_apply_weight_decay"),
+    ("keras.optimizers.Optimizer", "_use_weight_decay"),
+    ("keras.optimizers.Adam", "_momentums"),
+    ("keras.optimizers.Adam", "_velocities"),
     ("keras.Model", "_distribute_strategy"),
     ("keras.Model", "_maybe_symbolic_build"),
     ("keras.Model", "_symbolic_build"),
@@ -130,6 +141,70 @@ class ClipGradientsHook:
     def clip_gradients_hook(self, grads, keras_clip):
         """Returns the gradients to apply; the default is Keras' own clipping."""
         return keras_clip(grads)
+
+
+class WeightDecayHook:
+    """Mixin for a `keras.optimizers.Optimizer` subclass: owns Keras' `_apply_weight_decay`.
+
+    Keras calls `_apply_weight_decay(variables)` once per update, after clipping and before
+    `update_step`, as a separate pass over every decayed variable. A subclass overrides the
+    public `apply_weight_decay_hook(variables, keras_decay)`; `keras_decay(variables)` is
+    Keras' own pass. Returning without calling it leaves the decay to `update_step`.
+
+    Example:
+
+    ```python
+    import numpy as np
+
+    class DecayLater(WeightDecayHook, keras.optimizers.AdamW):
+        def apply_weight_decay_hook(self, variables, keras_decay):
+            pass  # this optimizer's update_step would decay instead
+
+    w = keras.Variable(np.ones(2, "float32"))
+    DecayLater(learning_rate=0.0, weight_decay=0.5).apply([np.zeros(2, "float32")], [w])
+    keras.ops.convert_to_numpy(w)  # [1., 1.]: Keras' decay pass did not run
+    ```
+    """
+
+    def _apply_weight_decay(self, variables):
+        return self.apply_weight_decay_hook(variables, super()._apply_weight_decay)
+
+    def apply_weight_decay_hook(self, variables, keras_decay):
+        """Applies the decoupled decay; the default is Keras' own pass."""
+        return keras_decay(variables)
+
+
+def uses_weight_decay(optimizer, variable):
+    """Whether `optimizer` decays `variable` (its `weight_decay` set and the variable not
+    excluded).
+
+    Example:
+
+    ```python
+    import numpy as np
+    optimizer = keras.optimizers.AdamW(weight_decay=0.01)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    uses_weight_decay(optimizer, keras.Variable(np.zeros(2), name="bias"))  # False
+    ```
+    """
+    return optimizer.weight_decay is not None and optimizer._use_weight_decay(variable)
+
+
+def adam_moments(optimizer, variable):
+    """`(m, v)`: the first and second moment variables an `Adam`/`AdamW` keeps for `variable`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    optimizer = keras.optimizers.Adam()
+    w = keras.Variable(np.zeros(3))
+    optimizer.build([w])
+    [tuple(slot.shape) for slot in adam_moments(optimizer, w)]  # [(3,), (3,)]
+    ```
+    """
+    index = optimizer._get_variable_index(variable)
+    return optimizer._momentums[index], optimizer._velocities[index]
 
 
 def variable_index(optimizer, variable):

@@ -8,6 +8,16 @@
   bias-corrected Adam step) with BERT's betas/epsilon and the exclusions above, which are part
   of its config (Keras' own `AdamW` drops them on `get_config`, so a reloaded `.keras` model
   would decay LayerNorm and biases).
+* **One fused update per variable** (TensorFlow backend): Keras' `AdamW` is about fifteen
+  elementwise kernels per variable and step (the decay pass, then `m`, `v` and the update, each
+  op a pass over memory): 0.38 s per step for BERT-base's 109M parameters on a 2-core CPU, an
+  eighth of the train step. Our `AdamW.update_step` computes the same formula, in the same
+  order, as one XLA-compiled kernel per variable that reads `w, m, v, g` once and writes
+  `w, m, v` once, the decay included (0.125 s). JAX compiles Keras' ops into such a kernel by
+  itself, so there (and with `amsgrad`) Keras' own update runs. A gather's sparse gradient
+  (an embedding table's, in fine-tuning) is summed into the dense gradient first, as TF's
+  Keras 2 Adam deduplicated it: Adam of the true gradient. (Keras 3's own update squares each
+  repeat of a row before summing them into `v`.)
 * **LAMB** (`Lamb`): You et al. 2019 as TF Model Garden's `LAMB` computes it: the Adam
   direction plus `wd * w` (for decayed variables) scaled by the trust ratio
   `||w|| / ||update||`; variables excluded from decay also skip layer adaptation (ratio 1),
@@ -31,12 +41,19 @@
 `create_optimizer(...)` builds any of these from plain values (the CLI's flags).
 """
 
+import functools
 import warnings
 
 import keras
 from keras import ops
 
-from keras_bert_impl.keras_private import ClipGradientsHook, variable_index
+from keras_bert_impl.keras_private import (
+    ClipGradientsHook,
+    WeightDecayHook,
+    adam_moments,
+    uses_weight_decay,
+    variable_index,
+)
 
 NO_DECAY_NAMES = ("gamma", "beta", "bias")
 OPTIMIZERS = ("adamw", "lamb")
@@ -177,6 +194,14 @@ def _scale_gradient(gradient, factor):
     return gradient * tf.cast(factor, gradient.dtype)
 
 
+def _handle(variable):
+    """The TensorFlow resource handle of a Keras or tf variable (a mirrored one's local copy
+    inside `tf.distribute`'s update call)."""
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    return variable.handle
+
+
 class ReplicaGlobalClipMixin(ClipGradientsHook):
     """Global-norm clipping on the cross-replica *sum* of gradients (see module docstring)."""
 
@@ -195,13 +220,47 @@ class ReplicaGlobalClipMixin(ClipGradientsHook):
         return [None if g is None else _scale_gradient(g, factor) for g in grads]
 
 
+@functools.cache
+def _fused_adamw_step():
+    """The TensorFlow function that applies decoupled decay and the Adam step to one variable,
+    compiled by XLA into one kernel (built on first use; XLA compiles once per shape).
+
+    Arguments: the resource handles of the variable, `m` and `v`; the gradient (in the
+    variable's dtype); the scalars `decay = weight_decay * lr` (0 when excluded), `alpha =
+    lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`, `1 - beta_1`, `1 - beta_2`, `epsilon`.
+    """
+    import tensorflow as tf
+
+    def read(handle, dtype):
+        return tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
+
+    @tf.function(jit_compile=True, autograph=False)
+    def step(variable, m, v, gradient, decay, alpha, one_minus_beta_1, one_minus_beta_2,
+             epsilon):
+        w = read(variable, gradient.dtype)
+        w = w - w * decay
+        m_new = read(m, gradient.dtype)
+        m_new = m_new + (gradient - m_new) * one_minus_beta_1
+        v_new = read(v, gradient.dtype)
+        v_new = v_new + (tf.square(gradient) - v_new) * one_minus_beta_2
+        tf.raw_ops.AssignVariableOp(resource=m, value=m_new)
+        tf.raw_ops.AssignVariableOp(resource=v, value=v_new)
+        tf.raw_ops.AssignVariableOp(resource=variable,
+                                    value=w - m_new * alpha / (tf.sqrt(v_new) + epsilon))
+
+    return step
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class AdamW(ReplicaGlobalClipMixin, keras.optimizers.AdamW):
+class AdamW(ReplicaGlobalClipMixin, WeightDecayHook, keras.optimizers.AdamW):
     """Keras' `AdamW` with BERT's decay exclusions, serialized, and cross-replica clipping.
 
     Keras' `AdamW.exclude_from_weight_decay(var_names=...)` is not part of its `get_config`,
     so a reloaded optimizer (`from_config`, a `.keras` file of a compiled model) would decay
     everything. Here the exclusions are a constructor argument and part of the config.
+
+    On the TensorFlow backend each variable's decay and Adam step run as one fused kernel
+    (see the module docstring); the result is Keras' `AdamW`'s within float32 rounding.
 
     Args:
         exclude_from_decay: substrings of variable names that get no weight decay (default
@@ -224,6 +283,33 @@ class AdamW(ReplicaGlobalClipMixin, keras.optimizers.AdamW):
         self._excludes_variables = False
         if exclude_from_decay:
             self.exclude_from_weight_decay(var_names=list(exclude_from_decay))
+
+    def _fuses_update(self):
+        return keras.backend.backend() == "tensorflow" and not self.amsgrad
+
+    def apply_weight_decay_hook(self, variables, keras_decay):
+        if not self._fuses_update():
+            keras_decay(variables)
+        # else: update_step decays each variable in the same kernel as its Adam step.
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not self._fuses_update():
+            return super().update_step(gradient, variable, learning_rate)
+        import tensorflow as tf
+
+        m, v = adam_moments(self, variable)
+        dtype = variable.dtype
+        lr = tf.cast(learning_rate, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        alpha = lr * tf.sqrt(1 - tf.pow(tf.cast(self.beta_2, dtype), step)) / (
+            1 - tf.pow(tf.cast(self.beta_1, dtype), step))
+        decay = (tf.cast(self.weight_decay, dtype) * lr if uses_weight_decay(self, variable)
+                 else tf.zeros((), dtype))
+        _fused_adamw_step()(
+            _handle(variable), _handle(m), _handle(v),
+            tf.cast(tf.convert_to_tensor(gradient), dtype),
+            decay, alpha, tf.cast(1 - self.beta_1, dtype), tf.cast(1 - self.beta_2, dtype),
+            tf.cast(self.epsilon, dtype))
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Keras' method (replaces earlier exclusions), recording `var_names` for the config.
@@ -310,7 +396,7 @@ class Lamb(ReplicaGlobalClipMixin, keras.optimizers.Optimizer):
         if self.built:
             return
         super().build(var_list)
-        self._momentums, self._velocities = self.add_optimizer_variables(
+        self._lamb_m, self._lamb_v = self.add_optimizer_variables(
             var_list, ["momentum", "velocity"]
         )
         self._decay_flags = [self._decays(v) for v in var_list]
@@ -321,8 +407,8 @@ class Lamb(ReplicaGlobalClipMixin, keras.optimizers.Optimizer):
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
         step = ops.cast(self.iterations + 1, dtype)
-        m = self._momentums[index]
-        v = self._velocities[index]
+        m = self._lamb_m[index]
+        v = self._lamb_v[index]
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
         m_hat = ops.divide(m, 1.0 - ops.power(ops.cast(self.beta_1, dtype), step))

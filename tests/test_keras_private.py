@@ -70,6 +70,28 @@ def check_get_variable_index():
     _require(keras.optimizers.Optimizer, "_get_variable_index", ["self", "variable"])
 
 
+def check_apply_weight_decay():
+    _require(keras.optimizers.Optimizer, "_apply_weight_decay", ["self", "variables"])
+
+
+def check_use_weight_decay():
+    _require(keras.optimizers.Optimizer, "_use_weight_decay", ["self", "variable"])
+
+
+def _built_adam():
+    optimizer = keras.optimizers.Adam()
+    optimizer.build([keras.Variable(np.zeros(2, "float32"))])
+    return optimizer
+
+
+def check_momentums():
+    assert len(_require(_built_adam(), "_momentums")) == 1
+
+
+def check_velocities():
+    assert len(_require(_built_adam(), "_velocities")) == 1
+
+
 def check_distribute_strategy():
     model = keras.Sequential([keras.layers.Dense(1)])
     _require(model, "_distribute_strategy")
@@ -158,6 +180,10 @@ def check_flatten_layers():
 CHECKS = {
     ("keras.optimizers.Optimizer", "_clip_gradients"): check_clip_gradients,
     ("keras.optimizers.Optimizer", "_get_variable_index"): check_get_variable_index,
+    ("keras.optimizers.Optimizer", "_apply_weight_decay"): check_apply_weight_decay,
+    ("keras.optimizers.Optimizer", "_use_weight_decay"): check_use_weight_decay,
+    ("keras.optimizers.Adam", "_momentums"): check_momentums,
+    ("keras.optimizers.Adam", "_velocities"): check_velocities,
     ("keras.Model", "_distribute_strategy"): check_distribute_strategy,
     ("keras.Model", "_maybe_symbolic_build"): check_maybe_symbolic_build,
     ("keras.Model", "_symbolic_build"): check_symbolic_build,

@@ -207,3 +207,59 @@ def test_adamw_exclusions_set_after_construction_are_serialized():
     optimizer.exclude_from_weight_decay(var_list=[keras.Variable(np.zeros(1), name="v")])
     with pytest.warns(UserWarning, match="var_list.*not serialized"):
         optimizer.get_config()
+
+
+def test_fused_adamw_update_equals_keras_adamw_in_a_traced_step():
+    """On TensorFlow our AdamW runs decay + Adam as one XLA kernel per variable; it must give
+    Keras' own `AdamW` (same settings) within float32 rounding, traced as `fit` runs it, for a
+    decayed kernel, an excluded bias and a sparse (gathered rows) gradient. On JAX both run
+    Keras' ops, and the test checks the same equality.
+
+    A gather's gradient that hits a row twice is summed first, as a dense gradient would be
+    (Keras 3's own Adam squares each repeat's part before summing them into `v`)."""
+    rng = np.random.default_rng(3)
+    shapes = {"kernel": (33, 7), "bias": (7,), "token_embeddings": (50, 7)}
+    start = {name: rng.normal(size=shape).astype("float32") for name, shape in shapes.items()}
+    grads = [{name: rng.normal(size=shape).astype("float32") for name, shape in shapes.items()}
+             for _ in range(4)]
+
+    def run(optimizer, rows, sparse):
+        """The embedding gradient hits `rows`: as IndexedSlices when `sparse` (TensorFlow),
+        else as the dense gradient they sum to."""
+        variables = [keras.Variable(value, name=name) for name, value in start.items()]
+
+        def step(values):
+            optimizer.apply(values, variables)
+
+        def embedding_gradient(g):
+            dense = np.zeros_like(g)
+            np.add.at(dense, rows, g[:len(rows)])
+            return dense
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            step = tf.function(step)
+            if sparse:
+                def embedding_gradient(g):
+                    return tf.IndexedSlices(tf.constant(g[:len(rows)]), tf.constant(rows),
+                                            tf.constant(g.shape))
+        for step_grads in grads:
+            step([step_grads["kernel"], step_grads["bias"],
+                  embedding_gradient(step_grads["token_embeddings"])])
+        return [keras.ops.convert_to_numpy(v) for v in variables]
+
+    def keras_adamw():
+        optimizer = keras.optimizers.AdamW(LR, weight_decay=WD, beta_1=B1, beta_2=B2,
+                                           epsilon=EPS)
+        optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+        return optimizer
+
+    distinct, repeated = [0, 3, 9, 12], [0, 3, 3, 9]
+    for ours, want in [
+        (run(create_adamw(LR, weight_decay=WD), distinct, True), run(keras_adamw(), distinct, True)),
+        (run(create_adamw(LR, weight_decay=WD), repeated, True),
+         run(keras_adamw(), repeated, False)),
+    ]:
+        for got, expected, name in zip(ours, want, shapes):
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=name)
+            assert not np.allclose(got, start[name])
