@@ -1,14 +1,17 @@
-"""Encoder forward and pretraining train-step throughput: keras_bert_impl vs keras-hub.
+"""Encoder forward and pretraining train-step throughput: keras_bert_impl vs keras-hub and
+Hugging Face transformers on PyTorch.
 
-Both models are built with the same sizes and measured in the same run, on the same backend
-(TensorFlow by default), at the same batch and sequence length; the printed ratios are
-ours / keras-hub's sequences per second (> 1 means we are faster). Absolute numbers on shared
-machines are noise; the ratios are the result.
+All models are built with the same sizes and measured in the same run, interleaved, at the
+same batch and sequence length, in float32; ours and keras-hub on the same Keras backend
+(TensorFlow by default). The printed ratios are ours / the peer's sequences per second (> 1
+means we are faster). Absolute numbers on shared machines are noise; the ratios are the result.
 
-* forward: the encoder (`BertEncoder` vs `keras_hub.models.BertBackbone`) under `predict_on_batch`.
+* forward: the encoder (`BertEncoder` vs `keras_hub.models.BertBackbone`) under
+  `predict_on_batch`; HF's `BertModel` under `torch.inference_mode()`.
 * train step: `BertPretrainer` (MLM + NSP) vs `keras_hub.models.BertMaskedLM` (MLM only, a
   little less work than ours), each one `train_on_batch` with AdamW (ours, `create_adamw`;
-  Keras' own for keras-hub, same settings: `keras_adamw`), dropout on.
+  Keras' own for keras-hub, same settings: `keras_adamw`), dropout on; HF's
+  `BertForPreTraining` with `torch.optim.AdamW` (`hugging_face_calls`).
 
     python benchmarks/encoder_throughput.py [--presets bert_tiny bert_base] [--batch 8]
         [--seq 128] [--steps 7] [--jit defaults|on|off]
@@ -110,9 +113,55 @@ def keras_hub_models(config, **compile_kwargs):
     return backbone, masked_lm
 
 
+def hugging_face_calls(config, x, positions, y):
+    """`(forward, train)`: callables running Hugging Face `transformers` on PyTorch at
+    `config`'s sizes on the batch `x` (float32, SDPA attention, each library's default
+    threads): `BertModel` under `torch.inference_mode()` in eval mode, and one
+    `BertForPreTraining` MLM + NSP step with `torch.optim.AdamW` (dropout on; its MLM labels
+    are -100 except at `positions`, so its head scores every position: HF's own recipe).
+    `(None, None)` when torch or transformers is missing."""
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        return None, None
+    hf_config = transformers.BertConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
+        intermediate_size=config.intermediate_size, hidden_act="gelu",
+        hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.attention_dropout,
+        max_position_embeddings=config.max_position_embeddings,
+        type_vocab_size=config.type_vocab_size, attn_implementation="sdpa")
+    torch.manual_seed(0)
+    encoder = transformers.BertModel(hf_config).eval()
+    pretraining = transformers.BertForPreTraining(hf_config).train()
+    optimizer = torch.optim.AdamW(pretraining.parameters(), lr=1e-4, weight_decay=0.01,
+                                  eps=1e-6)
+    inputs = {"input_ids": torch.from_numpy(x["token_ids"]).long(),
+              "token_type_ids": torch.from_numpy(x["segment_ids"]).long(),
+              "attention_mask": torch.from_numpy(x["padding_mask"]).long()}
+    labels = torch.full(inputs["input_ids"].shape, -100, dtype=torch.long)
+    rows = torch.arange(labels.shape[0])[:, None]
+    labels[rows, torch.from_numpy(positions).long()] = torch.from_numpy(y["mask_ids"]).long()
+    next_sentence = torch.from_numpy(y["next_sentence_labels"]).long()
+
+    def forward():
+        with torch.inference_mode():
+            return encoder(**inputs).last_hidden_state
+
+    def train():
+        optimizer.zero_grad(set_to_none=True)
+        loss = pretraining(**inputs, labels=labels, next_sentence_label=next_sentence).loss
+        loss.backward()
+        optimizer.step()
+
+    return forward, train
+
+
 def measure(preset, batch, seq, steps, jit):
-    """Best seconds per call of "ours forward", "ours train" and, when keras-hub imports,
-    "keras-hub forward" and "keras-hub train"."""
+    """Best seconds per call of "ours forward", "ours train" and, for each peer that imports
+    (keras-hub; Hugging Face `transformers` on PyTorch as "hf"), "<peer> forward" and
+    "<peer> train"."""
     config = BertConfig.from_preset(preset)
     predictions = max(1, round(0.15 * seq))
     x, positions, y = make_batch(config, batch, seq, predictions)
@@ -132,19 +181,28 @@ def measure(preset, batch, seq, steps, jit):
         train["keras-hub train"] = lambda: masked_lm.train_on_batch(
             x_mlm, y["mask_ids"], sample_weight=y["mask_weights"]
         )
+    hf_forward, hf_train = hugging_face_calls(config, x, positions, y)
+    if hf_forward is not None:
+        forward["hf forward"] = hf_forward
+        train["hf train"] = hf_train
     results = interleaved_best_seconds(forward, steps)
     results.update(interleaved_best_seconds(train, steps))
     keras.backend.clear_session()
     return results
 
 
+PEERS = {"keras-hub": "keras-hub", "hf": "HF PyTorch"}
+
+
 def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="defaults"):
     """Measures and prints each preset's forward and train step; returns `result` records
-    (sequences/s, peer keras-hub, model FLOPs per sequence). `jit`: "defaults", True, False."""
+    (sequences/s, peers keras-hub and HF PyTorch, model FLOPs per sequence). `jit`:
+    "defaults", True, False (ours and keras-hub; PyTorch runs eagerly)."""
     jit_name = {True: "on", False: "off"}.get(jit, jit)
     print(f"backend={keras.backend.backend()} keras={keras.__version__} batch={batch} "
           f"seq={seq} jit_compile={jit_name} rounds={steps}, best of interleaved calls")
-    print(f"{'preset':<12} {'step':<8} {'ours seq/s':>11} {'keras-hub seq/s':>16} {'ratio':>7}")
+    print(f"{'preset':<12} {'step':<8} {'ours seq/s':>11}"
+          + "".join(f" {name + ' seq/s':>17} {'ratio':>7}" for name in PEERS.values()))
     records = []
     predictions = max(1, round(0.15 * seq))
     for preset in presets:
@@ -152,18 +210,20 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="
         config = BertConfig.from_preset(preset)
         for step in ("forward", "train"):
             ours = batch / r[f"ours {step}"]
-            theirs = batch / r[f"keras-hub {step}"] if f"keras-hub {step}" in r else None
-            shown = ("missing", "") if theirs is None else (f"{theirs:.1f}",
-                                                          f"{ours / theirs:.2f}x")
-            print(f"{preset:<12} {step:<8} {ours:>11.1f} {shown[0]:>16} {shown[1]:>7}",
-                  flush=True)
+            peers = {name: batch / r[f"{key} {step}"] if f"{key} {step}" in r else None
+                     for key, name in PEERS.items()}
+            line = f"{preset:<12} {step:<8} {ours:>11.1f}"
+            for theirs in peers.values():
+                line += (f" {'missing':>17} {'':>7}" if theirs is None
+                         else f" {theirs:>17.1f} {ours / theirs:>6.2f}x")
+            print(line, flush=True)
+            missing = [name for name, theirs in peers.items() if theirs is None]
             records.append(result(
                 f"encoder {step}" if step == "forward" else "train step (MLM+NSP)",
-                f"{preset} batch={batch} seq={seq} jit={jit_name}", ours, "seq/s",
-                {"keras-hub": theirs},
+                f"{preset} batch={batch} seq={seq} jit={jit_name}", ours, "seq/s", peers,
                 flops_per_item=model_flops(config, 1, seq, predictions if step == "train"
                                            else 0, train=step == "train"),
-                notes="" if theirs is not None else "keras-hub not installed"))
+                notes=f"not installed: {', '.join(missing)}" if missing else ""))
     return records
 
 

