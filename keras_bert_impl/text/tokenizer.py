@@ -118,6 +118,14 @@ def _by_rows(x, condition, if_true, if_false):
     return tf.dynamic_stitch(positions, [if_false(parts[0]), if_true(parts[1])])
 
 
+class _TracedCalls:
+    """`BertTokenizer._traced`'s cache, `{(rank, return_word_ids): tf.function}`, in a plain
+    object: neither Keras nor TensorFlow tracks it, so nothing saves it with the layer."""
+
+    def __init__(self):
+        self.functions = {}
+
+
 def load_vocabulary(vocabulary):
     """A list of tokens from a `vocab.txt` path (one token per line) or a list of tokens.
 
@@ -228,6 +236,7 @@ class BertTokenizer(TextLayer):
         self.sep_token_id = index["[SEP]"]
         self.mask_token_id = index["[MASK]"]
         self._token_index = index
+        self._traced_calls = _TracedCalls()
         with tf.init_scope():
             self._wordpiece = tf_text.FastWordpieceTokenizer(
                 vocab=self.vocabulary,
@@ -376,7 +385,39 @@ class BertTokenizer(TextLayer):
         needed = tf.strings.regex_full_match(x, "(?s).*" + _LOWERCASE_FIX + ".*")
         return _by_rows(x, needed, rewrite, lambda x: x)
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Python text becomes one tf.string tensor before Keras sees it: Keras' `__call__`
+        # checks every element of a list for tensors (a typing-protocol isinstance each, 30 ms
+        # for 1,024 lines; the tokenization itself takes 13).
+        if isinstance(inputs, (str, bytes, list, tuple)):
+            inputs = as_string_tensor(inputs, type(self).__name__)
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs, return_word_ids=False):
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            x = as_string_tensor(inputs, type(self).__name__)
+            if isinstance(x, tf.Tensor) and x.shape.rank in (0, 1):
+                return self._traced(x.shape.rank, return_word_ids)(x)
+        return self._tokenize(inputs, return_word_ids)
+
+    def _traced(self, rank, return_word_ids):
+        """The tokenizer as a `tf.function` for string tensors of `rank` (0 or 1), traced on
+        first use. An eager call (a Python list of lines) runs it: one graph instead of a
+        hundred-odd eager ops, 3-4x faster on 1,024-line batches."""
+        import tensorflow as tf
+
+        key = (rank, bool(return_word_ids))
+        traced = self._traced_calls.functions.get(key)
+        if traced is None:
+            traced = tf.function(
+                lambda x: self._tokenize(x, key[1]),
+                input_signature=[tf.TensorSpec([None] * rank, tf.string)])
+            self._traced_calls.functions[key] = traced
+        return traced
+
+    def _tokenize(self, inputs, return_word_ids):
         import tensorflow as tf
 
         words = self.split_words(inputs)

@@ -197,3 +197,21 @@ def test_config_round_trip_and_tf_data(vocab_path):
     dataset = dataset.map(real, num_parallel_calls=tf.data.AUTOTUNE)
     batches = [b.to_list() for b in dataset]
     assert batches[0] == real(tf.constant(["Hello world!", "Ünïcode text"] * 2)).to_list()
+
+
+def test_eager_call_on_python_text_runs_the_traced_graph_with_the_same_ids(pair, real_lines):
+    """An eager call on a Python list (or str) runs the tokenizer's cached `tf.function`
+    (traced once per rank and `return_word_ids`); its ids and word ids equal the
+    `tf.function`-of-the-layer ones, and a scalar gives a dense 1-D tensor as before."""
+    ours, _, _ = pair
+    lines = real_lines[:300]
+    ids, word_ids = ours(lines, return_word_ids=True)
+    want_ids, want_words = tf.function(lambda x: ours(x, return_word_ids=True))(
+        tf.constant(lines))
+    assert ids.to_list() == want_ids.to_list() and word_ids.to_list() == want_words.to_list()
+    assert ours(lines[:7]).to_list() == ids[:7].to_list()
+    scalar = ours(lines[3])
+    assert isinstance(scalar, tf.Tensor) and scalar.numpy().tolist() == ids[3].numpy().tolist()
+    assert set(ours._traced_calls.functions) >= {(1, True), (1, False), (0, False)}
+    with pytest.raises(ValueError, match="scalar or a 1-D batch"):
+        ours([["a", "b"]])
