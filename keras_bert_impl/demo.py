@@ -277,8 +277,8 @@ def _print_summary(summary, out):
               f"{start['nsp_accuracy']:.1%} -> {end['nsp_accuracy']:.1%}")
         if end["nsp_accuracy"] < NSP_GOAL:
             print(f"[demo]   NSP is below the {NSP_GOAL:.0%} aimed for. What limits it: "
-                  f"{pre['steps']:,} steps of batch {pre['global_batch_size']} (what 2 CPU "
-                  "cores pretrain in about 5 minutes) leave bert_tiny on the plateau where "
+                  f"{pre['steps']:,} steps of batch {pre['global_batch_size']} (the demo's few "
+                  "minutes of pretraining on a CPU) leave bert_tiny on the plateau where "
                   "MLM predicts mostly from word frequencies (keras-hub's BertMaskedLM is at "
                   "the same MLM accuracy after the same steps); NSP and the use of context "
                   "come after it, and every recipe tried within this budget (batch, rate, "

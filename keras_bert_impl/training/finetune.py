@@ -167,7 +167,7 @@ def parameter_counts(model):
 
 
 def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
-             sequence_length=None, validation_fraction=0.1, seed=0, tfds=False,
+             sequence_length=None, validation_fraction=0.1, seed=0, split_seed=None, tfds=False,
              max_train_examples=None, max_eval_examples=None, doc_stride=128,
              max_query_length=64, dropout=0.1, jit_compile="auto", overwrite=False,
              verbose="auto", print_fn=print, load_weights=True, logs=None, lora_rank=None,
@@ -183,7 +183,10 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
             `overwrite=True`).
         epochs, learning_rate, batch_size: training (AdamW, 10% warmup, linear decay).
         sequence_length: default the task's (128; 256 BBC; 384 SQuAD).
-        validation_fraction, seed: the held-out split where the data has no dev split.
+        validation_fraction, seed: the held-out split where the data has no dev split; `seed`
+            also seeds the head's weights and the shuffling.
+        split_seed: the held-out split's own seed (default `seed`): runs with different
+            `seed` and one `split_seed` are scored on the same validation examples.
         max_train_examples, max_eval_examples: use only the first examples (quick runs).
         load_weights: `False` starts from `init`'s architecture and vocabulary with random
             weights (the baseline that shows what pretraining is worth).
@@ -211,8 +214,9 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
                          "one every weight is fine-tuned.")
     check_preset_target(out, overwrite=overwrite)
     keras.utils.set_random_seed(seed)
+    split_seed = seed if split_seed is None else split_seed
     splits = load_splits(task, data, tfds=tfds, validation_fraction=validation_fraction,
-                         seed=seed, **table_options)
+                         seed=split_seed, **table_options)
     train = limit(splits["train"], max_train_examples)
     validation = limit(splits["validation"], max_eval_examples)
     sequence_length = sequence_length or spec.sequence_length
@@ -254,6 +258,7 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
         "settings": {"epochs": epochs, "learning_rate": learning_rate,
                      "batch_size": batch_size, "sequence_length": sequence_length,
                      "validation_fraction": validation_fraction, "seed": seed,
+                     "split_seed": split_seed,
                      "data": None if data is None else str(data), "tfds": tfds,
                      "max_eval_examples": max_eval_examples, "lora": lora,
                      **{k: v for k, v in table_options.items() if v is not None}},
@@ -300,7 +305,7 @@ def evaluate_run(run, task, data=None, split="validation", batch_size=32, tfds=F
     options.update({k: v for k, v in table_options.items() if v is not None})
     splits = load_splits(task, data, tfds=tfds or settings.get("tfds", False),
                          validation_fraction=settings.get("validation_fraction", 0.1),
-                         seed=settings.get("seed", 0), **options)
+                         seed=settings.get("split_seed", settings.get("seed", 0)), **options)
     if split_name not in splits:
         raise ValueError(f"The {task} data at {data} has no {split} split; it has "
                          f"{sorted(splits)}.")

@@ -87,6 +87,8 @@ def add_arguments(parser):
         help="share of train held out where the data has no dev split")
     add("--seed", type=int, default=0, help="seed of the head's weights, shuffling and the "
         "held-out split")
+    add("--split-seed", type=int, help="seed of the held-out split alone (default: --seed), "
+        "so that runs with different --seed share one validation split")
     add("--max-train-examples", type=int, help="use only the first N train examples "
         "(default: all)")
     add("--max-eval-examples", type=int, help="score only the first N validation examples "
@@ -113,7 +115,7 @@ def run(args):
     record = finetune(
         args.task, args.data, args.init, args.out, epochs=args.epochs, learning_rate=args.lr,
         batch_size=args.batch_size, sequence_length=args.seq_len,
-        validation_fraction=args.validation_fraction, seed=args.seed, tfds=args.tfds,
+        validation_fraction=args.validation_fraction, seed=args.seed, split_seed=args.split_seed, tfds=args.tfds,
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
         doc_stride=args.doc_stride, max_query_length=args.max_query_length,
         dropout=args.dropout, jit_compile=args.xla, overwrite=args.overwrite,

@@ -47,8 +47,11 @@ def _finetune_and_evaluate(tmp_path, capsys, task, data, *extra):
 def test_sst2_finetune_then_evaluate(tmp_path, capsys, base):
     run, record, scores, printed = _finetune_and_evaluate(
         tmp_path, capsys, "sst2", shared_file("sst2", "train.tsv").parent, base,
-        "--max-train-examples", "48", "--max-eval-examples", "32", "--seq-len", "32")
+        "--max-train-examples", "48", "--max-eval-examples", "32", "--seq-len", "32",
+        "--seed", "1", "--split-seed", "0")
     assert record["validation_examples"] == 32 and record["train_examples"] == 48
+    assert (record["settings"]["seed"], record["settings"]["split_seed"]) == (1, 0)
+    # `evaluate` rebuilds the held-out split from split_seed 0 (seed 1 would hold out others).
     assert scores["accuracy"] == pytest.approx(record["validation"]["accuracy"], abs=1e-12)
     assert f"accuracy: {scores['accuracy']:.4f}" in printed
     model = BertClassifier.from_preset(run)
@@ -168,3 +171,18 @@ def test_squad_v2_unanswerable_questions_train_and_score(tmp_path, capsys, base)
     validation = json.load(open(os.path.join(run, "metrics.json")))["validation"]
     assert validation["total"] == 4 and validation["NoAns_total"] == 1
     assert validation["HasAns_total"] == 3 and "best_f1_thresh" in validation
+
+
+def test_the_split_seed_chooses_the_held_out_examples():
+    """Split seeds 0 and 1 hold out different SST-2 sentences: `evaluate` agreeing with the
+    run in `test_sst2_finetune_then_evaluate` (seed 1, split seed 0) means it used the split
+    seed."""
+    from keras_bert_impl.training.finetune_data import load_splits
+
+    data = shared_file("sst2", "train.tsv").parent
+
+    def held_out(split_seed):
+        validation = load_splits("sst2", data, validation_fraction=0.1,
+                                 seed=split_seed)["validation"]
+        return validation.texts[0][:50]
+    assert held_out(0) != held_out(1)
