@@ -115,7 +115,8 @@ def run(args):
     record = finetune(
         args.task, args.data, args.init, args.out, epochs=args.epochs, learning_rate=args.lr,
         batch_size=args.batch_size, sequence_length=args.seq_len,
-        validation_fraction=args.validation_fraction, seed=args.seed, split_seed=args.split_seed, tfds=args.tfds,
+        validation_fraction=args.validation_fraction, seed=args.seed,
+        split_seed=args.split_seed, tfds=args.tfds,
         max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
         doc_stride=args.doc_stride, max_query_length=args.max_query_length,
         dropout=args.dropout, jit_compile=args.xla, overwrite=args.overwrite,
