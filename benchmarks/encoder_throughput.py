@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from bench_common import model_flops, result  # noqa: E402
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
-from keras_bert_impl.optimizers import NO_DECAY_NAMES, create_adamw  # noqa: E402
+from keras_bert_impl.optimizers import create_adamw  # noqa: E402
 
 
 def make_batch(config, batch, seq, predictions):
@@ -72,13 +72,15 @@ def interleaved_best_seconds(fns, rounds, warmup=2):
 
 
 def keras_adamw(learning_rate):
-    """Keras' stock `AdamW` with our `create_adamw`'s settings (betas 0.9 / 0.999, epsilon
-    1e-6, decay 0.01, none on LayerNorm and biases): what a keras-hub user trains BERT with.
+    """Keras' stock `AdamW` with the settings `create_adamw(learning_rate)` has (betas,
+    epsilon, decay and its exclusions, read from it): what a keras-hub user trains BERT with.
     The same formula as ours; ours runs it fused on TensorFlow, which is part of what we
     measure."""
-    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=0.01, beta_1=0.9,
-                                       beta_2=0.999, epsilon=1e-6)
-    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+    ours = create_adamw(learning_rate)
+    optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=ours.weight_decay,
+                                       beta_1=ours.beta_1, beta_2=ours.beta_2,
+                                       epsilon=ours.epsilon)
+    optimizer.exclude_from_weight_decay(var_names=list(ours.exclude_from_decay))
     return optimizer
 
 

@@ -136,7 +136,7 @@ def results(cased=False, rounds=3, batch=1024, sequence_length=512, lines=None):
         "tokenize (eager call)", f"{'cased' if cased else 'uncased'} MiniLM vocab, "
         f"{len(lines)} real lines as Python lists of {batch}", rate[EAGER], "M tokens/s",
         {"HF tokenizers": rate.get(HF)},
-        notes="; ".join(f"{name} not installed" for name in missing if name == "HF tokenizers"))
+        notes="" if HF in rate else "HF tokenizers not installed")
     record = result(
         "tokenize + pack (tf.data)", f"{'cased' if cased else 'uncased'} MiniLM vocab, "
         f"{len(lines)} real lines, batch={batch}", rate[OURS], "M tokens/s",
