@@ -1,0 +1,467 @@
+"""BERT MLM+NSP train step on a GPU (JAX backend, no TensorFlow): ours, its ablations, and the
+peers (keras-hub on JAX, Hugging Face transformers on PyTorch eager and `torch.compile`), all
+in one run on one machine, with the machine's dense bf16 matmul peak measured in that run.
+
+    KERAS_BACKEND=jax python benchmarks/gpu_train_step.py --out results.jsonl
+
+Every contender is its own process: compiles run in parallel (`--parallel`), and a file lock
+lets one process at a time time its steps, so timings never share the GPU. Each contender
+trains through what its users call: `fit` (ours, keras-hub; the time between epoch ends, so
+`fit`'s own per-call set-up is left out), a Python loop of `optimizer.step()` (Hugging Face).
+The batch is the same for all: real-looking ids (a Zipf law over the vocabulary, `[CLS]`,
+`[SEP]`, 10% of sequences padded from the middle), 20 masked positions at seq 128 (77 at seq
+512), NSP labels. MFU is our model's FLOPs per sequence (`bench_common.model_flops`: 70.38
+GFLOP at seq 128, the issue counts 70.05) times sequences/s over the measured peak, for every
+contender (the useful work; Hugging Face's head does more).
+
+Our variants (ablations of the code paths, for the record of what each costs):
+`ours` as shipped; `--plan` names the others from `VARIANTS`.
+"""
+
+import argparse
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+import numpy as np  # noqa: E402
+
+VOCAB, PAD, CLS, SEP, MASK = 30522, 0, 101, 102, 103
+
+
+def realistic_batch(batch, seq, predictions, seed=0):
+    """Token ids with text's repetition (Zipf over the vocabulary), [CLS]/[SEP], padding."""
+    rng = np.random.default_rng(seed)
+    ranks = np.arange(1, VOCAB - 999)
+    p = 1.0 / (ranks + 5.0)
+    ids = 999 + rng.choice(len(ranks), size=(batch, seq), p=p / p.sum())
+    ids[:, 0] = CLS
+    half = seq // 2
+    ids[:, half - 1] = SEP
+    ids[:, -1] = SEP
+    segments = np.zeros((batch, seq), "int32")
+    segments[:, half:] = 1
+    padding = np.ones((batch, seq), "int32")
+    for row in range(0, batch, 10):  # 10% of sequences end early
+        end = rng.integers(seq // 2, seq)
+        ids[row, end - 1] = SEP
+        ids[row, end:] = PAD
+        segments[row, end:] = 0
+        padding[row, end:] = 0
+    positions = np.sort(np.stack([rng.choice(np.arange(1, seq - 1), predictions, replace=False)
+                                  for _ in range(batch)]), 1).astype("int32")
+    labels = np.take_along_axis(ids, positions, 1).astype("int32")
+    ids = ids.astype("int32")
+    np.put_along_axis(ids, positions, MASK, 1)
+    return {
+        "token_ids": ids, "segment_ids": segments, "padding_mask": padding,
+        "mask_positions": positions, "mask_ids": labels,
+        "mask_weights": np.ones((batch, predictions), "float32"),
+        "next_sentence_labels": rng.integers(0, 2, (batch,)).astype("int32"),
+    }
+
+
+@contextlib.contextmanager
+def gpu_lock(path):
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def predictions_for(seq):
+    return 20 if seq == 128 else round(0.15 * seq)
+
+
+# --- our variants: patches applied before the model is built (ablations) -----------------
+def _patch_token_gradient(kind):
+    from keras import ops
+
+    from keras_bert_impl.layers import embeddings
+
+    def call(self, token_ids, segment_ids, training=None):
+        ids = ops.reshape(ops.cast(token_ids, "int32"), (-1,))
+        table = ops.cast(self.token_embeddings, self.compute_dtype)
+        vocab = self.vocab_size
+
+        @ops.custom_gradient
+        def lookup(table):
+            def gradient(*args, upstream=None):
+                if upstream is None:
+                    (upstream,) = args
+                if kind == "one_hot":
+                    return ops.matmul(ops.transpose(ops.one_hot(ids, vocab, dtype=upstream.dtype)),
+                                      upstream)
+                order = ops.argsort(ids)
+                return ops.segment_sum(ops.take(upstream, order, axis=0),
+                                       ops.take(ids, order, axis=0), vocab, sorted=True)
+            return ops.take(table, ids, axis=0), gradient
+
+        tokens = ops.reshape(lookup(table), ops.shape(token_ids) + (self.hidden_size,))
+        return self._add_segments_and_positions(tokens, segment_ids, training)
+
+    embeddings.BertEmbeddings.call = call
+
+
+def _patch_dropout(kind):
+    import jax
+    import jax.numpy as jnp
+    import keras
+    from keras.src.random.seed_generator import draw_seed
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        words = draw_seed(self.seed_generator)
+        if kind == "rbg":
+            words = jnp.asarray(words, jnp.uint32)
+            key = jax.random.wrap_key_data(
+                jnp.concatenate([words, words[::-1] ^ jnp.uint32(0x9E3779B9)]), impl="rbg")
+            bits = jax.random.bits(key, inputs.shape, jnp.uint32)
+            keep = bits >= jnp.uint32(round(self.rate * 2.0**32))
+        else:  # "u16": one threefry word split into two 16-bit draws
+            shape = inputs.shape[:-1] + ((inputs.shape[-1] + 1) // 2,)
+            bits = jax.random.bits(words, shape, jnp.uint32)
+            halves = jnp.concatenate([bits & 0xFFFF, bits >> 16], axis=-1)[..., :inputs.shape[-1]]
+            keep = halves >= jnp.uint32(round(self.rate * 65536))
+        return jnp.where(keep, inputs * jnp.asarray(1.0 / (1.0 - self.rate), inputs.dtype),
+                         jnp.zeros((), inputs.dtype))
+
+    keras.layers.Dropout.call = call
+
+
+def _patch_softmax_bf16():
+    from keras import ops
+
+    from keras_bert_impl.layers import transformer
+
+    def attention(self, query, key, value, mask, training):
+        query = query * ops.cast(1.0 / (self.head_size**0.5), query.dtype)
+        logits = ops.einsum("btnh,bsnh->bnts", query, key)
+        logits = logits + ops.cast(ops.where(mask, 0.0, -1e9), logits.dtype)
+        probs = self.attention_dropout(ops.softmax(logits, axis=-1), training=training)
+        return ops.einsum("bnts,bsnh->btnh", probs, value)
+
+    transformer.TransformerEncoderBlock._attention_with_dropout = attention
+
+
+VARIANTS = {
+    "ours": {},
+    "tok_onehot": {"token_gradient": "one_hot"},
+    "tok_sorted": {"token_gradient": "sorted"},
+    "drop_rbg": {"dropout": "rbg"},
+    "drop_u16": {"dropout": "u16"},
+    "onehot_rbg": {"token_gradient": "one_hot", "dropout": "rbg"},
+    "sorted_rbg": {"token_gradient": "sorted", "dropout": "rbg"},
+    "softmax_bf16": {"softmax_bf16": True},
+    "no_attn_dropout": {"config": {"attention_dropout": 0.0}},
+    "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},
+}
+
+
+def apply_variant(spec):
+    if "token_gradient" in spec:
+        _patch_token_gradient(spec["token_gradient"])
+    if "dropout" in spec:
+        _patch_dropout(spec["dropout"])
+    if spec.get("softmax_bf16"):
+        _patch_softmax_bf16()
+
+
+# --- contenders -------------------------------------------------------------------------
+def run_ours(args, spec):
+    import keras
+
+    from bench_common import model_flops
+    from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer
+    from keras_bert_impl.optimizers import create_adamw
+
+    apply_variant(spec)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    config = BertConfig.from_preset(args.preset).replace(**spec.get("config", {}))
+    model = BertPretrainer(BertEncoder(config))
+    model.compile(optimizer=create_adamw(1e-4))
+    data = realistic_batch(args.batch, args.seq, predictions_for(args.seq))
+    x = {k: data[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
+    y = {k: data[k] for k in ("mask_ids", "mask_weights", "next_sentence_labels")}
+    rate, compile_seconds = _fit_rate(model, x, y, None, args)
+    flops = model_flops(config, 1, args.seq, predictions_for(args.seq), train=True)
+    return {"rate": rate, "compile_s": compile_seconds, "flops_per_seq": flops}
+
+
+def run_keras_hub(args, spec):
+    import keras
+    import keras_hub
+
+    from bench_common import model_flops
+    from encoder_throughput import keras_adamw
+    from keras_bert_impl import BertConfig
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    config = BertConfig.from_preset(args.preset)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size, num_layers=config.num_layers,
+        num_heads=config.num_heads, hidden_dim=config.hidden_size,
+        intermediate_dim=config.intermediate_size, dropout=config.dropout,
+        max_sequence_length=config.max_position_embeddings, num_segments=config.type_vocab_size)
+    model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
+    model.compile(optimizer=keras_adamw(1e-4),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    data = realistic_batch(args.batch, args.seq, predictions_for(args.seq))
+    x = {k: data[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
+    # keras.Model.fit: keras-hub's own `fit` wraps numpy batches with grain or tf.data
+    # (neither is on the GPU machine); with `preprocessor=None` it adds nothing else.
+    rate, compile_seconds = _fit_rate(model, x, data["mask_ids"], data["mask_weights"], args)
+    flops = model_flops(config, 1, args.seq, predictions_for(args.seq), train=True)
+    return {"rate": rate, "compile_s": compile_seconds, "flops_per_seq": flops,
+            "note": "MLM only (no NSP head)"}
+
+
+def _fit_rate(model, x, y, sample_weight, args):
+    """seq/s of `fit` from the time between epoch ends (after a compiling `fit`), and the
+    seconds of that compiling call."""
+    import jax
+    import keras
+
+    reps = lambda a: np.concatenate([a] * args.steps)  # noqa: E731
+    x, y = {k: reps(v) for k, v in x.items()}, keras.tree.map_structure(reps, y)
+    w = None if sample_weight is None else reps(sample_weight)
+    ends = []
+
+    class EpochEnds(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            jax.block_until_ready(model.trainable_variables[0].value)
+            ends.append(time.perf_counter())
+
+    start = time.perf_counter()
+    fit = functools.partial(keras.Model.fit, model)
+    fit(x, y, sample_weight=w, batch_size=args.batch, epochs=1, verbose=0,
+              shuffle=False, steps_per_epoch=2)
+    compile_seconds = time.perf_counter() - start
+    with gpu_lock(args.lock):
+        fit(x, y, sample_weight=w, batch_size=args.batch, epochs=args.epochs + 1,
+            verbose=0, shuffle=False, callbacks=[EpochEnds()])
+        if args.name in args.profile_names.split(","):
+            with jax.profiler.trace(os.path.join(args.profile_dir, args.name)):
+                fit(x, y, sample_weight=w, batch_size=args.batch, epochs=1, verbose=0,
+                    shuffle=False, steps_per_epoch=3)
+                jax.block_until_ready(model.trainable_variables[0].value)
+    best = min(b - a for a, b in zip(ends, ends[1:]))
+    return args.steps * args.batch / best, compile_seconds
+
+
+def run_hugging_face(args, spec):
+    import torch
+    import transformers
+
+    from keras_bert_impl.config import BertConfig
+
+    ours = BertConfig.from_preset(args.preset)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    config = transformers.BertConfig(
+        vocab_size=ours.vocab_size, hidden_size=ours.hidden_size,
+        num_hidden_layers=ours.num_layers, num_attention_heads=ours.num_heads,
+        intermediate_size=ours.intermediate_size, hidden_dropout_prob=ours.dropout,
+        attention_probs_dropout_prob=ours.attention_dropout,
+        max_position_embeddings=ours.max_position_embeddings)
+    model = transformers.BertForPreTraining._from_config(config, attn_implementation="sdpa")
+    model = model.to(device).train()
+    if spec.get("compile"):
+        model = torch.compile(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01,
+                                  fused=device == "cuda")
+    data = realistic_batch(args.batch, args.seq, predictions_for(args.seq))
+    labels = np.full(data["token_ids"].shape, -100, "int64")
+    np.put_along_axis(labels, data["mask_positions"], data["mask_ids"], 1)
+    inputs = {name: torch.tensor(data[key], dtype=torch.long, device=device) for name, key in (
+        ("input_ids", "token_ids"), ("token_type_ids", "segment_ids"),
+        ("attention_mask", "padding_mask"), ("next_sentence_label", "next_sentence_labels"))}
+    inputs["labels"] = torch.tensor(labels, device=device)
+    synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def step(inputs):
+        with torch.autocast(device, dtype=torch.bfloat16):
+            loss = model(**inputs).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    start = time.perf_counter()
+    for _ in range(3):
+        step(inputs)
+    synchronize()
+    compile_seconds = time.perf_counter() - start
+    best = float("inf")
+    with gpu_lock(args.lock):
+        for _ in range(args.epochs):
+            synchronize()
+            begin = time.perf_counter()
+            for _ in range(args.steps):
+                step(inputs)
+            synchronize()
+            best = min(best, time.perf_counter() - begin)
+    from bench_common import model_flops
+
+    return {"rate": args.steps * args.batch / best, "compile_s": compile_seconds,
+            "flops_per_seq": model_flops(ours, 1, args.seq, predictions_for(args.seq)),
+            "note": "MLM logits at every token (the model's own head); MFU counts ours"}
+
+
+def run_matmul(args, spec):
+    import jax
+    import jax.numpy as jnp
+
+    n = args.matmul
+    with gpu_lock(args.lock):
+        keys = jax.random.split(jax.random.PRNGKey(0), 6)
+        pairs = [(jax.random.normal(keys[2 * i], (n, n), jnp.bfloat16),
+                  jax.random.normal(keys[2 * i + 1], (n, n), jnp.bfloat16)) for i in range(3)]
+        matmul = jax.jit(lambda a, b: a @ b)
+        for a, b in pairs:
+            matmul(a, b).block_until_ready()
+        best = float("inf")
+        for _ in range(10):
+            start = time.perf_counter()
+            for a, b in pairs * 4:
+                out = matmul(a, b)
+            out.block_until_ready()
+            best = min(best, (time.perf_counter() - start) / 12)
+    return {"rate": 2 * n**3 / best, "device": str(jax.devices()[0].device_kind), "n": n}
+
+
+RUNNERS = {"ours": run_ours, "keras-hub": run_keras_hub, "hf": run_hugging_face,
+           "matmul": run_matmul}
+
+
+def worker(args):
+    spec = json.loads(args.spec)
+    kind = spec.pop("runner")
+    started = time.perf_counter()
+    try:
+        record = RUNNERS[kind](args, spec)
+        record["ok"] = True
+    except Exception as error:  # one contender failing must not lose the others' figures
+        import traceback
+
+        traceback.print_exc()
+        record = {"ok": False, "error": f"{type(error).__name__}: {error}"[:400]}
+    record.update(name=args.name, seq=args.seq, batch=args.batch,
+                  wall_s=round(time.perf_counter() - started, 1))
+    with open(args.out, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    print(json.dumps(record), flush=True)
+
+
+def contender(entry):
+    """(name, seq, batch, spec) of one `--plan` entry, `name` or `name:SEQxBATCH`."""
+    name, _, shape = entry.partition(":")
+    seq, batch = (int(v) for v in (shape or "128x128").split("x"))
+    if name in VARIANTS:
+        return name, seq, batch, dict(VARIANTS[name], runner="ours")
+    if name == "keras-hub":
+        return name, seq, batch, {"runner": "keras-hub"}
+    if name in ("hf-eager", "hf-compile"):
+        return name, seq, batch, {"runner": "hf", "compile": name == "hf-compile"}
+    raise SystemExit(f"unknown contender {name!r}: one of {sorted(VARIANTS)}, keras-hub, "
+                     "hf-eager, hf-compile")
+
+
+def drive(args):
+    plan = [("matmul", 0, 0, {"runner": "matmul"})]
+    plan += [contender(entry) for entry in args.plan.split(",") if entry]
+    env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="false",
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    os.makedirs(args.logs, exist_ok=True)
+    running, deadline = [], time.time() + args.budget
+    for name, seq, batch, spec in plan:
+        while len(running) >= args.parallel:
+            running = [p for p in running if p.poll() is None]
+            time.sleep(0.5)
+        if time.time() > deadline:
+            print(f"budget spent: {name} seq={seq} batch={batch} not started", flush=True)
+            continue
+        log = open(os.path.join(args.logs, f"{name}_{seq}x{batch}.log"), "w")
+        running.append(subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--name", name, "--seq", str(seq),
+             "--batch", str(batch), "--spec", json.dumps(spec), "--out", args.out,
+             "--lock", args.lock, "--steps", str(args.steps), "--epochs", str(args.epochs),
+             "--preset", args.preset, "--matmul", str(args.matmul),
+             "--profile-names", args.profile_names, "--profile-dir", args.profile_dir], env=env, stdout=log,
+            stderr=subprocess.STDOUT))
+        if name == "matmul":
+            running[-1].wait()
+    for p in running:
+        try:
+            p.wait(timeout=max(1, deadline + args.grace - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+    table(args.out)
+
+
+def table(path):
+    records = [json.loads(line) for line in open(path)]
+    peak = next((r["rate"] for r in records if r["name"] == "matmul" and r["ok"]), None)
+    if peak:
+        matmul = next(r for r in records if r["name"] == "matmul")
+        print(f"device {matmul['device']}: bf16 {matmul['n']}^3 matmul {peak / 1e12:.0f} TFLOP/s")
+    base = {(r["seq"], r["batch"]): r["rate"] for r in records
+            if r["name"] == "ours" and r["ok"]}
+    print(f"{'contender':<16} {'seq':>4} {'batch':>5} {'seq/s':>8} {'MFU':>6} {'vs ours':>7} "
+          f"{'compile s':>9}")
+    for r in sorted(records, key=lambda r: (r["seq"], r["batch"], r["name"])):
+        if r["name"] == "matmul":
+            continue
+        if not r["ok"]:
+            print(f"{r['name']:<16} {r['seq']:>4} {r['batch']:>5} FAILED {r['error'][:80]}")
+            continue
+        flops = r.get("flops_per_seq")
+        mfu = f"{r['rate'] * flops / peak:.1%}" if peak and flops else "-"
+        ref = base.get((r["seq"], r["batch"]))
+        print(f"{r['name']:<16} {r['seq']:>4} {r['batch']:>5} {r['rate']:>8.0f} {mfu:>6} "
+              f"{(r['rate'] / ref if ref else 0):>7.2f} {r.get('compile_s', 0):>9.0f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--name", default="ours")
+    parser.add_argument("--spec", default="{}")
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--preset", default="bert_base")
+    parser.add_argument("--plan", default="ours,keras-hub,hf-eager,hf-compile,ours:512x32",
+                        help="contenders in order, each name or name:SEQxBATCH (default "
+                             "128x128), comma-separated")
+    parser.add_argument("--steps", type=int, default=15, help="steps per timed epoch")
+    parser.add_argument("--epochs", type=int, default=4, help="timed epochs (best is kept)")
+    parser.add_argument("--parallel", type=int, default=6, help="processes compiling at once")
+    parser.add_argument("--budget", type=float, default=420, help="seconds to start contenders")
+    parser.add_argument("--grace", type=float, default=60,
+                        help="seconds after the budget before running contenders are stopped")
+    parser.add_argument("--matmul", type=int, default=8192, help="peak-FLOPs matmul size")
+    parser.add_argument("--profile-names", default="",
+                        help="contenders (ours/keras-hub) whose 3 steps to trace after timing")
+    parser.add_argument("--profile-dir", default="profiles")
+    parser.add_argument("--out", default="gpu_train_step.jsonl")
+    parser.add_argument("--logs", default=".")
+    parser.add_argument("--lock", default="/tmp/gpu_train_step.lock")
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+    else:
+        drive(args)
+
+
+if __name__ == "__main__":
+    main()
