@@ -79,6 +79,14 @@ def gpu_lock(path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def wait_for_wave(args):
+    """Says this contender has compiled, then waits until its whole wave has: no compile
+    (whose autotuning runs kernels) shares the GPU with a timed step."""
+    open(os.path.join(args.wave_dir, f"ready_{os.getpid()}"), "w").close()
+    while not os.path.exists(os.path.join(args.wave_dir, "go")):
+        time.sleep(0.2)
+
+
 def predictions_for(seq):
     return 20 if seq == 128 else round(0.15 * seq)
 
@@ -88,6 +96,10 @@ def _patch_token_gradient(kind):
     from keras import ops
 
     from keras_bert_impl.layers import embeddings
+
+    if kind == "scatter":  # the gather's own gradient, as on a CPU
+        embeddings.accelerator_in_use = lambda: False
+        return
 
     def call(self, token_ids, segment_ids, training=None):
         ids = ops.reshape(ops.cast(token_ids, "int32"), (-1,))
@@ -157,15 +169,14 @@ def _patch_softmax_bf16():
 
 VARIANTS = {
     "ours": {},
-    "tok_onehot": {"token_gradient": "one_hot"},
+    "tok_scatter": {"token_gradient": "scatter"},
     "tok_sorted": {"token_gradient": "sorted"},
     "drop_rbg": {"dropout": "rbg"},
     "drop_u16": {"dropout": "u16"},
-    "onehot_rbg": {"token_gradient": "one_hot", "dropout": "rbg"},
-    "sorted_rbg": {"token_gradient": "sorted", "dropout": "rbg"},
     "softmax_bf16": {"softmax_bf16": True},
     "no_attn_dropout": {"config": {"attention_dropout": 0.0}},
     "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},
+    "spe4": {"steps_per_execution": 4},
 }
 
 
@@ -190,7 +201,8 @@ def run_ours(args, spec):
     keras.config.set_dtype_policy("mixed_bfloat16")
     config = BertConfig.from_preset(args.preset).replace(**spec.get("config", {}))
     model = BertPretrainer(BertEncoder(config))
-    model.compile(optimizer=create_adamw(1e-4))
+    model.compile(optimizer=create_adamw(1e-4),
+                  steps_per_execution=spec.get("steps_per_execution", 1))
     data = realistic_batch(args.batch, args.seq, predictions_for(args.seq))
     x = {k: data[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
     y = {k: data[k] for k in ("mask_ids", "mask_weights", "next_sentence_labels")}
@@ -249,13 +261,14 @@ def _fit_rate(model, x, y, sample_weight, args):
     fit(x, y, sample_weight=w, batch_size=args.batch, epochs=1, verbose=0,
               shuffle=False, steps_per_epoch=2)
     compile_seconds = time.perf_counter() - start
+    wait_for_wave(args)
     with gpu_lock(args.lock):
         fit(x, y, sample_weight=w, batch_size=args.batch, epochs=args.epochs + 1,
             verbose=0, shuffle=False, callbacks=[EpochEnds()])
         if args.name in args.profile_names.split(","):
             with jax.profiler.trace(os.path.join(args.profile_dir, args.name)):
                 fit(x, y, sample_weight=w, batch_size=args.batch, epochs=1, verbose=0,
-                    shuffle=False, steps_per_epoch=3)
+                    shuffle=False, steps_per_epoch=6)
                 jax.block_until_ready(model.trainable_variables[0].value)
     best = min(b - a for a, b in zip(ends, ends[1:]))
     return args.steps * args.batch / best, compile_seconds
@@ -302,6 +315,7 @@ def run_hugging_face(args, spec):
         step(inputs)
     synchronize()
     compile_seconds = time.perf_counter() - start
+    wait_for_wave(args)
     best = float("inf")
     with gpu_lock(args.lock):
         for _ in range(args.epochs):
@@ -323,6 +337,7 @@ def run_matmul(args, spec):
     import jax.numpy as jnp
 
     n = args.matmul
+    wait_for_wave(args)
     with gpu_lock(args.lock):
         keys = jax.random.split(jax.random.PRNGKey(0), 6)
         pairs = [(jax.random.normal(keys[2 * i], (n, n), jnp.bfloat16),
@@ -383,29 +398,36 @@ def drive(args):
     env = dict(os.environ, KERAS_BACKEND="jax", XLA_PYTHON_CLIENT_PREALLOCATE="false",
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     os.makedirs(args.logs, exist_ok=True)
-    running, deadline = [], time.time() + args.budget
-    for name, seq, batch, spec in plan:
-        while len(running) >= args.parallel:
-            running = [p for p in running if p.poll() is None]
-            time.sleep(0.5)
+    deadline = time.time() + args.budget
+    waves = [plan[:1]] + [plan[i:i + args.parallel] for i in range(1, len(plan), args.parallel)]
+    for number, wave in enumerate(waves):
         if time.time() > deadline:
-            print(f"budget spent: {name} seq={seq} batch={batch} not started", flush=True)
+            print(f"budget spent: {[c[0] for c in wave]} not started", flush=True)
             continue
-        log = open(os.path.join(args.logs, f"{name}_{seq}x{batch}.log"), "w")
-        running.append(subprocess.Popen(
-            [sys.executable, __file__, "--worker", "--name", name, "--seq", str(seq),
-             "--batch", str(batch), "--spec", json.dumps(spec), "--out", args.out,
-             "--lock", args.lock, "--steps", str(args.steps), "--epochs", str(args.epochs),
-             "--preset", args.preset, "--matmul", str(args.matmul),
-             "--profile-names", args.profile_names, "--profile-dir", args.profile_dir], env=env, stdout=log,
-            stderr=subprocess.STDOUT))
-        if name == "matmul":
-            running[-1].wait()
-    for p in running:
-        try:
-            p.wait(timeout=max(1, deadline + args.grace - time.time()))
-        except subprocess.TimeoutExpired:
-            p.kill()
+        wave_dir = os.path.join(args.logs, f"wave{number}")
+        os.makedirs(wave_dir, exist_ok=True)
+        running = []
+        for name, seq, batch, spec in wave:
+            log = open(os.path.join(args.logs, f"{name}_{seq}x{batch}.log"), "w")
+            running.append(subprocess.Popen(
+                [sys.executable, __file__, "--worker", "--name", name, "--seq", str(seq),
+                 "--batch", str(batch), "--spec", json.dumps(spec), "--out", args.out,
+                 "--lock", args.lock, "--steps", str(args.steps), "--epochs",
+                 str(args.epochs), "--preset", args.preset, "--matmul", str(args.matmul),
+                 "--profile-names", args.profile_names, "--profile-dir", args.profile_dir,
+                 "--wave-dir", wave_dir], env=env, stdout=log, stderr=subprocess.STDOUT))
+        # Timing starts once every process of the wave has compiled (or stopped).
+        while True:
+            ready = {f for f in os.listdir(wave_dir) if f.startswith("ready_")}
+            if all(f"ready_{p.pid}" in ready or p.poll() is not None for p in running):
+                break
+            time.sleep(0.5)
+        open(os.path.join(wave_dir, "go"), "w").close()
+        for p in running:
+            try:
+                p.wait(timeout=max(1, deadline + args.grace - time.time()))
+            except subprocess.TimeoutExpired:
+                p.kill()
     table(args.out)
 
 
@@ -445,7 +467,9 @@ def main():
                              "128x128), comma-separated")
     parser.add_argument("--steps", type=int, default=15, help="steps per timed epoch")
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs (best is kept)")
-    parser.add_argument("--parallel", type=int, default=6, help="processes compiling at once")
+    parser.add_argument("--parallel", type=int, default=6,
+                        help="contenders per wave (compiled at once, then timed in turn)")
+    parser.add_argument("--wave-dir", default=".", help="(worker) its wave's barrier folder")
     parser.add_argument("--budget", type=float, default=420, help="seconds to start contenders")
     parser.add_argument("--grace", type=float, default=60,
                         help="seconds after the budget before running contenders are stopped")

@@ -252,3 +252,43 @@ def test_exact_gelu_value_and_hand_written_gradient_match_the_erf_form():
     np.testing.assert_allclose(ours, cdf + x64 * pdf, atol=1e-6)
     keras_autodiff = _gradient(lambda v: keras.activations.gelu(v, approximate=False), x)
     np.testing.assert_allclose(ours, keras_autodiff, atol=1e-6)
+
+
+def test_take_with_one_hot_gradient_equals_the_gathers_value_and_gradient():
+    """The token lookup an accelerator trains with: the same rows as `ops.take`, and a
+    gradient (a one-hot matmul) equal to the gather's scatter-add, repeated ids summed."""
+    from keras_bert_impl.layers.embeddings import take_with_one_hot_gradient
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8)).astype("float32")
+    ids = np.concatenate([[0, 0, 0, 7], rng.integers(2, 50, 60)]).astype("int32")  # row 1 unused
+    weights = rng.normal(size=(len(ids), 8)).astype("float32")
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(take_with_one_hot_gradient(table, ids)), table[ids])
+    ours = _gradient(lambda t: take_with_one_hot_gradient(t, ids) * weights, table)
+    reference = np.zeros_like(table)
+    np.add.at(reference, ids, weights)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+    assert np.abs(reference[0]).sum() > 0 and not reference[1].any()
+
+
+def test_embeddings_train_through_the_one_hot_gradient_on_an_accelerator(monkeypatch):
+    """On a GPU/TPU a training call takes its token rows through `take_with_one_hot_gradient`
+    (the same outputs); inference and CPUs keep the plain gather."""
+    from keras_bert_impl.layers import embeddings
+
+    calls = []
+    real = embeddings.take_with_one_hot_gradient
+    monkeypatch.setattr(embeddings, "take_with_one_hot_gradient",
+                        lambda t, i: calls.append(1) or real(t, i))
+    layer = BertEmbeddings(vocab_size=40, hidden_size=8, max_position_embeddings=16,
+                           dropout=0.0)
+    ids, segments = np.array([[2, 5, 5, 3]]), np.array([[0, 0, 1, 1]])
+    on_cpu = ops.convert_to_numpy(layer(ids, segments, training=True))
+    assert not calls
+    monkeypatch.setattr(embeddings, "accelerator_in_use", lambda: True)
+    on_accelerator = ops.convert_to_numpy(layer(ids, segments, training=True))
+    assert calls == [1]
+    np.testing.assert_allclose(on_accelerator, on_cpu, atol=1e-6)
+    layer(ids, segments, training=False)
+    assert calls == [1]
