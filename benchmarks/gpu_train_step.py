@@ -192,8 +192,8 @@ def apply_variant(spec):
 # --- contenders -------------------------------------------------------------------------
 def run_ours(args, spec):
     import keras
-
     from bench_common import model_flops
+
     from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer
     from keras_bert_impl.optimizers import create_adamw
 
@@ -214,9 +214,9 @@ def run_ours(args, spec):
 def run_keras_hub(args, spec):
     import keras
     import keras_hub
-
     from bench_common import model_flops
     from encoder_throughput import keras_adamw
+
     from keras_bert_impl import BertConfig
 
     keras.config.set_dtype_policy("mixed_bfloat16")
