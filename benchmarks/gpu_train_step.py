@@ -56,8 +56,9 @@ def realistic_batch(batch, seq, predictions, seed=0):
         ids[row, end:] = PAD
         segments[row, end:] = 0
         padding[row, end:] = 0
-    positions = np.sort(np.stack([rng.choice(np.arange(1, seq - 1), predictions, replace=False)
-                                  for _ in range(batch)]), 1).astype("int32")
+    # masked positions: word tokens only (no [CLS], [SEP] or padding), as a masker picks them
+    positions = np.sort(np.stack([rng.choice(np.flatnonzero(row >= 999), predictions,
+                                             replace=False) for row in ids]), 1).astype("int32")
     labels = np.take_along_axis(ids, positions, 1).astype("int32")
     ids = ids.astype("int32")
     np.put_along_axis(ids, positions, MASK, 1)

@@ -1,0 +1,75 @@
+"""`benchmarks/gpu_train_step.py`'s pieces that need no GPU: the batch every contender trains
+on (shapes, special tokens, masking, padding, text-like repetition), the plan's parsing, and
+`gpu_profile.py`'s kernel kinds; and, marked slow, a whole run of the driver on JAX's CPU with
+`bert_tiny` (waves, the barrier, the lock, the table)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import gpu_profile  # noqa: E402
+import gpu_train_step  # noqa: E402
+
+
+def test_realistic_batch_is_a_masked_text_batch():
+    batch = gpu_train_step.realistic_batch(40, 128, 20)
+    ids, padding = batch["token_ids"], batch["padding_mask"]
+    assert ids.shape == batch["segment_ids"].shape == padding.shape == (40, 128)
+    assert batch["mask_positions"].shape == batch["mask_ids"].shape == (40, 20)
+    assert (ids[:, 0] == gpu_train_step.CLS).all()
+    # 10% of sequences end early; padding is [PAD] with segment 0 and mask 0
+    short = np.where(padding.min(axis=1) == 0)[0]
+    assert short.tolist() == [0, 10, 20, 30]
+    assert ((ids == gpu_train_step.PAD) == (padding == 0)).all()
+    assert (batch["segment_ids"][padding == 0] == 0).all()
+    # every masked position holds [MASK]; its label is a word id, never a special token
+    masked = np.take_along_axis(ids, batch["mask_positions"], 1)
+    assert (masked == gpu_train_step.MASK).all()
+    assert (batch["mask_ids"] >= 999).all()
+    assert np.diff(batch["mask_positions"], axis=1).min() > 0
+    # text-like repetition: the commonest word fills ~2% of the tokens (uniform ids: 0.003%)
+    words = ids[(ids >= 999)]
+    assert np.bincount(words).max() / words.size > 0.015
+    assert set(np.unique(batch["next_sentence_labels"])) == {0, 1}
+
+
+def test_plan_entries_name_a_contender_and_its_shape():
+    assert gpu_train_step.contender("ours")[:3] == ("ours", 128, 128)
+    name, seq, batch, spec = gpu_train_step.contender("tok_scatter:512x32")
+    assert (name, seq, batch, spec["runner"]) == ("tok_scatter", 512, 32, "ours")
+    assert gpu_train_step.contender("hf-compile")[3] == {"runner": "hf", "compile": True}
+    with pytest.raises(SystemExit, match="unknown contender 'bert'"):
+        gpu_train_step.contender("bert")
+
+
+@pytest.mark.parametrize("kernel, kind", [
+    ("nvjet_sm90_tst_128x128_64x6_2x1_v_bz_NNT", "matmul"), ("gemm_fusion_dot_57", "matmul"),
+    ("input_scatter_fusion", "scatter"), ("loop_multiply_fusion_11", "other fusions"),
+    ("MemcpyD2D", "copy")])
+def test_profile_kernel_kinds(kernel, kind):
+    assert gpu_profile.kind(kernel) == kind
+
+
+@pytest.mark.slow
+def test_driver_runs_ours_and_an_ablation_on_jax_cpu(tmp_path):
+    out = tmp_path / "results.jsonl"
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu_train_step.py"), "--preset", "bert_tiny",
+         "--plan", "ours:32x4,tok_scatter:32x4", "--steps", "2", "--epochs", "2",
+         "--matmul", "128", "--out", str(out), "--logs", str(tmp_path / "logs"),
+         "--lock", str(tmp_path / "lock")],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(records) == {"matmul", "ours", "tok_scatter"}
+    assert all(r["ok"] and r["rate"] > 0 for r in records.values())
+    assert "tok_scatter" in result.stdout and "vs ours" in result.stdout
