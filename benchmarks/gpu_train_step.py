@@ -14,8 +14,17 @@ The batch is the same for all: real-looking ids (a Zipf law over the vocabulary,
 GFLOP at seq 128, the issue counts 70.05) times sequences/s over the measured peak, for every
 contender (the useful work; Hugging Face's head does more).
 
-Our variants (ablations of the code paths, for the record of what each costs):
-`ours` as shipped; `--plan` names the others from `VARIANTS`.
+Our variants (`--plan` names them; each patches one code path before the model is built, to
+measure what it costs or what an alternative would give): `ours` as shipped; `tok_scatter`
+the token table's gradient as the gather's scatter-add (what a CPU runs), `tok_sorted` as a
+sorted segment-sum, `tok_transposed` as the one-hot matmul in `[hidden, vocab]` orientation;
+`drop_rbg` / `drop_u16` dropout masks from JAX's `rbg` generator / from half a threefry word
+per element; `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in
+bf16; `no_attn_dropout` / `no_dropout` without (attention) dropout; `spe4` four steps per
+`fit` execution. Peers: `keras-hub`, `hf-eager`, `hf-compile`.
+
+The H200 figures of 2026-11-26 and the profile reading are in
+`benchmarks/results/gpu_train_step-nvidia-h200.md`; `gpu_profile.py` reads a trace.
 """
 
 import argparse
@@ -112,9 +121,9 @@ def _patch_token_gradient(kind):
             def gradient(*args, upstream=None):
                 if upstream is None:
                     (upstream,) = args
-                if kind == "one_hot":
-                    return ops.matmul(ops.transpose(ops.one_hot(ids, vocab, dtype=upstream.dtype)),
-                                      upstream)
+                if kind == "one_hot_transposed":  # [hidden, n] x [n, vocab], then transposed
+                    one_hot = ops.one_hot(ids, vocab, dtype=upstream.dtype)
+                    return ops.transpose(ops.matmul(ops.transpose(upstream), one_hot))
                 order = ops.argsort(ids)
                 return ops.segment_sum(ops.take(upstream, order, axis=0),
                                        ops.take(ids, order, axis=0), vocab, sorted=True)
@@ -153,6 +162,30 @@ def _patch_dropout(kind):
     keras.layers.Dropout.call = call
 
 
+def _patch_gelu_erfc():
+    """The exact GELU through `erfc` (Keras' and JAX's form) instead of `erf`."""
+    import math
+
+    from keras import ops
+
+    from keras_bert_impl.layers import transformer
+
+    @ops.custom_gradient
+    def gelu(x):
+        cdf = 0.5 * ops.erfc(x * ops.cast(-1.0 / math.sqrt(2.0), x.dtype))
+
+        def gradient(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            pdf = ops.exp(ops.square(x) * ops.cast(-0.5, x.dtype)) * ops.cast(
+                1.0 / math.sqrt(2.0 * math.pi), x.dtype)
+            return upstream * (cdf + x * pdf)
+
+        return x * cdf, gradient
+
+    transformer.ACTIVATIONS["gelu"] = gelu
+
+
 def _patch_softmax_bf16():
     from keras import ops
 
@@ -172,6 +205,8 @@ VARIANTS = {
     "ours": {},
     "tok_scatter": {"token_gradient": "scatter"},
     "tok_sorted": {"token_gradient": "sorted"},
+    "tok_transposed": {"token_gradient": "one_hot_transposed"},
+    "gelu_erfc": {"gelu_erfc": True},
     "drop_rbg": {"dropout": "rbg"},
     "drop_u16": {"dropout": "u16"},
     "softmax_bf16": {"softmax_bf16": True},
@@ -188,6 +223,8 @@ def apply_variant(spec):
         _patch_dropout(spec["dropout"])
     if spec.get("softmax_bf16"):
         _patch_softmax_bf16()
+    if spec.get("gelu_erfc"):
+        _patch_gelu_erfc()
 
 
 # --- contenders -------------------------------------------------------------------------
