@@ -170,20 +170,8 @@ def _patch_gelu_erfc():
 
     from keras_bert_impl.layers import transformer
 
-    @ops.custom_gradient
-    def gelu(x):
-        cdf = 0.5 * ops.erfc(x * ops.cast(-1.0 / math.sqrt(2.0), x.dtype))
-
-        def gradient(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
-            pdf = ops.exp(ops.square(x) * ops.cast(-0.5, x.dtype)) * ops.cast(
-                1.0 / math.sqrt(2.0 * math.pi), x.dtype)
-            return upstream * (cdf + x * pdf)
-
-        return x * cdf, gradient
-
-    transformer.ACTIVATIONS["gelu"] = gelu
+    transformer.ACTIVATIONS["gelu"] = transformer.gelu_with_cdf(
+        lambda x: 0.5 * ops.erfc(x * ops.cast(-1.0 / math.sqrt(2.0), x.dtype)))
 
 
 def _patch_softmax_bf16():

@@ -26,7 +26,40 @@ from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.layers.lora import LoraDense
 
 
-@ops.custom_gradient
+def gelu_with_cdf(cdf):
+    """GELU `x * cdf(x)` for a function `cdf` computing the normal CDF `Phi`, differentiated
+    as `Phi(x) + x * phi(x)` from the `Phi(x)` the forward pass already holds.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras import ops
+    gelu = gelu_with_cdf(lambda x: 0.5 * ops.erfc(-x / np.sqrt(2.0)))  # Keras' form
+    round(float(gelu(np.array(1.0, "float32"))), 4)  # 0.8413
+    ```
+    """
+
+    @ops.custom_gradient
+    def gelu(x):
+        phi = cdf(x)
+
+        def gradient(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            pdf = ops.exp(ops.square(x) * ops.cast(-0.5, x.dtype)) * ops.cast(
+                1.0 / math.sqrt(2.0 * math.pi), x.dtype)
+            return upstream * (phi + x * pdf)
+
+        return x * phi, gradient
+
+    return gelu
+
+
+_erf_gelu = gelu_with_cdf(
+    lambda x: 0.5 * (1.0 + ops.erf(x * ops.cast(1.0 / math.sqrt(2.0), x.dtype))))
+
+
 def exact_gelu(x):
     """`x * Phi(x)`, GELU in its exact erf form, with its derivative written out.
 
@@ -46,16 +79,7 @@ def exact_gelu(x):
     round(float(exact_gelu(np.array(1.0, "float32"))), 4)  # 0.8413
     ```
     """
-    cdf = 0.5 * (1.0 + ops.erf(x * ops.cast(1.0 / math.sqrt(2.0), x.dtype)))
-
-    def gradient(*args, upstream=None):
-        if upstream is None:
-            (upstream,) = args
-        pdf = ops.exp(ops.square(x) * ops.cast(-0.5, x.dtype)) * ops.cast(
-            1.0 / math.sqrt(2.0 * math.pi), x.dtype)
-        return upstream * (cdf + x * pdf)
-
-    return x * cdf, gradient
+    return _erf_gelu(x)
 
 
 ACTIVATIONS = {
