@@ -4,10 +4,10 @@ The token lookup is a gather (the vocabulary is large). On a GPU or TPU its grad
 one-hot matmul (`take_with_one_hot_gradient`) instead of the gather's scatter-add: text repeats
 ids ([CLS], [SEP], [PAD], "the"), and the colliding atomic adds took 45 of the 75 ms of a
 BERT-base train step (seq 128, batch 128, bf16, H200, ids drawn from a Zipf law) where the
-768-GFLOP matmul takes 2.7 ms, one-hot built: 1,953 -> 3,720 sequences/s. On a CPU the scatter is cheap and the
-matmul is not, so the gather's own gradient stays. The segment lookup is a one-hot matmul: its
-table has 2 rows, and a gather's gradient would be a scatter-add whose colliding writes are
-slow on accelerators (DESIGN rule 6; Google's original BERT does the same). Position
+768-GFLOP matmul takes 2.7 ms, one-hot built: 1,953 -> 3,720 sequences/s. On a CPU the
+scatter is cheap and the matmul is not, so the gather's own gradient stays. The segment
+lookup is a one-hot matmul: its table has 2 rows, and a gather's gradient would be a
+scatter-add whose colliding writes are slow on accelerators (DESIGN rule 6; Google's original BERT does the same). Position
 embeddings are a slice of the learned table, added by broadcasting (no lookup at all).
 
 int8 (`quantize("int8")`, which `model.quantize("int8")` calls): the token table, most of the
