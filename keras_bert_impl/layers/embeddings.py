@@ -7,8 +7,9 @@ BERT-base train step (seq 128, batch 128, bf16, H200, ids drawn from a Zipf law)
 768-GFLOP matmul takes 2.7 ms, one-hot built: 1,953 -> 3,720 sequences/s. On a CPU the
 scatter is cheap and the matmul is not, so the gather's own gradient stays. The segment
 lookup is a one-hot matmul: its table has 2 rows, and a gather's gradient would be a
-scatter-add whose colliding writes are slow on accelerators (DESIGN rule 6; Google's original BERT does the same). Position
-embeddings are a slice of the learned table, added by broadcasting (no lookup at all).
+scatter-add whose colliding writes are slow on accelerators (DESIGN rule 6; Google's
+original BERT does the same). Position embeddings are a slice of the learned table, added by
+broadcasting (no lookup at all).
 
 int8 (`quantize("int8")`, which `model.quantize("int8")` calls): the token table, most of the
 layer's weight (23M of BERT-base's 24M embedding parameters), becomes what Keras' int8
