@@ -4,8 +4,19 @@ in one run on one machine, with the machine's dense bf16 matmul peak measured in
 
     KERAS_BACKEND=jax python benchmarks/gpu_train_step.py --out results.jsonl
 
-Every contender is its own process: compiles run in parallel (`--parallel`), and a file lock
-lets one process at a time time its steps, so timings never share the GPU. Each contender
+On a GPU machine with JAX, PyTorch and transformers but no Keras (as the lent H100/H200
+machines are), bring Keras and keras-hub as wheels, made here:
+
+    pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 -d .whl \
+        keras==3.15.1 keras-hub==0.32.0 namex==0.1.0 optree==0.20.0
+
+and there, before the command: `pip install --no-index --no-deps --target /tmp/site .whl/*.whl
+&& export PYTHONPATH=/tmp/site`. A full plan takes about 5 minutes on an H200.
+
+Every contender is its own process. They run in waves of `--parallel`: a wave compiles
+together, then its contenders time their steps one at a time under a file lock, so a timed
+step never shares the GPU with another contender's steps or compile-time autotuning. Each contender
 trains through what its users call: `fit` (ours, keras-hub; the time between epoch ends, so
 `fit`'s own per-call set-up is left out), a Python loop of `optimizer.step()` (Hugging Face).
 The batch is the same for all: real-looking ids (a Zipf law over the vocabulary, `[CLS]`,
