@@ -6,7 +6,8 @@
     make bench                            # the same as the first line
 
 Each benchmark (encoder forward and train step, pretraining train step, fine-tuning,
-tokenizer uncased and cased, weight loading, serving, input checks, input pipeline) measures
+tokenizer uncased and cased, weight loading, serving, input checks, input pipeline, and on a
+machine with a GPU the JAX train step of `gpu_train_step.py`) measures
 ours and its peers in the same run, after the machine's own matmul ceiling (`machine.py`);
 the results go to `benchmarks/results/<machine>.json` and `<machine>.md` (`report.py`): one
 table row per measurement with ours, each peer, the ratios (> 1: we are faster) and the

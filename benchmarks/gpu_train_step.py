@@ -492,7 +492,7 @@ def table(path):
               f"{(r['rate'] / ref if ref else 0):>7.2f} {r.get('compile_s', 0):>9.0f}")
 
 
-def main():
+def argument_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--name", default="ours")
@@ -518,7 +518,68 @@ def main():
     parser.add_argument("--out", default="gpu_train_step.jsonl")
     parser.add_argument("--logs", default=".")
     parser.add_argument("--lock", default="/tmp/gpu_train_step.lock")
-    args = parser.parse_args()
+    return parser
+
+
+PEERS = ("keras-hub", "hf-eager", "hf-compile")
+
+
+def records(path, preset):
+    """`bench_common.result` records of a run's JSON lines: ours per shape against the peers
+    at that shape, and each ablation against ours as shipped."""
+    from bench_common import result
+
+    rows = [json.loads(line) for line in open(path)]
+    matmul = next((r for r in rows if r["name"] == "matmul" and r["ok"]), None)
+    rates = {(r["name"], r["seq"], r["batch"]): r for r in rows if r["ok"] and "flops_per_seq" in r}
+    found = []
+    for (name, seq, batch), row in sorted(rates.items(), key=lambda item: item[0][1:]):
+        if name in PEERS:
+            continue
+        where = f"{preset} seq={seq} batch={batch} mixed_bfloat16 JAX fit"
+        mfu = (f"MFU {row['rate'] * row['flops_per_seq'] / matmul['rate']:.1%} of the "
+               f"{matmul['rate'] / 1e12:.0f} TFLOP/s bf16 matmul on {matmul['device']}, same run"
+               if matmul else "")
+        if name == "ours":
+            peers = {peer: rates[peer, seq, batch]["rate"] if (peer, seq, batch) in rates
+                     else None for peer in PEERS}
+            found.append(result("GPU train step (MLM+NSP)", where, row["rate"], "seq/s",
+                                {p: v for p, v in peers.items() if v is not None},
+                                flops_per_item=row["flops_per_seq"], dtype="bfloat16",
+                                notes=mfu))
+        else:
+            base = rates.get(("ours", seq, batch))
+            found.append(result(f"GPU train step ablation {name}", where, row["rate"], "seq/s",
+                                {"ours as shipped": base["rate"] if base else None},
+                                flops_per_item=row["flops_per_seq"], dtype="bfloat16",
+                                notes=mfu))
+    return found
+
+
+def results(preset="bert_base", plan="ours,keras-hub,hf-eager,hf-compile,ours:512x32",
+            steps=15, epochs=4, matmul=8192, parallel=6):
+    """Runs the plan (see the module docstring) in a temporary folder and returns its
+    `bench_common.result` records, for `python -m benchmarks gpu_train_step`. Needs a GPU that
+    JAX sees."""
+    import tempfile
+
+    from machine import gpu_name
+
+    if not gpu_name():
+        raise SystemExit("gpu_train_step needs a GPU that JAX sees, and this machine has none "
+                         "(the H200 figures: benchmarks/results/gpu_train_step-nvidia-h200.md)")
+    with tempfile.TemporaryDirectory() as folder:
+        args = argument_parser().parse_args([
+            "--preset", preset, "--plan", plan, "--steps", str(steps), "--epochs", str(epochs),
+            "--matmul", str(matmul), "--parallel", str(parallel),
+            "--out", os.path.join(folder, "results.jsonl"), "--logs", folder,
+            "--lock", os.path.join(folder, "lock")])
+        drive(args)
+        return records(args.out, preset)
+
+
+def main():
+    args = argument_parser().parse_args()
     if args.worker:
         worker(args)
     else:

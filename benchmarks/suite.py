@@ -82,6 +82,11 @@ BENCHMARKS = {
         "inference_variants", quick={"size": "tiny", "seq": 32, "batch": 4, "sentences": 16,
                                      "calls": 3, "batch_calls": 1, "rounds": 1, "warmup": 1},
         about="int8 / bfloat16 variants vs float32: SavedModel size, latency, agreement"),
+    "gpu_train_step": Benchmark(
+        "gpu_train_step", quick={"preset": "bert_tiny", "plan": "ours,keras-hub,hf-eager",
+                                 "steps": 4, "epochs": 2, "matmul": 2048},
+        about="BERT MLM+NSP train step on a GPU (JAX, bf16) vs keras-hub, HF eager and "
+              "torch.compile; needs a GPU"),
     "lora": Benchmark(
         "lora_cost", quick={"size": "tiny", "batch": 4, "seq": 32, "steps": 2, "rounds": 1},
         about="LoRA rank 4/8 vs full fine-tuning: trainable params, step time, peak memory"),

@@ -73,3 +73,27 @@ def test_driver_runs_ours_and_an_ablation_on_jax_cpu(tmp_path):
     assert set(records) == {"matmul", "ours", "tok_scatter"}
     assert all(r["ok"] and r["rate"] > 0 for r in records.values())
     assert "tok_scatter" in result.stdout and "vs ours" in result.stdout
+
+
+def test_records_of_the_h200_run():
+    """The committed H200 run as `python -m benchmarks` records: ours per shape against the
+    peers measured at that shape, each ablation against ours as shipped, MFU in the notes."""
+    found = gpu_train_step.records(BENCHMARKS / "results" / "gpu_train_step-nvidia-h200.jsonl",
+                                   "bert_base")
+    ours = {r["config"]: r for r in found if r["name"] == "GPU train step (MLM+NSP)"}
+    main = ours["bert_base seq=128 batch=128 mixed_bfloat16 JAX fit"]
+    assert round(main["ours"]) == 3720 and main["dtype"] == "bfloat16"
+    assert {k: round(v) for k, v in main["peers"].items()} == {
+        "keras-hub": 3678, "hf-eager": 2240, "hf-compile": 3805}
+    assert "MFU 33.8% of the 774 TFLOP/s" in main["notes"]
+    assert round(ours["bert_base seq=512 batch=32 mixed_bfloat16 JAX fit"]["peers"]["hf-compile"]) == 848
+    scatter = next(r for r in found if r["name"] == "GPU train step ablation tok_scatter")
+    assert round(scatter["ours"]) == 1953 and round(scatter["peers"]["ours as shipped"]) == 3720
+
+
+def test_results_needs_a_gpu(monkeypatch):
+    import machine
+
+    monkeypatch.setattr(machine, "gpu_name", lambda: None)
+    with pytest.raises(SystemExit, match="needs a GPU that JAX sees"):
+        gpu_train_step.results()
