@@ -115,6 +115,19 @@ def keras_hub_models(config, **compile_kwargs):
     return backbone, masked_lm
 
 
+def hugging_face_config(config):
+    """`transformers.BertConfig` of our `BertConfig`'s sizes and dropout (SDPA attention)."""
+    import transformers
+
+    return transformers.BertConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
+        intermediate_size=config.intermediate_size, hidden_act="gelu",
+        hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.attention_dropout,
+        max_position_embeddings=config.max_position_embeddings,
+        type_vocab_size=config.type_vocab_size, attn_implementation="sdpa")
+
+
 def hugging_face_calls(config, x, positions, y):
     """`(forward, train)`: callables running Hugging Face `transformers` on PyTorch at
     `config`'s sizes on the batch `x` (float32, SDPA attention, each library's default
@@ -127,13 +140,7 @@ def hugging_face_calls(config, x, positions, y):
         import transformers
     except ImportError:
         return None, None
-    hf_config = transformers.BertConfig(
-        vocab_size=config.vocab_size, hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
-        intermediate_size=config.intermediate_size, hidden_act="gelu",
-        hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.attention_dropout,
-        max_position_embeddings=config.max_position_embeddings,
-        type_vocab_size=config.type_vocab_size, attn_implementation="sdpa")
+    hf_config = hugging_face_config(config)
     torch.manual_seed(0)
     encoder = transformers.BertModel(hf_config).eval()
     pretraining = transformers.BertForPreTraining(hf_config).train()

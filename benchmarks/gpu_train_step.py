@@ -114,36 +114,40 @@ def predictions_for(seq):
 
 # --- our variants: patches applied before the model is built (ablations) -----------------
 def _patch_token_gradient(kind):
+    """The token table's gradient as the gather's scatter-add (`"scatter"`, what a CPU runs),
+    or in place of `take_with_one_hot_gradient`'s one-hot matmul, the same matmul in
+    `[hidden, n] x [n, vocab]` orientation (`"one_hot_transposed"`) or a sorted segment-sum
+    (`"sorted"`)."""
     from keras import ops
 
     from keras_bert_impl.layers import embeddings
 
-    if kind == "scatter":  # the gather's own gradient, as on a CPU
+    if kind == "scatter":
         embeddings.accelerator_in_use = lambda: False
         return
 
-    def call(self, token_ids, segment_ids, training=None):
-        ids = ops.reshape(ops.cast(token_ids, "int32"), (-1,))
-        table = ops.cast(self.token_embeddings, self.compute_dtype)
-        vocab = self.vocab_size
+    def take(table, ids):
+        ids = ops.convert_to_tensor(ids, "int32")
 
         @ops.custom_gradient
         def lookup(table):
             def gradient(*args, upstream=None):
                 if upstream is None:
                     (upstream,) = args
-                if kind == "one_hot_transposed":  # [hidden, n] x [n, vocab], then transposed
+                vocab = ops.shape(table)[0]
+                if kind == "one_hot_transposed":
                     one_hot = ops.one_hot(ids, vocab, dtype=upstream.dtype)
                     return ops.transpose(ops.matmul(ops.transpose(upstream), one_hot))
                 order = ops.argsort(ids)
                 return ops.segment_sum(ops.take(upstream, order, axis=0),
                                        ops.take(ids, order, axis=0), vocab, sorted=True)
+
             return ops.take(table, ids, axis=0), gradient
 
-        tokens = ops.reshape(lookup(table), ops.shape(token_ids) + (self.hidden_size,))
-        return self._add_segments_and_positions(tokens, segment_ids, training)
+        return lookup(ops.convert_to_tensor(table))
 
-    embeddings.BertEmbeddings.call = call
+    embeddings.accelerator_in_use = lambda: True
+    embeddings.take_with_one_hot_gradient = take
 
 
 def _patch_dropout(kind):
@@ -250,23 +254,16 @@ def run_ours(args, spec):
 
 def run_keras_hub(args, spec):
     import keras
-    import keras_hub
     from bench_common import model_flops
-    from encoder_throughput import keras_adamw
+    from encoder_throughput import keras_hub_models
 
     from keras_bert_impl import BertConfig
 
     keras.config.set_dtype_policy("mixed_bfloat16")
     config = BertConfig.from_preset(args.preset)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=config.vocab_size, num_layers=config.num_layers,
-        num_heads=config.num_heads, hidden_dim=config.hidden_size,
-        intermediate_dim=config.intermediate_size, dropout=config.dropout,
-        max_sequence_length=config.max_position_embeddings, num_segments=config.type_vocab_size)
-    model = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
-    model.compile(optimizer=keras_adamw(1e-4),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    _, model = keras_hub_models(config)
+    if model is None:
+        raise ImportError("keras-hub is not installed")
     data = realistic_batch(args.batch, args.seq, predictions_for(args.seq))
     x = {k: data[k] for k in ("token_ids", "segment_ids", "padding_mask", "mask_positions")}
     # keras.Model.fit: keras-hub's own `fit` wraps numpy batches with grain or tf.data
@@ -315,18 +312,13 @@ def _fit_rate(fit, model, x, y, sample_weight, args):
 def run_hugging_face(args, spec):
     import torch
     import transformers
+    from encoder_throughput import hugging_face_config
 
     from keras_bert_impl.config import BertConfig
 
     ours = BertConfig.from_preset(args.preset)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    config = transformers.BertConfig(
-        vocab_size=ours.vocab_size, hidden_size=ours.hidden_size,
-        num_hidden_layers=ours.num_layers, num_attention_heads=ours.num_heads,
-        intermediate_size=ours.intermediate_size, hidden_dropout_prob=ours.dropout,
-        attention_probs_dropout_prob=ours.attention_dropout,
-        max_position_embeddings=ours.max_position_embeddings)
-    model = transformers.BertForPreTraining._from_config(config, attn_implementation="sdpa")
+    model = transformers.BertForPreTraining(hugging_face_config(ours))
     model = model.to(device).train()
     if spec.get("compile"):
         model = torch.compile(model)
