@@ -125,10 +125,13 @@ class MaskedLMHead(keras.layers.Layer):
             ops.cast(mask_positions, "int32"), seq_len, dtype=self.compute_dtype
         )
         x = ops.matmul(selector, ops.cast(sequence_output, self.compute_dtype))
-        x = self.activation(self.transform(x))
-        x = ops.cast(self.layer_norm(x), self.compute_dtype)
-        logits = self.embeddings.token_logits(x)
-        return ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
+        # Rows of predictions, [batch * predictions, hidden]: 2-D matmuls (see the encoder block).
+        rows = ops.reshape(x, (-1, self.hidden_size))
+        rows = self.activation(self.transform(rows))
+        rows = ops.cast(self.layer_norm(rows), self.compute_dtype)
+        logits = self.embeddings.token_logits(rows)
+        logits = ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
+        return ops.reshape(logits, ops.shape(x)[:2] + (self.vocab_size,))
 
     def compute_output_shape(self, sequence_output_shape, mask_positions_shape):
         return tuple(mask_positions_shape) + (self.vocab_size,)

@@ -293,18 +293,19 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_layer_norm.trainable = True
         self._lora = None
 
-    def _attention(self, x, padding_mask, training):
-        batch, seq_len = ops.shape(x)[0], ops.shape(x)[1]
+    def _attention(self, rows, batch, seq_len, padding_mask, training):
         heads_shape = (batch, seq_len, self.num_heads, self.head_size)
         # Split (whose gradient is a concat) rather than slicing a 5-D reshape.
         query, key, value = (
-            ops.reshape(t, heads_shape) for t in ops.split(self.qkv_dense(x), 3, axis=-1)
+            ops.reshape(t, heads_shape) for t in ops.split(self.qkv_dense(rows), 3, axis=-1)
         )
         # [batch, 1, 1, seq_len]: every query row sees the same real keys.
         mask = ops.cast(padding_mask, "bool")[:, None, None, :]
         if training and self.attention_dropout_rate > 0:
-            return self._attention_with_dropout(query, key, value, mask, training)
-        return ops.dot_product_attention(query, key, value, mask=mask)
+            context = self._attention_with_dropout(query, key, value, mask, training)
+        else:
+            context = ops.dot_product_attention(query, key, value, mask=mask)
+        return ops.reshape(context, (-1, self.hidden_size))
 
     def _attention_with_dropout(self, query, key, value, mask, training):
         # Scale the queries ([b, t, n, h]) rather than the logits ([b, n, t, s]): fewer elements.
@@ -320,15 +321,18 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def call(self, x, padding_mask, training=None):
         batch, seq_len = ops.shape(x)[0], ops.shape(x)[1]
-        context = self._attention(x, padding_mask, training)
-        context = ops.reshape(context, (batch, seq_len, self.hidden_size))
+        # The block works on rows of tokens, [batch * seq_len, hidden]: 2-D matmuls, which
+        # TensorFlow fuses with their bias add (and GELU) on CPUs.
+        rows = ops.reshape(x, (-1, self.hidden_size))
+        context = self._attention(rows, batch, seq_len, padding_mask, training)
         attention = self.attention_output_dropout(
             self.attention_output_dense(context), training=training
         )
-        x = ops.cast(self.attention_layer_norm(x + attention), self.compute_dtype)
-        ffn = self.output_dense(self.activation(self.intermediate_dense(x)))
+        rows = ops.cast(self.attention_layer_norm(rows + attention), self.compute_dtype)
+        ffn = self.output_dense(self.activation(self.intermediate_dense(rows)))
         ffn = self.output_dropout(ffn, training=training)
-        return ops.cast(self.output_layer_norm(x + ffn), self.compute_dtype)
+        rows = ops.cast(self.output_layer_norm(rows + ffn), self.compute_dtype)
+        return ops.reshape(rows, (batch, seq_len, self.hidden_size))
 
     def compute_output_shape(self, x_shape, padding_mask_shape=None):
         return tuple(x_shape)

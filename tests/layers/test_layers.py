@@ -292,3 +292,60 @@ def test_embeddings_train_through_the_one_hot_gradient_on_an_accelerator(monkeyp
     np.testing.assert_allclose(on_accelerator, on_cpu, atol=1e-6)
     layer(ids, segments, training=False)
     assert calls == [1]
+
+
+def test_scores_against_rows_equals_the_matmul_value_and_gradients():
+    """The tied MLM projection `x @ table^T` with its hand-written gradients (`upstream @
+    table` for `x`, `upstream^T @ x` for the table): the matmul's values and gradients, for
+    rows and for `[batch, predictions, hidden]`."""
+    from keras_bert_impl.layers.embeddings import scores_against_rows
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(30, 8)).astype("float32")
+    for shape in ((6, 8), (2, 3, 8)):
+        x = rng.normal(size=shape).astype("float32")
+        upstream = rng.normal(size=shape[:-1] + (30,)).astype("float32")
+        np.testing.assert_allclose(ops.convert_to_numpy(scores_against_rows(x, table)),
+                                   x @ table.T, atol=1e-5)
+        rows, up_rows = x.reshape(-1, 8), upstream.reshape(-1, 30)
+        np.testing.assert_allclose(
+            _gradient(lambda t: scores_against_rows(x, t) * upstream, table),
+            up_rows.T @ rows, atol=1e-4)
+        np.testing.assert_allclose(
+            _gradient(lambda v: scores_against_rows(v, table) * upstream, x),
+            (up_rows @ table).reshape(shape), atol=1e-4)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="TensorFlow's graph optimizer (grappler) on a CPU")
+def test_tensorflow_fuses_the_blocks_bias_adds_and_gelu_into_its_matmuls():
+    """At inference the block's four projections are 2-D matmuls that TensorFlow's graph
+    optimizer fuses with their bias add, and with the exact GELU where oneDNN is on (TF's
+    default on x86): no separate BiasAdd or Erf is left to run (the 3-D form kept both)."""
+    import collections
+
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.grappler import tf_optimizer
+    from tensorflow.python.util import _pywrap_util_port
+
+    block = TransformerEncoderBlock(hidden_size=32, num_heads=2, intermediate_size=64)
+    block(np.zeros((2, 8, 32), "float32"), np.ones((2, 8), "int32"))
+    function = tf.function(lambda x, mask: block(x, mask, training=False)).get_concrete_function(
+        tf.TensorSpec((None, None, 32)), tf.TensorSpec((None, None), tf.int32))
+    graph_def = function.graph.as_graph_def()
+    for node in graph_def.node:
+        node.device = "/device:CPU:0"
+    meta_graph = tf.compat.v1.train.export_meta_graph(graph_def=graph_def, graph=function.graph)
+    meta_graph.collection_def["train_op"].node_list.value.extend(
+        t.name.split(":")[0] for t in function.outputs)
+    optimized = tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta_graph)
+    counts = collections.Counter(node.op for node in optimized.node)
+    fused = sorted(tuple(s.decode() for s in node.attr["fused_ops"].list.s)
+                   for node in optimized.node if node.op == "_FusedMatMul")
+    assert counts["MatMul"] == counts["BiasAdd"] == 0, counts
+    if _pywrap_util_port.IsMklEnabled():
+        assert fused == [("BiasAdd",)] * 3 + [("BiasAdd", "GeluExact")], fused
+        assert counts["Erf"] == 0, counts
+    else:
+        assert len(fused) == 4, fused
