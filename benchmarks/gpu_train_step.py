@@ -32,7 +32,9 @@ sorted segment-sum, `tok_transposed` as the one-hot matmul in `[hidden, vocab]` 
 `drop_rbg` / `drop_u16` dropout masks from JAX's `rbg` generator / from half a threefry word
 per element; `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in
 bf16; `no_attn_dropout` / `no_dropout` without (attention) dropout; `spe4` four steps per
-`fit` execution. Peers: `keras-hub`, `hf-eager`, `hf-compile`.
+`fit` execution; `mlm_autodiff` the tied MLM projection differentiated op by op;
+`ln_closed_form` LayerNorm with its gradient written out. Peers: `keras-hub`, `hf-eager`,
+`hf-compile`.
 
 The H200 figures of 2026-11-26 and the profile reading are in
 `benchmarks/results/gpu_train_step-nvidia-h200.md`; `gpu_profile.py` reads a trace.
@@ -204,6 +206,49 @@ def _patch_softmax_bf16():
     transformer.TransformerEncoderBlock._attention_with_dropout = attention
 
 
+def _patch_mlm_autodiff():
+    """The tied MLM projection `x @ table^T` differentiated op by op (before 223fd05: the
+    table's gradient as the transpose of a `[hidden, vocab]` one) instead of
+    `scores_against_rows`' hand-written `[vocab, hidden]` gradient."""
+    from keras import ops
+
+    from keras_bert_impl.layers import embeddings
+
+    embeddings.scores_against_rows = lambda x, table: ops.matmul(x, ops.transpose(table))
+
+
+def _patch_layer_norm_closed_form():
+    """LayerNorm (float32, as shipped) with its gradient written out, `rstd * (g - mean(g) -
+    xhat * mean(g * xhat))` for `g = upstream * gamma`, instead of autodiff's passes."""
+    import keras
+    from keras import ops
+
+    def call(self, inputs):
+        @ops.custom_gradient
+        def normalize(x, gamma, beta):
+            centered = x - ops.mean(x, axis=-1, keepdims=True)
+            rstd = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True)
+                             + self.epsilon)
+            xhat = centered * rstd
+
+            def gradient(*args, upstream=None):
+                if upstream is None:
+                    (upstream,) = args
+                g = upstream * gamma
+                dx = rstd * (g - ops.mean(g, axis=-1, keepdims=True)
+                             - xhat * ops.mean(g * xhat, axis=-1, keepdims=True))
+                rows = tuple(range(len(x.shape) - 1))
+                return dx, ops.sum(upstream * xhat, axis=rows), ops.sum(upstream, axis=rows)
+
+            return xhat * gamma + beta, gradient
+
+        x = ops.cast(inputs, "float32")
+        return ops.cast(normalize(x, ops.convert_to_tensor(self.gamma),
+                                  ops.convert_to_tensor(self.beta)), self.compute_dtype)
+
+    keras.layers.LayerNormalization.call = call
+
+
 VARIANTS = {
     "ours": {},
     "tok_scatter": {"token_gradient": "scatter"},
@@ -216,6 +261,8 @@ VARIANTS = {
     "no_attn_dropout": {"config": {"attention_dropout": 0.0}},
     "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},
     "spe4": {"steps_per_execution": 4},
+    "mlm_autodiff": {"mlm_autodiff": True},
+    "ln_closed_form": {"ln_closed_form": True},
 }
 
 
@@ -228,6 +275,10 @@ def apply_variant(spec):
         _patch_softmax_bf16()
     if spec.get("gelu_erfc"):
         _patch_gelu_erfc()
+    if spec.get("mlm_autodiff"):
+        _patch_mlm_autodiff()
+    if spec.get("ln_closed_form"):
+        _patch_layer_norm_closed_form()
 
 
 # --- contenders -------------------------------------------------------------------------

@@ -97,3 +97,40 @@ def test_results_needs_a_gpu(monkeypatch):
     monkeypatch.setattr(machine, "gpu_name", lambda: None)
     with pytest.raises(SystemExit, match="needs a GPU that JAX sees"):
         gpu_train_step.results()
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
+def test_layer_norm_and_mlm_ablations_keep_values_and_gradients(monkeypatch):
+    """The `ln_closed_form` and `mlm_autodiff` patches change how gradients are computed,
+    not what they are: values and gradients equal the shipped code's (float32 rounding)."""
+    import jax
+    import keras
+
+    from keras_bert_impl.layers import embeddings
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 16)).astype("float32") * 3 + 1
+    upstream = rng.normal(size=(3, 5, 16)).astype("float32")
+    layer = keras.layers.LayerNormalization(epsilon=1e-12)
+    layer.build((None, None, 16))
+    layer.gamma.assign(rng.normal(size=16).astype("float32"))
+    layer.beta.assign(rng.normal(size=16).astype("float32"))
+    table = rng.normal(size=(40, 16)).astype("float32")
+
+    def outputs_and_gradients():
+        def loss(x, gamma, beta, table):
+            y = layer.stateless_call([gamma, beta], [], x)[0]
+            return (y * upstream).sum() + embeddings.scores_against_rows(y, table).sum()
+
+        args = (x, layer.gamma.value, layer.beta.value, table)
+        return [np.asarray(layer(x))] + [np.asarray(g) for g in
+                                          jax.grad(loss, argnums=(0, 1, 2, 3))(*args)]
+
+    shipped = outputs_and_gradients()
+    monkeypatch.setattr(keras.layers.LayerNormalization, "call",
+                        keras.layers.LayerNormalization.call)
+    monkeypatch.setattr(embeddings, "scores_against_rows", embeddings.scores_against_rows)
+    gpu_train_step.apply_variant({"ln_closed_form": True, "mlm_autodiff": True})
+    for ours, theirs in zip(shipped, outputs_and_gradients()):
+        np.testing.assert_allclose(theirs, ours, atol=2e-5, rtol=1e-5)
