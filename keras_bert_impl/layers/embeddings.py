@@ -100,10 +100,7 @@ def scores_against_rows(x, table):
         return ops.matmul(rows, ops.transpose(table)), gradient
 
     x, table = ops.convert_to_tensor(x), ops.convert_to_tensor(table)
-    rows = ops.reshape(x, (-1, ops.shape(x)[-1])) if len(x.shape) != 2 else x
-    logits = scores(rows, table)
-    if len(x.shape) == 2:
-        return logits
+    logits = scores(ops.reshape(x, (-1, ops.shape(x)[-1])), table)
     return ops.reshape(logits, ops.shape(x)[:-1] + (ops.shape(table)[0],))
 
 
