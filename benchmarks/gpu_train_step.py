@@ -117,9 +117,9 @@ def predictions_for(seq):
 # --- our variants: patches applied before the model is built (ablations) -----------------
 def _patch_token_gradient(kind):
     """The token table's gradient as the gather's scatter-add (`"scatter"`, what a CPU runs),
-    or in place of `take_with_one_hot_gradient`'s one-hot matmul, the same matmul in
-    `[hidden, n] x [n, vocab]` orientation (`"one_hot_transposed"`) or a sorted segment-sum
-    (`"sorted"`)."""
+    or, replacing `embeddings.table_gradient` (the rule `take_with_one_hot_gradient` applies),
+    the same one-hot matmul in `[hidden, n] x [n, vocab]` orientation (`"one_hot_transposed"`)
+    or a sorted segment-sum (`"sorted"`)."""
     from keras import ops
 
     from keras_bert_impl.layers import embeddings
@@ -128,28 +128,18 @@ def _patch_token_gradient(kind):
         embeddings.accelerator_in_use = lambda: False
         return
 
-    def take(table, ids):
-        ids = ops.convert_to_tensor(ids, "int32")
+    def one_hot_transposed(ids, upstream, vocab):
+        one_hot = ops.one_hot(ids, vocab, dtype=upstream.dtype)
+        return ops.transpose(ops.matmul(ops.transpose(upstream), one_hot))
 
-        @ops.custom_gradient
-        def lookup(table):
-            def gradient(*args, upstream=None):
-                if upstream is None:
-                    (upstream,) = args
-                vocab = ops.shape(table)[0]
-                if kind == "one_hot_transposed":
-                    one_hot = ops.one_hot(ids, vocab, dtype=upstream.dtype)
-                    return ops.transpose(ops.matmul(ops.transpose(upstream), one_hot))
-                order = ops.argsort(ids)
-                return ops.segment_sum(ops.take(upstream, order, axis=0),
-                                       ops.take(ids, order, axis=0), vocab, sorted=True)
-
-            return ops.take(table, ids, axis=0), gradient
-
-        return lookup(ops.convert_to_tensor(table))
+    def sorted_segment_sum(ids, upstream, vocab):
+        order = ops.argsort(ids)
+        return ops.segment_sum(ops.take(upstream, order, axis=0), ops.take(ids, order, axis=0),
+                               vocab, sorted=True)
 
     embeddings.accelerator_in_use = lambda: True
-    embeddings.take_with_one_hot_gradient = take
+    embeddings.table_gradient = {"one_hot_transposed": one_hot_transposed,
+                                 "sorted": sorted_segment_sum}[kind]
 
 
 def _patch_dropout(kind):

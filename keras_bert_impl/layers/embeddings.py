@@ -44,6 +44,13 @@ def accelerator_in_use():
                for device in keras.distribution.list_devices())
 
 
+def table_gradient(ids, upstream, vocab):
+    """The gradient `take_with_one_hot_gradient` gives its table `[vocab, hidden]`:
+    `one_hot(ids)^T @ upstream` for `upstream` `[n, hidden]`, repeated ids summed."""
+    one_hot = ops.one_hot(ids, vocab, dtype=upstream.dtype)
+    return ops.matmul(ops.transpose(one_hot), upstream)
+
+
 def take_with_one_hot_gradient(table, ids):
     """`table[ids]` (rows of `table` `[vocab, hidden]` at int `ids` `[n]`, a gather) whose
     gradient with respect to `table` is `one_hot(ids)^T @ upstream`, a `[vocab, n] x [n,
@@ -65,8 +72,7 @@ def take_with_one_hot_gradient(table, ids):
         def gradient(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            one_hot = ops.one_hot(ids, ops.shape(table)[0], dtype=upstream.dtype)
-            return ops.matmul(ops.transpose(one_hot), upstream)
+            return table_gradient(ids, upstream, ops.shape(table)[0])
 
         return ops.take(table, ids, axis=0), gradient
 

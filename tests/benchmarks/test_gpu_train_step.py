@@ -134,3 +134,30 @@ def test_layer_norm_and_mlm_ablations_keep_values_and_gradients(monkeypatch):
     gpu_train_step.apply_variant({"ln_closed_form": True, "mlm_autodiff": True})
     for ours, theirs in zip(shipped, outputs_and_gradients()):
         np.testing.assert_allclose(theirs, ours, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
+@pytest.mark.parametrize("kind", ["one_hot_transposed", "sorted"])
+def test_token_gradient_ablations_keep_the_gathers_gradient(monkeypatch, kind):
+    """`tok_transposed` and `tok_sorted` replace only `embeddings.table_gradient`: the token
+    lookup's gradient stays the gather's scatter-add, repeated ids summed."""
+    import jax
+
+    from keras_bert_impl.layers import embeddings
+
+    monkeypatch.setattr(embeddings, "table_gradient", embeddings.table_gradient)
+    monkeypatch.setattr(embeddings, "accelerator_in_use", embeddings.accelerator_in_use)
+    gpu_train_step.apply_variant({"token_gradient": kind})
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(30, 8)).astype("float32")
+    ids = np.array([0, 0, 5, 7, 5, 29, 0], "int32")
+    upstream = rng.normal(size=(len(ids), 8)).astype("float32")
+    gradient = jax.grad(
+        lambda t: (embeddings.take_with_one_hot_gradient(t, ids) * upstream).sum())(table)
+    expected = np.zeros_like(table)
+    np.add.at(expected, ids, upstream)
+    np.testing.assert_allclose(np.asarray(gradient), expected, atol=1e-5)
+    assert embeddings.accelerator_in_use()
+    assert embeddings.table_gradient.__name__ == {"one_hot_transposed": "one_hot_transposed",
+                                                  "sorted": "sorted_segment_sum"}[kind]
