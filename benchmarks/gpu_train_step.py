@@ -210,8 +210,9 @@ def _patch_mlm_autodiff():
 def _patch_layer_norm_closed_form():
     """LayerNorm (float32, as shipped) with its gradient written out, `rstd * (g - mean(g) -
     xhat * mean(g * xhat))` for `g = upstream * gamma`, instead of autodiff's passes."""
-    import keras
     from keras import ops
+
+    from keras_bert_impl.layers.normalization import LayerNorm
 
     def call(self, inputs):
         @ops.custom_gradient
@@ -236,7 +237,7 @@ def _patch_layer_norm_closed_form():
         return ops.cast(normalize(x, ops.convert_to_tensor(self.gamma),
                                   ops.convert_to_tensor(self.beta)), self.compute_dtype)
 
-    keras.layers.LayerNormalization.call = call
+    LayerNorm.call = call
 
 
 VARIANTS = {

@@ -3,10 +3,12 @@
 from keras_bert_impl.layers.embeddings import BertEmbeddings
 from keras_bert_impl.layers.heads import MaskedLMHead, NextSentenceHead, Pooler
 from keras_bert_impl.layers.lora import LoraDense
+from keras_bert_impl.layers.normalization import LayerNorm
 from keras_bert_impl.layers.transformer import TransformerEncoderBlock
 
 __all__ = [
     "BertEmbeddings",
+    "LayerNorm",
     "LoraDense",
     "MaskedLMHead",
     "NextSentenceHead",

@@ -30,6 +30,7 @@ from keras import ops
 
 from keras_bert_impl.keras_private import Int8CallHook, mark_quantized, remove_variable
 from keras_bert_impl.layers.initializers import bert_initializer
+from keras_bert_impl.layers.normalization import LayerNorm
 
 
 def _check_int8(mode):
@@ -169,7 +170,7 @@ class BertEmbeddings(Int8CallHook, keras.layers.Layer):
         self.initializer_range = initializer_range
         self.layer_norm_epsilon = layer_norm_epsilon
         # LayerNorm always runs in float32 (mixed precision keeps its statistics exact).
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNorm(
             epsilon=layer_norm_epsilon, dtype="float32", name="layer_norm"
         )
         # A quantized policy is this layer's alone: the dropout takes its compute dtype.

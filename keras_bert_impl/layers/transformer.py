@@ -31,6 +31,7 @@ from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.layers.lora import LoraDense
+from keras_bert_impl.layers.normalization import LayerNorm
 
 
 def gelu_with_cdf(cdf):
@@ -207,7 +208,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
             )
 
         def layer_norm(name):
-            return keras.layers.LayerNormalization(
+            return LayerNorm(
                 epsilon=layer_norm_epsilon, dtype="float32", name=name
             )
 
@@ -306,22 +307,21 @@ class TransformerEncoderBlock(keras.layers.Layer):
         query, key, value = (
             ops.reshape(t, heads_shape) for t in ops.split(self.qkv_dense(rows), 3, axis=-1)
         )
-        # [batch, 1, 1, seq_len]: every query row sees the same real keys.
-        mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+        # An additive bias [batch, 1, 1, seq_len], 0 at real keys and -10,000 (Google BERT's
+        # value, finite in every float type) at padding: every query row sees the same real
+        # keys. Added to the logits, it is one pass where a boolean mask costs three on
+        # TensorFlow (a mask as large as the logits, then a select).
+        bias = ops.where(ops.cast(padding_mask, "bool")[:, None, None, :], 0.0, -10000.0)
         if training and self.attention_dropout_rate > 0:
-            context = self._attention_with_dropout(query, key, value, mask, training)
+            context = self._attention_with_dropout(query, key, value, bias, training)
         else:
-            context = ops.dot_product_attention(query, key, value, mask=mask)
+            context = ops.dot_product_attention(query, key, value, bias=bias)
         return ops.reshape(context, (-1, self.hidden_size))
 
-    def _attention_with_dropout(self, query, key, value, mask, training):
+    def _attention_with_dropout(self, query, key, value, bias, training):
         # Scale the queries ([b, t, n, h]) rather than the logits ([b, n, t, s]): fewer elements.
         query = query * ops.cast(1.0 / (self.head_size**0.5), query.dtype)
-        logits = ops.cast(ops.einsum("btnh,bsnh->bnts", query, key), "float32")
-        # -1e9 added at padded keys (a [b, 1, 1, s] bias) rather than selected in: the same
-        # softmax, and an addition's gradient passes through where a select's is one more
-        # pass over the [b, n, t, s] logits.
-        logits = logits + ops.where(mask, 0.0, -1e9)
+        logits = ops.cast(ops.einsum("btnh,bsnh->bnts", query, key), "float32") + bias
         probs = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
         probs = self.attention_dropout(probs, training=training)
         return ops.einsum("bnts,bsnh->btnh", probs, value)

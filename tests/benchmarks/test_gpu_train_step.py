@@ -105,14 +105,14 @@ def test_layer_norm_and_mlm_ablations_keep_values_and_gradients(monkeypatch):
     """The `ln_closed_form` and `mlm_autodiff` patches change how gradients are computed,
     not what they are: values and gradients equal the shipped code's (float32 rounding)."""
     import jax
-    import keras
 
     from keras_bert_impl.layers import embeddings
+    from keras_bert_impl.layers.normalization import LayerNorm
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 5, 16)).astype("float32") * 3 + 1
     upstream = rng.normal(size=(3, 5, 16)).astype("float32")
-    layer = keras.layers.LayerNormalization(epsilon=1e-12)
+    layer = LayerNorm(epsilon=1e-12)
     layer.build((None, None, 16))
     layer.gamma.assign(rng.normal(size=16).astype("float32"))
     layer.beta.assign(rng.normal(size=16).astype("float32"))
@@ -128,10 +128,12 @@ def test_layer_norm_and_mlm_ablations_keep_values_and_gradients(monkeypatch):
                                           jax.grad(loss, argnums=(0, 1, 2, 3))(*args)]
 
     shipped = outputs_and_gradients()
-    monkeypatch.setattr(keras.layers.LayerNormalization, "call",
-                        keras.layers.LayerNormalization.call)
-    monkeypatch.setattr(embeddings, "scores_against_rows", embeddings.scores_against_rows)
+    shipped_call, shipped_scores = LayerNorm.call, embeddings.scores_against_rows
+    monkeypatch.setattr(LayerNorm, "call", shipped_call)
+    monkeypatch.setattr(embeddings, "scores_against_rows", shipped_scores)
     gpu_train_step.apply_variant({"ln_closed_form": True, "mlm_autodiff": True})
+    assert LayerNorm.call is not shipped_call  # the patches reach the code the model runs
+    assert embeddings.scores_against_rows is not shipped_scores
     for ours, theirs in zip(shipped, outputs_and_gradients()):
         np.testing.assert_allclose(theirs, ours, atol=2e-5, rtol=1e-5)
 

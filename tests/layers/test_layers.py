@@ -10,6 +10,7 @@ from keras import ops
 
 from keras_bert_impl.layers import (
     BertEmbeddings,
+    LayerNorm,
     MaskedLMHead,
     NextSentenceHead,
     Pooler,
@@ -235,6 +236,57 @@ def _gradient(fn, x):
     return tape.gradient(y, x).numpy()
 
 
+def test_layer_norm(tmp_path):
+    run_layer_test(LayerNorm, {"epsilon": 1e-12}, hidden_states(), (BATCH, SEQ, HIDDEN), 2,
+                   tmp_path)
+
+
+def test_layer_norm_equals_keras_layer_normalization_values_and_gradients():
+    """`LayerNorm` computes Keras' `LayerNormalization` in fewer passes: the same values and
+    the same gradients for the input, gamma and beta (float32 rounding), with the same weight
+    names, so checkpoints load into either."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(3, 5, 16)) * 4 + 2).astype("float32")
+    upstream = rng.normal(size=(3, 5, 16)).astype("float32")
+    ours, keras_norm = LayerNorm(epsilon=1e-12), keras.layers.LayerNormalization(epsilon=1e-12)
+    for layer in (ours, keras_norm):
+        layer.build(x.shape)
+    keras_norm.set_weights([rng.normal(size=16).astype("float32") for _ in range(2)])
+    ours.set_weights(keras_norm.get_weights())
+    assert [w.path.split("/")[-1] for w in ours.weights] == ["gamma", "beta"]
+    assert_all_close(ours(x), keras_norm(x), atol=2e-6, rtol=1e-5)
+
+    def gradients(layer):
+        def loss(x, gamma, beta):
+            return ops.sum(layer.stateless_call([gamma, beta], [], x)[0] * upstream)
+        gamma, beta = (ops.convert_to_tensor(w) for w in layer.get_weights())
+        if keras.backend.backend() == "jax":
+            import jax
+            return [np.asarray(g) for g in jax.grad(loss, argnums=(0, 1, 2))(x, gamma, beta)]
+        import tensorflow as tf
+        inputs = [tf.constant(x), gamma, beta]
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            value = loss(*inputs)
+        return [g.numpy() for g in tape.gradient(value, inputs)]
+
+    for mine, theirs in zip(gradients(ours), gradients(keras_norm)):
+        np.testing.assert_allclose(mine, theirs, atol=2e-5, rtol=1e-5)
+
+
+def test_layer_norm_computes_in_float32_and_fixes_its_axis():
+    x = (np.random.default_rng(0).normal(size=(2, 16)) * 100 + 1000).astype("float32")
+    mixed = LayerNorm(epsilon=1e-12, dtype="mixed_bfloat16")
+    full = LayerNorm(epsilon=1e-12)
+    y_mixed = ops.convert_to_numpy(ops.cast(mixed(ops.cast(x, "bfloat16")), "float32"))
+    y_full = ops.convert_to_numpy(full(ops.cast(ops.cast(x, "bfloat16"), "float32")))
+    np.testing.assert_allclose(y_mixed, y_full, atol=2e-2)
+    with pytest.raises(ValueError, match="last axis"):
+        LayerNorm(axis=1)
+    with pytest.raises(ValueError, match="last axis"):
+        LayerNorm(center=False)
+
+
 def test_exact_gelu_value_and_hand_written_gradient_match_the_erf_form():
     """`exact_gelu` (the "gelu" activation) computes Keras' exact GELU and differentiates it
     by hand; both match float64 NumPy (`Phi(x) + x phi(x)` for the derivative) and Keras'
@@ -321,7 +373,8 @@ def test_scores_against_rows_equals_the_matmul_value_and_gradients():
 def test_tensorflow_fuses_the_blocks_bias_adds_and_gelu_into_its_matmuls():
     """At inference the block's four projections are 2-D matmuls that TensorFlow's graph
     optimizer fuses with their bias add, and with the exact GELU where oneDNN is on (TF's
-    default on x86): no separate BiasAdd or Erf is left to run (the 3-D form kept both)."""
+    default on x86): no separate BiasAdd or Erf is left to run (the 3-D form kept both). The
+    attention mask and the LayerNorms take their short forms."""
     import collections
 
     import tensorflow as tf
@@ -344,6 +397,10 @@ def test_tensorflow_fuses_the_blocks_bias_adds_and_gelu_into_its_matmuls():
     fused = sorted(tuple(s.decode() for s in node.attr["fused_ops"].list.s)
                    for node in optimized.node if node.op == "_FusedMatMul")
     assert counts["MatMul"] == counts["BiasAdd"] == 0, counts
+    # Padding reaches attention as a [batch, 1, 1, seq] additive bias (one small select), not
+    # a boolean mask expanded to the logits' shape; LayerNorm takes no SquaredDifference/Neg.
+    assert counts["SelectV2"] == 1 and counts["LogicalAnd"] == counts["Fill"] == 0, counts
+    assert counts["SquaredDifference"] == counts["Neg"] == 0 and counts["Rsqrt"] == 2, counts
     if _pywrap_util_port.IsMklEnabled():
         assert fused == [("BiasAdd",)] * 3 + [("BiasAdd", "GeluExact")], fused
         assert counts["Erf"] == 0, counts
