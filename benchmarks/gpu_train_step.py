@@ -186,10 +186,10 @@ def _patch_softmax_bf16():
 
     from keras_bert_impl.layers import transformer
 
-    def attention(self, query, key, value, mask, training):
+    def attention(self, query, key, value, bias, training):
         query = query * ops.cast(1.0 / (self.head_size**0.5), query.dtype)
         logits = ops.einsum("btnh,bsnh->bnts", query, key)
-        logits = logits + ops.cast(ops.where(mask, 0.0, -1e9), logits.dtype)
+        logits = logits + ops.cast(bias, logits.dtype)
         probs = self.attention_dropout(ops.softmax(logits, axis=-1), training=training)
         return ops.einsum("bnts,bsnh->btnh", probs, value)
 
@@ -208,36 +208,31 @@ def _patch_mlm_autodiff():
 
 
 def _patch_layer_norm_closed_form():
-    """LayerNorm (float32, as shipped) with its gradient written out, `rstd * (g - mean(g) -
-    xhat * mean(g * xhat))` for `g = upstream * gamma`, instead of autodiff's passes."""
+    """LayerNorm's standardization with its gradient written out, `rstd * (g - mean(g) - xhat
+    * mean(g * xhat))`, instead of autodiff's passes; replaces `normalization.standardize`
+    (the rule `LayerNorm` applies), so gamma and beta keep autodiff's gradients."""
     from keras import ops
 
-    from keras_bert_impl.layers.normalization import LayerNorm
+    from keras_bert_impl.layers import normalization
 
-    def call(self, inputs):
+    def standardize(x, epsilon):
         @ops.custom_gradient
-        def normalize(x, gamma, beta):
+        def closed_form(x):
             centered = x - ops.mean(x, axis=-1, keepdims=True)
-            rstd = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True)
-                             + self.epsilon)
+            rstd = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True) + epsilon)
             xhat = centered * rstd
 
             def gradient(*args, upstream=None):
                 if upstream is None:
                     (upstream,) = args
-                g = upstream * gamma
-                dx = rstd * (g - ops.mean(g, axis=-1, keepdims=True)
-                             - xhat * ops.mean(g * xhat, axis=-1, keepdims=True))
-                rows = tuple(range(len(x.shape) - 1))
-                return dx, ops.sum(upstream * xhat, axis=rows), ops.sum(upstream, axis=rows)
+                return rstd * (upstream - ops.mean(upstream, axis=-1, keepdims=True)
+                               - xhat * ops.mean(upstream * xhat, axis=-1, keepdims=True))
 
-            return xhat * gamma + beta, gradient
+            return xhat, gradient
 
-        x = ops.cast(inputs, "float32")
-        return ops.cast(normalize(x, ops.convert_to_tensor(self.gamma),
-                                  ops.convert_to_tensor(self.beta)), self.compute_dtype)
+        return closed_form(x)
 
-    LayerNorm.call = call
+    normalization.standardize = standardize
 
 
 VARIANTS = {

@@ -12,6 +12,13 @@ import keras
 from keras import ops
 
 
+def standardize(x, epsilon):
+    """`(x - mean) / sqrt(var + epsilon)` over the last axis: the rule `LayerNorm` applies
+    before its scale and offset."""
+    centered = x - ops.mean(x, axis=-1, keepdims=True)
+    return centered * ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True) + epsilon)
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class LayerNorm(keras.layers.LayerNormalization):
     """Layer normalization over the last axis, with a learned scale and offset, computed in
@@ -42,8 +49,6 @@ class LayerNorm(keras.layers.LayerNormalization):
 
     def call(self, inputs):
         x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
-        centered = x - ops.mean(x, axis=-1, keepdims=True)
-        variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
-        normalized = centered * ops.rsqrt(variance + self.epsilon)
-        outputs = normalized * ops.cast(self.gamma, x.dtype) + ops.cast(self.beta, x.dtype)
+        gamma, beta = ops.cast(self.gamma, x.dtype), ops.cast(self.beta, x.dtype)
+        outputs = standardize(x, self.epsilon) * gamma + beta
         return ops.cast(outputs, self.compute_dtype)

@@ -106,7 +106,7 @@ def test_layer_norm_and_mlm_ablations_keep_values_and_gradients(monkeypatch):
     not what they are: values and gradients equal the shipped code's (float32 rounding)."""
     import jax
 
-    from keras_bert_impl.layers import embeddings
+    from keras_bert_impl.layers import embeddings, normalization
     from keras_bert_impl.layers.normalization import LayerNorm
 
     rng = np.random.default_rng(0)
@@ -128,14 +128,35 @@ def test_layer_norm_and_mlm_ablations_keep_values_and_gradients(monkeypatch):
                                           jax.grad(loss, argnums=(0, 1, 2, 3))(*args)]
 
     shipped = outputs_and_gradients()
-    shipped_call, shipped_scores = LayerNorm.call, embeddings.scores_against_rows
-    monkeypatch.setattr(LayerNorm, "call", shipped_call)
+    shipped_rule, shipped_scores = normalization.standardize, embeddings.scores_against_rows
+    monkeypatch.setattr(normalization, "standardize", shipped_rule)
     monkeypatch.setattr(embeddings, "scores_against_rows", shipped_scores)
     gpu_train_step.apply_variant({"ln_closed_form": True, "mlm_autodiff": True})
-    assert LayerNorm.call is not shipped_call  # the patches reach the code the model runs
+    assert normalization.standardize is not shipped_rule  # the patches reach the model's code
     assert embeddings.scores_against_rows is not shipped_scores
     for ours, theirs in zip(shipped, outputs_and_gradients()):
         np.testing.assert_allclose(theirs, ours, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
+def test_softmax_bf16_ablation_keeps_the_attention(monkeypatch):
+    """`softmax_bf16` changes only the explicit attention's softmax dtype: with padded keys,
+    the block's output stays the shipped one's (float32 here, so equal to rounding)."""
+    from keras_bert_impl.layers import transformer
+
+    block = transformer.TransformerEncoderBlock(hidden_size=16, num_heads=2,
+                                                intermediate_size=32)
+    for layer in (block.attention_dropout, block.attention_output_dropout, block.output_dropout):
+        layer.rate = 0.0  # attention_dropout_rate stays 0.1: training takes the explicit path
+    x = np.random.default_rng(0).normal(size=(2, 6, 16)).astype("float32")
+    padding = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], "int32")
+    shipped = np.asarray(block(x, padding, training=True))
+    monkeypatch.setattr(transformer.TransformerEncoderBlock, "_attention_with_dropout",
+                        transformer.TransformerEncoderBlock._attention_with_dropout)
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["softmax_bf16"])
+    np.testing.assert_allclose(np.asarray(block(x, padding, training=True)), shipped,
+                               atol=1e-5)
 
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
