@@ -29,8 +29,9 @@ Our variants (`--plan` names them; each patches one code path before the model i
 measure what it costs or what an alternative would give): `ours` as shipped; `tok_scatter`
 the token table's gradient as the gather's scatter-add (what a CPU runs), `tok_sorted` as a
 sorted segment-sum, `tok_transposed` as the one-hot matmul in `[hidden, vocab]` orientation;
-`drop_rbg` / `drop_u16` dropout masks from JAX's `rbg` generator / from half a threefry word
-per element; `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in
+`drop_keras` / `drop_rbg` / `drop_u16` dropout masks from Keras' draw (one threefry float per
+element; ours draws one per two) / from JAX's `rbg` generator / from half a threefry word per
+element; `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in
 bf16; `no_attn_dropout` / `no_dropout` without (attention) dropout; `spe4` four steps per
 `fit` execution; `mlm_autodiff` the tied MLM projection differentiated op by op;
 `ln_closed_form` LayerNorm with its gradient written out. Peers: `keras-hub`, `hf-eager`,
@@ -148,6 +149,12 @@ def _patch_dropout(kind):
     import keras
     from keras.src.random.seed_generator import draw_seed
 
+    from keras_bert_impl.layers import dropout
+
+    if kind == "keras":
+        dropout.Dropout.call = keras.layers.Dropout.call
+        return
+
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
@@ -166,7 +173,7 @@ def _patch_dropout(kind):
         return jnp.where(keep, inputs * jnp.asarray(1.0 / (1.0 - self.rate), inputs.dtype),
                          jnp.zeros((), inputs.dtype))
 
-    keras.layers.Dropout.call = call
+    dropout.Dropout.call = call
 
 
 def _patch_gelu_erfc():
@@ -241,6 +248,7 @@ VARIANTS = {
     "tok_sorted": {"token_gradient": "sorted"},
     "tok_transposed": {"token_gradient": "one_hot_transposed"},
     "gelu_erfc": {"gelu_erfc": True},
+    "drop_keras": {"dropout": "keras"},
     "drop_rbg": {"dropout": "rbg"},
     "drop_u16": {"dropout": "u16"},
     "softmax_bf16": {"softmax_bf16": True},

@@ -29,6 +29,7 @@ import keras
 from keras import ops
 
 from keras_bert_impl.keras_private import Int8CallHook, mark_quantized, remove_variable
+from keras_bert_impl.layers.dropout import Dropout
 from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.layers.normalization import LayerNorm
 
@@ -175,7 +176,7 @@ class BertEmbeddings(Int8CallHook, keras.layers.Layer):
         )
         # A quantized policy is this layer's alone: the dropout takes its compute dtype.
         policy = self.dtype_policy
-        self.dropout = keras.layers.Dropout(
+        self.dropout = Dropout(
             dropout, dtype=self.compute_dtype if policy.quantization_mode else policy,
             name="dropout")
 

@@ -29,6 +29,7 @@ import math
 import keras
 from keras import ops
 
+from keras_bert_impl.layers.dropout import Dropout
 from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.layers.lora import LoraDense
 from keras_bert_impl.layers.normalization import LayerNorm
@@ -214,16 +215,16 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
         self.qkv_dense = dense(3 * hidden_size, "qkv", num_slices=3)
         self.attention_output_dense = dense(hidden_size, "attention_output")
-        self.attention_dropout = keras.layers.Dropout(
+        self.attention_dropout = Dropout(
             attention_dropout, dtype=self.dtype_policy, name="attention_probs_dropout"
         )
-        self.attention_output_dropout = keras.layers.Dropout(
+        self.attention_output_dropout = Dropout(
             dropout, dtype=self.dtype_policy, name="attention_output_dropout"
         )
         self.attention_layer_norm = layer_norm("attention_layer_norm")
         self.intermediate_dense = dense(intermediate_size, "intermediate")
         self.output_dense = dense(hidden_size, "output")
-        self.output_dropout = keras.layers.Dropout(
+        self.output_dropout = Dropout(
             dropout, dtype=self.dtype_policy, name="output_dropout"
         )
         self.output_layer_norm = layer_norm("output_layer_norm")

@@ -9,6 +9,7 @@ token).
 import keras
 from keras import ops
 
+from keras_bert_impl.layers.dropout import Dropout
 from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.models.base import BertModelBase
 from keras_bert_impl.models.encoder import BertEncoder
@@ -30,7 +31,7 @@ def classification_logits(encoder, features, num_classes, dropout):
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}.")
-    dropout_layer = keras.layers.Dropout(dropout, name="classifier_dropout")
+    dropout_layer = Dropout(dropout, name="classifier_dropout")
     dense = keras.layers.Dense(
         num_classes,
         kernel_initializer=bert_initializer(encoder.config.initializer_range),

@@ -161,6 +161,24 @@ def test_softmax_bf16_ablation_keeps_the_attention(monkeypatch):
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
                     reason="the GPU benchmark's patches run on JAX")
+@pytest.mark.parametrize("variant", ["drop_keras", "drop_rbg", "drop_u16"])
+def test_dropout_ablations_reach_the_models_dropout_and_keep_its_rate(monkeypatch, variant):
+    """Each dropout ablation replaces the draw of the `Dropout` our layers build (not Keras'
+    base class, which it overrides): another mask, the same rate and scale."""
+    from keras_bert_impl.layers import dropout
+
+    monkeypatch.setattr(dropout.Dropout, "call", dropout.Dropout.call)
+    x = np.ones((256, 512), "float32")
+    shipped = np.asarray(dropout.Dropout(0.1, seed=0)(x, training=True))
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS[variant])
+    y = np.asarray(dropout.Dropout(0.1, seed=0)(x, training=True))
+    assert ((y == 0) != (shipped == 0)).mean() > 0.1
+    assert abs((y == 0).mean() - 0.1) < 0.003
+    np.testing.assert_allclose(np.unique(y[y != 0]), 1 / 0.9, rtol=2e-3)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
 @pytest.mark.parametrize("kind", ["one_hot_transposed", "sorted"])
 def test_token_gradient_ablations_keep_the_gathers_gradient(monkeypatch, kind):
     """`tok_transposed` and `tok_sorted` replace only `embeddings.table_gradient`: the token
