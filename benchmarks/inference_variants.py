@@ -5,8 +5,8 @@ throughput, and their outputs on real sentences against float32's.
 The variants are `keras_bert_impl.models.inference.inference_model(model, dtype, quantize)`,
 what `keras-bert export --dtype/--quantize` serves and `keras-bert evaluate --dtype/--quantize`
 scores: `int8` (`quantize="int8"`: int8 weights with a float32 scale per channel, inputs
-quantized per row on the fly), `bfloat16` (`dtype="bfloat16"`: Keras' `mixed_bfloat16`,
-float32 variables, bfloat16 matmuls) and `bfloat16+int8` (both), each built from the same
+quantized per row on the fly), `bfloat16` (`dtype="bfloat16"`: Keras' `bfloat16` policy,
+bfloat16 weights and matmuls, LayerNorm and softmax in float32) and `bfloat16+int8` (both), each built from the same
 float32 model. The model is
 
 * `--model RUN`: a fine-tuned classifier run (a preset folder written by `keras-bert

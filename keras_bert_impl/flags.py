@@ -129,9 +129,9 @@ def add_inference_flags(parser, quantize=True):
     """
     parser.add_argument(
         "--dtype", choices=INFERENCE_DTYPE_CHOICES,
-        help="compute dtype; bfloat16 is Keras' mixed_bfloat16 (weights, LayerNorm and "
-             "softmax float32, matmuls bfloat16, logits returned as float32) (default: the "
-             "model's own, float32 for a fine-tuned run)")
+        help="compute dtype; bfloat16: weights and matmuls in bfloat16, LayerNorm and "
+             "softmax in float32, logits returned as float32 (default: the model's own, "
+             "float32 for a fine-tuned run)")
     if quantize:
         parser.add_argument(
             "--quantize", choices=QUANTIZATION_CHOICES,

@@ -151,16 +151,24 @@ def test_bfloat16_variant_computes_in_bfloat16_with_float32_outputs():
     model, x = _model("classifier"), inputs()
     expected = _logits(model, x)
     fast = inference_model(model, dtype="bfloat16")
-    assert fast is not model and fast.encoder.dtype_policy.name == "mixed_bfloat16"
+    assert fast is not model and fast.encoder.dtype_policy.name == "bfloat16"
     block = fast.encoder.transformer_layers[0]
     assert block.qkv_dense.compute_dtype == "bfloat16"
-    assert block.qkv_dense.kernel.dtype == "float32"  # variables stay float32
+    assert block.qkv_dense.kernel.dtype == "bfloat16"  # no cast of the weights per call
     assert block.attention_layer_norm.compute_dtype == "float32"
+    assert block.attention_layer_norm.gamma.dtype == "float32"
     assert fast.classifier_dense.compute_dtype == "bfloat16"
     _assert_close(_logits(fast, x), expected)
-    # Variables, their dtypes and every layer's policy as a model built under Keras'
-    # mixed_bfloat16 policy has them.
+    # The same numbers as Keras' mixed_bfloat16 (float32 variables cast to bfloat16 at each
+    # call): the weights are rounded once instead of at every call.
     keras.config.set_dtype_policy("mixed_bfloat16")
+    mixed = BertClassifier(BertEncoder(SMALL), num_classes=3)
+    keras.config.set_dtype_policy("float32")
+    mixed.set_weights(model.get_weights())
+    np.testing.assert_array_equal(_logits(fast, x)["logits"], _logits(mixed, x)["logits"])
+    # Variables, their dtypes and every layer's policy as a model built under Keras'
+    # bfloat16 policy has them.
+    keras.config.set_dtype_policy("bfloat16")
     built = BertClassifier(BertEncoder(SMALL), num_classes=3)
     keras.config.set_dtype_policy("float32")
 
@@ -172,7 +180,7 @@ def test_bfloat16_variant_computes_in_bfloat16_with_float32_outputs():
     assert policies(built) == policies(fast)
     # int8 weights on top of bfloat16 compute.
     both = inference_model(model, dtype="bfloat16", quantize="int8")
-    assert both.classifier_dense.dtype_policy.name == "int8_from_mixed_bfloat16"
+    assert both.classifier_dense.dtype_policy.name == "int8_from_bfloat16"
     _assert_close(_logits(both, x), expected)
     # The float32 model is unchanged; a variant that changes nothing is the model itself.
     assert quantization_mode(model) is None and model.encoder.dtype_policy.name == "float32"
