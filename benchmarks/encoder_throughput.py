@@ -2,7 +2,11 @@
 Hugging Face transformers on PyTorch.
 
 All models are built with the same sizes and measured in the same run, interleaved, at the
-same batch and sequence length, in float32; ours and keras-hub on the same Keras backend
+same batch and sequence length, in float32 (or, with `--dtype bfloat16`, the forward alone in
+bfloat16: ours as `inference_model(..., dtype="bfloat16")` computes, keras-hub's backbone
+under Keras' `bfloat16` policy, HF's `BertModel` cast to `torch.bfloat16`; the max abs
+difference of our `sequence_output` from float32's, same weights, is printed as the drift);
+ours and keras-hub on the same Keras backend
 (TensorFlow by default). The printed ratios are ours / the peer's sequences per second (> 1
 means we are faster). Absolute numbers on shared machines are noise; the ratios are the result.
 
@@ -14,7 +18,7 @@ means we are faster). Absolute numbers on shared machines are noise; the ratios 
   `BertForPreTraining` with `torch.optim.AdamW` (`hugging_face_calls`).
 
     python benchmarks/encoder_throughput.py [--presets bert_tiny bert_base] [--batch 8]
-        [--seq 128] [--steps 7] [--jit defaults|on|off]
+        [--seq 128] [--steps 7] [--jit defaults|on|off] [--dtype float32|bfloat16]
 
 `results(...)` measures, prints the table and returns `bench_common.result` records with
 model FLOPs per sequence (`bench_common.model_flops`), for `python -m benchmarks`.
@@ -31,6 +35,7 @@ import numpy as np  # noqa: E402
 from bench_common import model_flops, result  # noqa: E402
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
+from keras_bert_impl.models.inference import inference_policy  # noqa: E402
 from keras_bert_impl.optimizers import create_adamw  # noqa: E402
 
 
@@ -84,11 +89,11 @@ def keras_adamw(learning_rate):
     return optimizer
 
 
-def keras_hub_models(config, **compile_kwargs):
-    """keras-hub's `BertBackbone` and `BertMaskedLM` of `config`'s sizes, compiled (Keras'
-    `AdamW` at 1e-4 as `keras_adamw` makes it, the MLM loss and accuracy weighted by
-    `mask_weights`) with `compile_kwargs` (e.g. `jit_compile`); `(None, None)` when keras-hub
-    is not installed."""
+def keras_hub_models(config, dtype="float32", **compile_kwargs):
+    """keras-hub's `BertBackbone` (under the Keras dtype policy `dtype`) and `BertMaskedLM` of
+    `config`'s sizes, compiled (Keras' `AdamW` at 1e-4 as `keras_adamw` makes it, the MLM loss
+    and accuracy weighted by `mask_weights`) with `compile_kwargs` (e.g. `jit_compile`);
+    `(None, None)` when keras-hub is not installed."""
     try:
         import keras_hub
     except ImportError:
@@ -103,6 +108,7 @@ def keras_hub_models(config, **compile_kwargs):
         dropout=config.dropout,
         max_sequence_length=config.max_position_embeddings,
         num_segments=config.type_vocab_size,
+        dtype=dtype,
     )
     masked_lm = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
     masked_lm.compile(
@@ -128,10 +134,11 @@ def hugging_face_config(config):
         type_vocab_size=config.type_vocab_size, attn_implementation="sdpa")
 
 
-def hugging_face_calls(config, x, positions, y):
+def hugging_face_calls(config, x, positions, y, dtype="float32"):
     """`(forward, train)`: callables running Hugging Face `transformers` on PyTorch at
-    `config`'s sizes on the batch `x` (float32, SDPA attention, each library's default
-    threads): `BertModel` under `torch.inference_mode()` in eval mode, and one
+    `config`'s sizes on the batch `x` (SDPA attention, each library's default threads):
+    `BertModel` (its weights in `dtype`, float32 or bfloat16) under `torch.inference_mode()`
+    in eval mode, and one float32
     `BertForPreTraining` MLM + NSP step with `torch.optim.AdamW` (dropout on; its MLM labels
     are -100 except at `positions`, so its head scores every position: HF's own recipe).
     `(None, None)` when torch or transformers is missing."""
@@ -142,7 +149,7 @@ def hugging_face_calls(config, x, positions, y):
         return None, None
     hf_config = hugging_face_config(config)
     torch.manual_seed(0)
-    encoder = transformers.BertModel(hf_config).eval()
+    encoder = transformers.BertModel(hf_config).eval().to(getattr(torch, dtype))
     pretraining = transformers.BertForPreTraining(hf_config).train()
     optimizer = torch.optim.AdamW(pretraining.parameters(), lr=1e-4, weight_decay=0.01,
                                   eps=1e-6)
@@ -167,35 +174,51 @@ def hugging_face_calls(config, x, positions, y):
     return forward, train
 
 
-def measure(preset, batch, seq, steps, jit):
+def measure(preset, batch, seq, steps, jit, dtype="float32"):
     """Best seconds per call of "ours forward", "ours train" and, for each peer that imports
     (keras-hub; Hugging Face `transformers` on PyTorch as "hf"), "<peer> forward" and
-    "<peer> train"."""
+    "<peer> train". With `dtype="bfloat16"`: the forward calls alone, in bfloat16, and
+    "drift", the max abs difference of our `sequence_output` from float32's (same weights)."""
     config = BertConfig.from_preset(preset)
     predictions = max(1, round(0.15 * seq))
     x, positions, y = make_batch(config, batch, seq, predictions)
     x_mlm = dict(x, mask_positions=positions)
-
-    encoder = BertEncoder(config)
-    pretrainer = BertPretrainer(encoder)
     jit_kwargs = {} if jit == "defaults" else {"jit_compile": jit}
-    pretrainer.compile(optimizer=create_adamw(1e-4), **jit_kwargs)
+    policy = inference_policy(dtype)
+
+    results = {}
+    encoder = BertEncoder(config)
+    if dtype != "float32":
+        fast = BertEncoder(config, dtype=policy)
+        fast.set_weights(encoder.get_weights())
+        outputs = [keras.ops.convert_to_numpy(keras.ops.cast(model(x)["sequence_output"],
+                                                             "float32"))
+                   for model in (encoder, fast)]
+        results["drift"] = float(np.max(np.abs(outputs[0] - outputs[1])))
+        encoder = fast
     encoder.compile(**jit_kwargs)
     forward = {"ours forward": lambda: encoder.predict_on_batch(x)}
-    train = {"ours train": lambda: pretrainer.train_on_batch(x_mlm, y)}
+    train = {}
+    if dtype == "float32":
+        pretrainer = BertPretrainer(encoder)
+        pretrainer.compile(optimizer=create_adamw(1e-4), **jit_kwargs)
+        train["ours train"] = lambda: pretrainer.train_on_batch(x_mlm, y)
 
-    backbone, masked_lm = keras_hub_models(config, **jit_kwargs)
+    backbone, masked_lm = keras_hub_models(config, dtype=policy, **jit_kwargs)
     if backbone is not None:
         forward["keras-hub forward"] = lambda: backbone.predict_on_batch(x)
-        train["keras-hub train"] = lambda: masked_lm.train_on_batch(
-            x_mlm, y["mask_ids"], sample_weight=y["mask_weights"]
-        )
-    hf_forward, hf_train = hugging_face_calls(config, x, positions, y)
+        if train:
+            train["keras-hub train"] = lambda: masked_lm.train_on_batch(
+                x_mlm, y["mask_ids"], sample_weight=y["mask_weights"]
+            )
+    hf_forward, hf_train = hugging_face_calls(config, x, positions, y, dtype)
     if hf_forward is not None:
         forward["hf forward"] = hf_forward
-        train["hf train"] = hf_train
-    results = interleaved_best_seconds(forward, steps)
-    results.update(interleaved_best_seconds(train, steps))
+        if train:
+            train["hf train"] = hf_train
+    results.update(interleaved_best_seconds(forward, steps))
+    if train:
+        results.update(interleaved_best_seconds(train, steps))
     keras.backend.clear_session()
     return results
 
@@ -203,21 +226,26 @@ def measure(preset, batch, seq, steps, jit):
 PEERS = {"keras-hub": "keras-hub", "hf": "HF PyTorch"}
 
 
-def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="defaults"):
-    """Measures and prints each preset's forward and train step; returns `result` records
-    (sequences/s, peers keras-hub and HF PyTorch, model FLOPs per sequence). `jit`:
-    "defaults", True, False (ours and keras-hub; PyTorch runs eagerly)."""
+def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="defaults",
+            dtype="float32"):
+    """Measures and prints each preset's forward and train step (the forward alone for
+    `dtype="bfloat16"`, with its drift from float32); returns `result` records (sequences/s,
+    peers keras-hub and HF PyTorch, model FLOPs per sequence). `jit`: "defaults", True, False
+    (ours and keras-hub; PyTorch runs eagerly)."""
     jit_name = {True: "on", False: "off"}.get(jit, jit)
     print(f"backend={keras.backend.backend()} keras={keras.__version__} batch={batch} "
-          f"seq={seq} jit_compile={jit_name} rounds={steps}, best of interleaved calls")
+          f"seq={seq} jit_compile={jit_name} dtype={dtype} rounds={steps}, best of "
+          "interleaved calls")
     print(f"{'preset':<12} {'step':<8} {'ours seq/s':>11}"
           + "".join(f" {name + ' seq/s':>17} {'ratio':>7}" for name in PEERS.values()))
     records = []
     predictions = max(1, round(0.15 * seq))
     for preset in presets:
-        r = measure(preset, batch, seq, steps, jit)
+        r = measure(preset, batch, seq, steps, jit, dtype)
         config = BertConfig.from_preset(preset)
-        for step in ("forward", "train"):
+        drift = f"; max abs drift of sequence_output from float32 {r['drift']:.3g}" \
+            if "drift" in r else ""
+        for step in ("forward", "train") if dtype == "float32" else ("forward",):
             ours = batch / r[f"ours {step}"]
             peers = {name: batch / r[f"{key} {step}"] if f"{key} {step}" in r else None
                      for key, name in PEERS.items()}
@@ -225,14 +253,16 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="
             for theirs in peers.values():
                 line += (f" {'missing':>17} {'':>7}" if theirs is None
                          else f" {theirs:>17.1f} {ours / theirs:>6.2f}x")
-            print(line, flush=True)
+            print(line + drift, flush=True)
             missing = [name for name, theirs in peers.items() if theirs is None]
+            notes = f"not installed: {', '.join(missing)}" if missing else ""
             records.append(result(
                 f"encoder {step}" if step == "forward" else "train step (MLM+NSP)",
-                f"{preset} batch={batch} seq={seq} jit={jit_name}", ours, "seq/s", peers,
+                f"{preset} batch={batch} seq={seq} jit={jit_name}"
+                + ("" if dtype == "float32" else f" dtype={dtype}"), ours, "seq/s", peers,
                 flops_per_item=model_flops(config, 1, seq, predictions if step == "train"
                                            else 0, train=step == "train"),
-                notes=f"not installed: {', '.join(missing)}" if missing else ""))
+                dtype=dtype, notes="; ".join(filter(None, [notes, drift[2:]]))))
     return records
 
 
@@ -247,9 +277,13 @@ def main():
         help="defaults: each library's own compile() default (Keras' 'auto' for both: XLA "
         "off on a CPU-only machine); on/off: both the same",
     )
+    parser.add_argument(
+        "--dtype", choices=["float32", "bfloat16"], default="float32",
+        help="bfloat16: the forward alone, each library in bfloat16 (worth it on CPUs with "
+        "AVX-512 BF16/AMX), with our drift from float32")
     args = parser.parse_args()
     jit = {"defaults": "defaults", "on": True, "off": False}[args.jit]
-    results(args.presets, args.batch, args.seq, args.steps, jit)
+    results(args.presets, args.batch, args.seq, args.steps, jit, args.dtype)
 
 
 if __name__ == "__main__":

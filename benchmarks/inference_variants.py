@@ -6,8 +6,8 @@ The variants are `keras_bert_impl.models.inference.inference_model(model, dtype,
 what `keras-bert export --dtype/--quantize` serves and `keras-bert evaluate --dtype/--quantize`
 scores: `int8` (`quantize="int8"`: int8 weights with a float32 scale per channel, inputs
 quantized per row on the fly), `bfloat16` (`dtype="bfloat16"`: Keras' `bfloat16` policy,
-bfloat16 weights and matmuls, LayerNorm and softmax in float32) and `bfloat16+int8` (both), each built from the same
-float32 model. The model is
+bfloat16 weights and matmuls, LayerNorm and softmax in float32) and `bfloat16+int8` (both),
+each built from the same float32 model. The model is
 
 * `--model RUN`: a fine-tuned classifier run (a preset folder written by `keras-bert
   finetune`), loaded as `keras-bert evaluate` loads it (`<its task's model class>.from_preset`),

@@ -47,6 +47,10 @@ BENCHMARKS = {
         "encoder_throughput", quick={"presets": ["bert_tiny"], "batch": 4, "seq": 32,
                                      "steps": 2},
         about="encoder forward and train step, seq/s vs keras-hub"),
+    "encoder_bf16": Benchmark(
+        "encoder_throughput", full={"dtype": "bfloat16"},
+        quick={"presets": ["bert_tiny"], "batch": 4, "seq": 32, "steps": 2, "dtype": "bfloat16"},
+        about="encoder forward in bfloat16 vs keras-hub and HF, with the drift from float32"),
     "pretrain": Benchmark(
         "pretrain_throughput", quick={"preset": "bert_tiny", "batch": 4, "seq": 32,
                                       "rounds": 1, "warmup": 1},
