@@ -243,8 +243,8 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="
     for preset in presets:
         r = measure(preset, batch, seq, steps, jit, dtype)
         config = BertConfig.from_preset(preset)
-        drift = f"; max abs drift of sequence_output from float32 {r['drift']:.3g}" \
-            if "drift" in r else ""
+        drift = (f"max abs drift of sequence_output from float32 {r['drift']:.3g}"
+                 if "drift" in r else "")
         for step in ("forward", "train") if dtype == "float32" else ("forward",):
             ours = batch / r[f"ours {step}"]
             peers = {name: batch / r[f"{key} {step}"] if f"{key} {step}" in r else None
@@ -253,7 +253,7 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="
             for theirs in peers.values():
                 line += (f" {'missing':>17} {'':>7}" if theirs is None
                          else f" {theirs:>17.1f} {ours / theirs:>6.2f}x")
-            print(line + drift, flush=True)
+            print("; ".join(filter(None, [line, drift])), flush=True)
             missing = [name for name, theirs in peers.items() if theirs is None]
             notes = f"not installed: {', '.join(missing)}" if missing else ""
             records.append(result(
@@ -262,7 +262,7 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="
                 + ("" if dtype == "float32" else f" dtype={dtype}"), ours, "seq/s", peers,
                 flops_per_item=model_flops(config, 1, seq, predictions if step == "train"
                                            else 0, train=step == "train"),
-                dtype=dtype, notes="; ".join(filter(None, [notes, drift[2:]]))))
+                dtype=dtype, notes="; ".join(filter(None, [notes, drift]))))
     return records
 
 
