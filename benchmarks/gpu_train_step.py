@@ -31,10 +31,12 @@ the token table's gradient as the gather's scatter-add (what a CPU runs), `tok_s
 sorted segment-sum, `tok_transposed` as the one-hot matmul in `[hidden, vocab]` orientation;
 `drop_keras` / `drop_rbg` / `drop_u16` dropout masks from Keras' draw (one threefry float per
 element; ours draws one per two) / from JAX's `rbg` generator / from half a threefry word per
-element; `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in
+element; `drop_hash` from a hash of each element's index and the seed (no threefry, so XLA
+can fuse the mask into its consumer); `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in
 bf16; `no_attn_dropout` / `no_dropout` without (attention) dropout; `spe4` four steps per
 `fit` execution; `mlm_autodiff` the tied MLM projection differentiated op by op;
-`ln_closed_form` LayerNorm with its gradient written out. Peers: `keras-hub`, `hf-eager`,
+`ln_closed_form` LayerNorm with its gradient written out; `xla_cublaslt` /
+`xla_no_triton_gemm` XLA's cuBLASLt matmuls (bias epilogues) / no Triton gemm fusions. Peers: `keras-hub`, `hf-eager`,
 `hf-compile`.
 
 The H200 figures of 2026-11-26 and the profile reading are in
@@ -165,6 +167,21 @@ def _patch_dropout(kind):
                 jnp.concatenate([words, words[::-1] ^ jnp.uint32(0x9E3779B9)]), impl="rbg")
             bits = jax.random.bits(key, inputs.shape, jnp.uint32)
             keep = bits >= jnp.uint32(round(self.rate * 2.0**32))
+        elif kind == "hash":  # murmur3's finaliser of (element index, seed): fusible
+            index = jnp.zeros(inputs.shape, jnp.uint32)
+            stride = 1
+            for axis in reversed(range(inputs.ndim)):
+                index = index + jax.lax.broadcasted_iota(
+                    jnp.uint32, inputs.shape, axis) * jnp.uint32(stride)
+                stride *= inputs.shape[axis]
+            words = jnp.asarray(words, jnp.uint32)
+            bits = index
+            for word in (words[0], words[1]):  # two rounds, one per seed word
+                bits = (bits ^ word) * jnp.uint32(0x9E3779B9)
+                for shift, multiplier in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+                    bits = (bits ^ (bits >> shift)) * jnp.uint32(multiplier)
+                bits = bits ^ (bits >> 16)
+            keep = bits >= jnp.uint32(round(self.rate * 2.0**32))
         else:  # "u16": one threefry word split into two 16-bit draws
             shape = inputs.shape[:-1] + ((inputs.shape[-1] + 1) // 2,)
             bits = jax.random.bits(words, shape, jnp.uint32)
@@ -251,12 +268,15 @@ VARIANTS = {
     "drop_keras": {"dropout": "keras"},
     "drop_rbg": {"dropout": "rbg"},
     "drop_u16": {"dropout": "u16"},
+    "drop_hash": {"dropout": "hash"},
     "softmax_bf16": {"softmax_bf16": True},
     "no_attn_dropout": {"config": {"attention_dropout": 0.0}},
     "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},
     "spe4": {"steps_per_execution": 4},
     "mlm_autodiff": {"mlm_autodiff": True},
     "ln_closed_form": {"ln_closed_form": True},
+    "xla_cublaslt": {"xla_flags": "--xla_gpu_enable_cublaslt=true"},
+    "xla_no_triton_gemm": {"xla_flags": "--xla_gpu_enable_triton_gemm=false"},
 }
 
 
@@ -484,13 +504,15 @@ def drive(args):
         running = []
         for name, seq, batch, spec in wave:
             log = open(os.path.join(args.logs, f"{name}_{seq}x{batch}.log"), "w")
+            flags = " ".join(filter(None, [env.get("XLA_FLAGS"), spec.get("xla_flags")]))
             running.append(subprocess.Popen(
                 [sys.executable, __file__, "--worker", "--name", name, "--seq", str(seq),
                  "--batch", str(batch), "--spec", json.dumps(spec), "--out", args.out,
                  "--lock", args.lock, "--steps", str(args.steps), "--epochs",
                  str(args.epochs), "--preset", args.preset, "--matmul", str(args.matmul),
                  "--profile-names", args.profile_names, "--profile-dir", args.profile_dir,
-                 "--wave-dir", wave_dir], env=env, stdout=log, stderr=subprocess.STDOUT))
+                 "--wave-dir", wave_dir], env=dict(env, XLA_FLAGS=flags), stdout=log,
+                stderr=subprocess.STDOUT))
         # Timing starts once every process of the wave has compiled (or stopped).
         while True:
             ready = {f for f in os.listdir(wave_dir) if f.startswith("ready_")}
