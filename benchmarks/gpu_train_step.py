@@ -140,9 +140,14 @@ def _patch_token_gradient(kind):
         return ops.segment_sum(ops.take(upstream, order, axis=0), ops.take(ids, order, axis=0),
                                vocab, sorted=True)
 
+    def one_hot(ids, upstream, vocab):
+        one_hot = ops.one_hot(ids, vocab, dtype=upstream.dtype)
+        return ops.matmul(ops.transpose(one_hot), upstream)
+
     embeddings.accelerator_in_use = lambda: True
     embeddings.table_gradient = {"one_hot_transposed": one_hot_transposed,
-                                 "sorted": sorted_segment_sum}[kind]
+                                 "sorted": sorted_segment_sum,
+                                 "one_hot": one_hot}[kind]
 
 
 def _patch_dropout(kind):
@@ -156,6 +161,9 @@ def _patch_dropout(kind):
     if kind == "keras":
         dropout.Dropout.call = keras.layers.Dropout.call
         return
+    if kind == "paired":
+        dropout.masks_fuse = lambda: False
+        return
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
@@ -166,21 +174,6 @@ def _patch_dropout(kind):
             key = jax.random.wrap_key_data(
                 jnp.concatenate([words, words[::-1] ^ jnp.uint32(0x9E3779B9)]), impl="rbg")
             bits = jax.random.bits(key, inputs.shape, jnp.uint32)
-            keep = bits >= jnp.uint32(round(self.rate * 2.0**32))
-        elif kind == "hash":  # murmur3's finaliser of (element index, seed): fusible
-            index = jnp.zeros(inputs.shape, jnp.uint32)
-            stride = 1
-            for axis in reversed(range(inputs.ndim)):
-                index = index + jax.lax.broadcasted_iota(
-                    jnp.uint32, inputs.shape, axis) * jnp.uint32(stride)
-                stride *= inputs.shape[axis]
-            words = jnp.asarray(words, jnp.uint32)
-            bits = index
-            for word in (words[0], words[1]):  # two rounds, one per seed word
-                bits = (bits ^ word) * jnp.uint32(0x9E3779B9)
-                for shift, multiplier in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
-                    bits = (bits ^ (bits >> shift)) * jnp.uint32(multiplier)
-                bits = bits ^ (bits >> 16)
             keep = bits >= jnp.uint32(round(self.rate * 2.0**32))
         else:  # "u16": one threefry word split into two 16-bit draws
             shape = inputs.shape[:-1] + ((inputs.shape[-1] + 1) // 2,)
@@ -264,11 +257,12 @@ VARIANTS = {
     "tok_scatter": {"token_gradient": "scatter"},
     "tok_sorted": {"token_gradient": "sorted"},
     "tok_transposed": {"token_gradient": "one_hot_transposed"},
+    "tok_one_hot": {"token_gradient": "one_hot"},
     "gelu_erfc": {"gelu_erfc": True},
     "drop_keras": {"dropout": "keras"},
     "drop_rbg": {"dropout": "rbg"},
     "drop_u16": {"dropout": "u16"},
-    "drop_hash": {"dropout": "hash"},
+    "drop_paired": {"dropout": "paired"},
     "softmax_bf16": {"softmax_bf16": True},
     "no_attn_dropout": {"config": {"attention_dropout": 0.0}},
     "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},

@@ -1,4 +1,5 @@
-"""`Dropout`: Keras' dropout drawing one random number for every two elements.
+"""`Dropout`: Keras' dropout drawing one random number for every two elements (a hash of the
+element's index under XLA).
 
 Dropout's cost is its random numbers. Keras draws a float32 uniform per element; on a CPU the
 draw is about three quarters of the layer's time (TensorFlow's Philox, a `[8, 12, 128, 128]`
@@ -9,16 +10,27 @@ part (the high 11 bits) and its fraction (the low 12). Each backend's float32 un
 random 23-bit mantissa times `2**-23` (a test checks it on each backend), so both parts are
 exact, uniform and independent of each other.
 
+Where XLA compiles the layer into its consumers (the JAX backend), the mask comes instead
+from a hash of each element's index and the seed (`hashed_keep_mask`): a dozen integer
+operations that XLA fuses into the kernel that applies the mask, where any generator's draw
+(JAX's threefry) is computed ahead into memory. On an H100 (BERT-base train step, batch 128 x
+128, bf16) that is 1.03x the paired draw; no dropout at all would be 1.07x. On TensorFlow
+without XLA each operation is a pass of its own, so the single Philox draw stays.
+
 The drop probability is the rate rounded to 2048ths (BERT's 0.1: `205 / 2048 = 0.10009766`),
 and kept values are scaled by the exact `1 / (1 - drop_probability)`, so the expected output
 equals the input. Rates that 2048ths miss by more than 1% of the rate (those below 0.025 that
 are not a multiple of 1/2048, and 1.0) take Keras' own per-element draw.
 """
 
+import math
+
 import keras
 from keras import ops
 
 STEPS = 2048  # resolution of the drop probability: the high field's 11 bits
+GOLDEN = 0x9E3779B9  # 2**32 / golden ratio: spreads consecutive indices over the 32 bits
+FINALISER = ((16, 0x85EBCA6B), (13, 0xC2B2AE35), (16, 1))  # murmur3's fmix32: shift, multiply
 
 
 def drop_steps(rate):
@@ -49,6 +61,37 @@ def paired_keep_mask(shape, steps, seed):
     low = scaled - high  # multiples of 1 / 4096 in [0, 1)
     keep = ops.concatenate([high >= float(steps), low >= steps / STEPS], axis=-1)
     return keep[..., :last]
+
+
+def hashed_keep_mask(shape, steps, seed):
+    """A boolean mask of static `shape`, True with probability `1 - steps / 2048`: the high 11
+    bits of a hash of each element's flat index and the two words of `seed` (a
+    `keras.random.SeedGenerator`; each word mixed in, then murmur3's 32-bit finaliser). No
+    random draw: under XLA the whole mask fuses into the operation that uses it.
+
+    Example:
+
+    ```python
+    import keras
+    keep = hashed_keep_mask((256, 512), 205, keras.random.SeedGenerator(0))
+    bool(abs(1 - float(keras.ops.mean(keras.ops.cast(keep, "float32"))) - 0.1) < 0.005)  # True
+    ```
+    """
+    words = ops.cast(seed.next(), "uint32")
+    bits = ops.reshape(ops.arange(math.prod(shape), dtype="uint32"), shape)
+    for word in (words[0], words[1]):
+        bits = ops.multiply(ops.bitwise_xor(bits, word), ops.cast(GOLDEN, "uint32"))
+        for shift, multiplier in FINALISER:
+            bits = ops.bitwise_xor(bits, ops.right_shift(bits, ops.cast(shift, "uint32")))
+            if multiplier != 1:
+                bits = ops.multiply(bits, ops.cast(multiplier, "uint32"))
+    return ops.greater_equal(bits, ops.cast(steps * 2**21, "uint32"))
+
+
+def masks_fuse():
+    """Whether the backend compiles the layer with XLA into its consumers (JAX), where
+    `hashed_keep_mask` costs almost nothing; elsewhere `paired_keep_mask` is cheaper."""
+    return keras.backend.backend() == "jax"
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -87,6 +130,7 @@ class Dropout(keras.layers.Dropout):
         steps = drop_steps(self.rate)
         if not training or steps is None:
             return super().call(inputs, training=training)
-        keep = paired_keep_mask(ops.shape(inputs), steps, self.seed_generator)
+        keep_mask = hashed_keep_mask if masks_fuse() else paired_keep_mask
+        keep = keep_mask(ops.shape(inputs), steps, self.seed_generator)
         scale = ops.cast(1.0 / (1.0 - steps / STEPS), inputs.dtype)
         return ops.where(keep, inputs * scale, ops.zeros((), inputs.dtype))

@@ -47,10 +47,27 @@ def accelerator_in_use():
 
 
 def table_gradient(ids, upstream, vocab):
-    """The gradient `take_with_one_hot_gradient` gives its table `[vocab, hidden]`:
-    `one_hot(ids)^T @ upstream` for `upstream` `[n, hidden]`, repeated ids summed."""
-    one_hot = ops.one_hot(ids, vocab, dtype=upstream.dtype)
-    return ops.matmul(ops.transpose(one_hot), upstream)
+    """The gradient `take_with_one_hot_gradient` gives its table `[vocab, hidden]`: the rows
+    of `upstream` `[n, hidden]` summed per id. The rows are sorted by id, summed within each
+    run of equal ids by a segmented scan (float32), and each run's total is written to its
+    id's row: no two writes to one row, so no colliding atomic adds."""
+    order = ops.argsort(ids)
+    sorted_ids = ops.take(ids, order, axis=0)
+    rows = ops.cast(ops.take(upstream, order, axis=0), "float32")
+    change = ops.not_equal(sorted_ids[1:], sorted_ids[:-1])
+    starts = ops.expand_dims(ops.concatenate([ops.ones((1,), "bool"), change]), -1)
+    ends = ops.concatenate([change, ops.ones((1,), "bool")])
+
+    def add_within_runs(a, b):
+        return ops.logical_or(a[0], b[0]), ops.where(b[0], b[1], a[1] + b[1])
+
+    _, sums = ops.associative_scan(add_within_runs, (starts, rows), axis=0)
+    # A run's total goes to its id's row; every other row of the scan to a row of its own
+    # past the table, dropped after the scatter.
+    n = ops.shape(ids)[0]
+    targets = ops.where(ends, sorted_ids, vocab + ops.arange(n, dtype=sorted_ids.dtype))
+    table = ops.scatter(ops.expand_dims(targets, -1), sums, (vocab + n, ops.shape(sums)[-1]))
+    return ops.cast(table[:vocab], upstream.dtype)
 
 
 def take_with_one_hot_gradient(table, ids):
