@@ -26,18 +26,21 @@ GFLOP at seq 128, the issue counts 70.05) times sequences/s over the measured pe
 contender (the useful work; Hugging Face's head does more).
 
 Our variants (`--plan` names them; each patches one code path before the model is built, to
-measure what it costs or what an alternative would give): `ours` as shipped; `tok_scatter`
-the token table's gradient as the gather's scatter-add (what a CPU runs), `tok_sorted` as a
-sorted segment-sum, `tok_transposed` as the one-hot matmul in `[hidden, vocab]` orientation;
-`drop_keras` / `drop_rbg` / `drop_u16` dropout masks from Keras' draw (one threefry float per
-element; ours draws one per two) / from JAX's `rbg` generator / from half a threefry word per
-element; `drop_hash` from a hash of each element's index and the seed (no threefry, so XLA
-can fuse the mask into its consumer); `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in
-bf16; `no_attn_dropout` / `no_dropout` without (attention) dropout; `spe4` four steps per
-`fit` execution; `mlm_autodiff` the tied MLM projection differentiated op by op;
-`ln_closed_form` LayerNorm with its gradient written out; `xla_cublaslt` /
-`xla_no_triton_gemm` XLA's cuBLASLt matmuls (bias epilogues) / no Triton gemm fusions. Peers: `keras-hub`, `hf-eager`,
-`hf-compile`.
+measure what it costs or what an alternative would give): `ours` as shipped;
+- the token table's gradient: `tok_scatter` the gather's scatter-add (what a CPU runs),
+  `tok_one_hot` the one-hot matmul (shipped before 2026-11-27), `tok_transposed` the same in
+  `[hidden, vocab]` orientation, `tok_sorted` a sorted segment-sum (ours: a segmented scan of
+  the rows sorted by id);
+- dropout masks: `drop_paired` one float32 draw per two elements (what TensorFlow runs; ours
+  on JAX: a hash of each element's index and the seed, fused by XLA), `drop_keras` Keras' draw
+  (one threefry float per element), `drop_rbg` JAX's `rbg` generator, `drop_u16` half a
+  threefry word per element; `no_attn_dropout` / `no_dropout` without (attention) dropout;
+- `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in bf16;
+  `mlm_autodiff` the tied MLM projection differentiated op by op; `ln_closed_form` LayerNorm
+  with its gradient written out; `spe4` four steps per `fit` execution;
+- XLA flags: `triton_gemm` XLA's Triton gemm fusions, which importing our package turns off
+  (`keras_bert_impl.xla_flags`); `xla_cublaslt` XLA's cuBLASLt matmuls (bias epilogues).
+Peers: `keras-hub` (with XLA's default flags, as its users run it), `hf-eager`, `hf-compile`.
 
 The H200 figures of 2026-11-26 and the profile reading are in
 `benchmarks/results/gpu_train_step-nvidia-h200.md`; `gpu_profile.py` reads a trace.
@@ -120,9 +123,9 @@ def predictions_for(seq):
 # --- our variants: patches applied before the model is built (ablations) -----------------
 def _patch_token_gradient(kind):
     """The token table's gradient as the gather's scatter-add (`"scatter"`, what a CPU runs),
-    or, replacing `embeddings.table_gradient` (the rule `take_with_one_hot_gradient` applies),
-    the same one-hot matmul in `[hidden, n] x [n, vocab]` orientation (`"one_hot_transposed"`)
-    or a sorted segment-sum (`"sorted"`)."""
+    or, replacing `embeddings.table_gradient` (the rule `take_with_sorted_gradient` applies),
+    the one-hot matmul (`"one_hot"`), the same in `[hidden, n] x [n, vocab]` orientation
+    (`"one_hot_transposed"`) or a sorted segment-sum (`"sorted"`)."""
     from keras import ops
 
     from keras_bert_impl.layers import embeddings
@@ -140,14 +143,10 @@ def _patch_token_gradient(kind):
         return ops.segment_sum(ops.take(upstream, order, axis=0), ops.take(ids, order, axis=0),
                                vocab, sorted=True)
 
-    def one_hot(ids, upstream, vocab):
-        one_hot = ops.one_hot(ids, vocab, dtype=upstream.dtype)
-        return ops.matmul(ops.transpose(one_hot), upstream)
-
     embeddings.accelerator_in_use = lambda: True
     embeddings.table_gradient = {"one_hot_transposed": one_hot_transposed,
                                  "sorted": sorted_segment_sum,
-                                 "one_hot": one_hot}[kind]
+                                 "one_hot": embeddings.one_hot_table_gradient}[kind]
 
 
 def _patch_dropout(kind):
@@ -252,6 +251,10 @@ def _patch_layer_norm_closed_form():
     normalization.standardize = standardize
 
 
+# XLA's own setting of the flags `keras_bert_impl.xla_flags` changes on import: ours without
+# them (the `triton_gemm` ablation), and keras-hub as its users run it.
+XLA_DEFAULTS = "--xla_gpu_enable_triton_gemm=true"
+
 VARIANTS = {
     "ours": {},
     "tok_scatter": {"token_gradient": "scatter"},
@@ -270,7 +273,7 @@ VARIANTS = {
     "mlm_autodiff": {"mlm_autodiff": True},
     "ln_closed_form": {"ln_closed_form": True},
     "xla_cublaslt": {"xla_flags": "--xla_gpu_enable_cublaslt=true"},
-    "xla_no_triton_gemm": {"xla_flags": "--xla_gpu_enable_triton_gemm=false"},
+    "triton_gemm": {"xla_flags": XLA_DEFAULTS},
 }
 
 
@@ -474,7 +477,7 @@ def contender(entry):
     if name in VARIANTS:
         return name, seq, batch, dict(VARIANTS[name], runner="ours")
     if name == "keras-hub":
-        return name, seq, batch, {"runner": "keras-hub"}
+        return name, seq, batch, {"runner": "keras-hub", "xla_flags": XLA_DEFAULTS}
     if name in ("hf-eager", "hf-compile"):
         return name, seq, batch, {"runner": "hf", "compile": name == "hf-compile"}
     raise SystemExit(f"unknown contender {name!r}: one of {sorted(VARIANTS)}, keras-hub, "

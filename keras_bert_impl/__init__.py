@@ -16,12 +16,19 @@ is absent (`text`, `data` and `training` import TensorFlow themselves when used)
 Every Keras class of ours is registered as soon as Keras is imported (before or after this
 package), so `keras.saving.load_model("model.keras")` works after `import keras_bert_impl`
 with no other import.
+
+Importing the package also adds the XLA flags of `xla_flags` (faster GPU matmuls) to the
+`XLA_FLAGS` environment variable, unless it names them already.
 """
 
 import importlib
 import importlib.abc
 import importlib.util
 import sys
+
+from keras_bert_impl.xla_flags import add_gpu_flags
+
+add_gpu_flags()
 
 __version__ = "0.1.0"
 

@@ -14,8 +14,9 @@ Where XLA compiles the layer into its consumers (the JAX backend), the mask come
 from a hash of each element's index and the seed (`hashed_keep_mask`): a dozen integer
 operations that XLA fuses into the kernel that applies the mask, where any generator's draw
 (JAX's threefry) is computed ahead into memory. On an H100 (BERT-base train step, batch 128 x
-128, bf16) that is 1.03x the paired draw; no dropout at all would be 1.07x. On TensorFlow
-without XLA each operation is a pass of its own, so the single Philox draw stays.
+128, bf16) that is 1.03x and 1.025x the paired draw in two runs (3,721 -> 3,814 sequences/s),
+and dropout now costs 4% of the step (3,950 without any). On TensorFlow without XLA each
+operation is a pass of its own, so the single Philox draw stays.
 
 The drop probability is the rate rounded to 2048ths (BERT's 0.1: `205 / 2048 = 0.10009766`),
 and kept values are scaled by the exact `1 / (1 - drop_probability)`, so the expected output
@@ -130,7 +131,10 @@ class Dropout(keras.layers.Dropout):
         steps = drop_steps(self.rate)
         if not training or steps is None:
             return super().call(inputs, training=training)
-        keep_mask = hashed_keep_mask if masks_fuse() else paired_keep_mask
-        keep = keep_mask(ops.shape(inputs), steps, self.seed_generator)
+        shape = ops.shape(inputs)
+        # uint32 indices: a tensor of 2**32 elements or more would repeat its mask
+        hashed = masks_fuse() and math.prod(shape) < 2**32
+        keep_mask = hashed_keep_mask if hashed else paired_keep_mask
+        keep = keep_mask(shape, steps, self.seed_generator)
         scale = ops.cast(1.0 / (1.0 - steps / STEPS), inputs.dtype)
         return ops.where(keep, inputs * scale, ops.zeros((), inputs.dtype))

@@ -161,13 +161,14 @@ def test_softmax_bf16_ablation_keeps_the_attention(monkeypatch):
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
                     reason="the GPU benchmark's patches run on JAX")
-@pytest.mark.parametrize("variant", ["drop_keras", "drop_rbg", "drop_u16"])
+@pytest.mark.parametrize("variant", ["drop_keras", "drop_rbg", "drop_u16", "drop_paired"])
 def test_dropout_ablations_reach_the_models_dropout_and_keep_its_rate(monkeypatch, variant):
     """Each dropout ablation replaces the draw of the `Dropout` our layers build (not Keras'
     base class, which it overrides): another mask, the same rate and scale."""
     from keras_bert_impl.layers import dropout
 
     monkeypatch.setattr(dropout.Dropout, "call", dropout.Dropout.call)
+    monkeypatch.setattr(dropout, "masks_fuse", dropout.masks_fuse)
     x = np.ones((256, 512), "float32")
     shipped = np.asarray(dropout.Dropout(0.1, seed=0)(x, training=True))
     gpu_train_step.apply_variant(gpu_train_step.VARIANTS[variant])
@@ -179,10 +180,11 @@ def test_dropout_ablations_reach_the_models_dropout_and_keep_its_rate(monkeypatc
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
                     reason="the GPU benchmark's patches run on JAX")
-@pytest.mark.parametrize("kind", ["one_hot_transposed", "sorted"])
+@pytest.mark.parametrize("kind", ["one_hot", "one_hot_transposed", "sorted"])
 def test_token_gradient_ablations_keep_the_gathers_gradient(monkeypatch, kind):
-    """`tok_transposed` and `tok_sorted` replace only `embeddings.table_gradient`: the token
-    lookup's gradient stays the gather's scatter-add, repeated ids summed."""
+    """`tok_one_hot`, `tok_transposed` and `tok_sorted` replace only
+    `embeddings.table_gradient`: the token lookup's gradient stays the gather's scatter-add,
+    repeated ids summed."""
     import jax
 
     from keras_bert_impl.layers import embeddings
@@ -195,10 +197,26 @@ def test_token_gradient_ablations_keep_the_gathers_gradient(monkeypatch, kind):
     ids = np.array([0, 0, 5, 7, 5, 29, 0], "int32")
     upstream = rng.normal(size=(len(ids), 8)).astype("float32")
     gradient = jax.grad(
-        lambda t: (embeddings.take_with_one_hot_gradient(t, ids) * upstream).sum())(table)
+        lambda t: (embeddings.take_with_sorted_gradient(t, ids) * upstream).sum())(table)
     expected = np.zeros_like(table)
     np.add.at(expected, ids, upstream)
     np.testing.assert_allclose(np.asarray(gradient), expected, atol=1e-5)
     assert embeddings.accelerator_in_use()
-    assert embeddings.table_gradient.__name__ == {"one_hot_transposed": "one_hot_transposed",
+    assert embeddings.table_gradient.__name__ == {"one_hot": "one_hot_table_gradient",
+                                                  "one_hot_transposed": "one_hot_transposed",
                                                   "sorted": "sorted_segment_sum"}[kind]
+
+
+def test_peers_and_the_triton_gemm_ablation_run_with_xlas_default_flags():
+    """`keras_bert_impl.xla_flags` changes XLA's defaults on import: keras-hub (run as its
+    users run it) and the `triton_gemm` ablation name XLA's own settings of those flags, which
+    the import then leaves alone; ours keeps the package's."""
+    from keras_bert_impl.xla_flags import GPU_FLAGS, add_gpu_flags
+
+    defaults = gpu_train_step.XLA_DEFAULTS
+    assert {flag.lstrip("-").split("=")[0] for flag in defaults.split()} == set(GPU_FLAGS)
+    assert gpu_train_step.contender("keras-hub")[3]["xla_flags"] == defaults
+    assert gpu_train_step.contender("triton_gemm")[3]["xla_flags"] == defaults
+    assert "xla_flags" not in gpu_train_step.contender("ours")[3]
+    environ = {"XLA_FLAGS": defaults}
+    assert add_gpu_flags(environ) == [] and environ["XLA_FLAGS"] == defaults

@@ -1,5 +1,6 @@
-"""`Dropout` (one random draw per two elements): the premise of its two fields, the drop
-statistics, the gradient, Keras' draw for rates 2048ths miss, serialization.
+"""`Dropout` (one random draw per two elements; a hash of the element's index on JAX): the
+premise of the two fields, the hashed mask's statistics, which mask each backend takes, the
+drop statistics, the gradient, Keras' draw for rates 2048ths miss, serialization.
 
 Runs on the TensorFlow and the JAX backends.
 """
@@ -10,7 +11,8 @@ import pytest
 from keras import ops
 
 from keras_bert_impl.layers import Dropout
-from keras_bert_impl.layers.dropout import drop_steps
+from keras_bert_impl.layers.dropout import (drop_steps, hashed_keep_mask, masks_fuse,
+                                            paired_keep_mask)
 from tests.harness import run_layer_test
 
 BERT_DROP = 205 / 2048  # BERT's 0.1 in 2048ths
@@ -44,6 +46,41 @@ def test_uniform_draws_are_23_bit_mantissas():
     assert high.min() == 0 and high.max() == 2047
     assert low.min() == 0 and low.max() == 4095
     assert abs(np.corrcoef(high, low)[0, 1]) < 0.015  # 5 sigma at 200k draws
+
+
+def test_hashed_mask_drops_at_the_rate_with_independent_elements_and_calls():
+    """The hash of (index, seed): the drop fraction, neighbours along both axes and 64 apart
+    uncorrelated, a new mask per call and per seed that agrees with the last as two
+    independent masks would (p^2 + (1 - p)^2), the same mask for the same seed."""
+    p = BERT_DROP
+    seed = keras.random.SeedGenerator(11)
+    first, second = (ops.convert_to_numpy(~hashed_keep_mask((512, 1024), 205, seed))
+                     for _ in range(2))
+    n = first.size
+    assert within(first.mean(), p, n) and within(second.mean(), p, n)
+    bound = 5 / np.sqrt(n)
+    for a, b in ((first[:, 1:], first[:, :-1]), (first[1:], first[:-1]),
+                 (first[:, 64:], first[:, :-64])):
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < bound
+    agree = p**2 + (1 - p) ** 2
+    assert within((first == second).mean(), agree, n)
+    other = ops.convert_to_numpy(~hashed_keep_mask((512, 1024), 205,
+                                                   keras.random.SeedGenerator(12)))
+    assert within((first == other).mean(), agree, n)
+    again = ops.convert_to_numpy(~hashed_keep_mask((512, 1024), 205,
+                                                   keras.random.SeedGenerator(11)))
+    np.testing.assert_array_equal(again, first)
+
+
+def test_the_layer_hashes_where_xla_fuses_and_draws_elsewhere():
+    """JAX (XLA fuses the hash into the mask's consumer): `hashed_keep_mask`; TensorFlow:
+    `paired_keep_mask`. Either of the layer's generator, seed for seed."""
+    assert masks_fuse() == (keras.backend.backend() == "jax")
+    keep_mask = hashed_keep_mask if masks_fuse() else paired_keep_mask
+    zero, _ = dropped(Dropout(0.1, seed=11))
+    expected = ~ops.convert_to_numpy(keep_mask((512, 1024), 205,
+                                               keras.random.SeedGenerator(11)))
+    np.testing.assert_array_equal(zero, expected)
 
 
 def test_dropout_drops_at_the_rate_in_independent_pairs_and_keeps_the_mean():

@@ -306,32 +306,58 @@ def test_exact_gelu_value_and_hand_written_gradient_match_the_erf_form():
     np.testing.assert_allclose(ours, keras_autodiff, atol=1e-6)
 
 
-def test_take_with_one_hot_gradient_equals_the_gathers_value_and_gradient():
+def test_take_with_sorted_gradient_equals_the_gathers_value_and_gradient():
     """The token lookup an accelerator trains with: the same rows as `ops.take`, and a
-    gradient (a one-hot matmul) equal to the gather's scatter-add, repeated ids summed."""
-    from keras_bert_impl.layers.embeddings import take_with_one_hot_gradient
+    gradient (a segmented scan of the rows sorted by id) equal to the gather's scatter-add,
+    repeated ids summed."""
+    from keras_bert_impl.layers.embeddings import take_with_sorted_gradient
 
     rng = np.random.default_rng(0)
     table = rng.normal(size=(50, 8)).astype("float32")
     ids = np.concatenate([[0, 0, 0, 7], rng.integers(2, 50, 60)]).astype("int32")  # row 1 unused
     weights = rng.normal(size=(len(ids), 8)).astype("float32")
     np.testing.assert_array_equal(
-        ops.convert_to_numpy(take_with_one_hot_gradient(table, ids)), table[ids])
-    ours = _gradient(lambda t: take_with_one_hot_gradient(t, ids) * weights, table)
+        ops.convert_to_numpy(take_with_sorted_gradient(table, ids)), table[ids])
+    ours = _gradient(lambda t: take_with_sorted_gradient(t, ids) * weights, table)
     reference = np.zeros_like(table)
     np.add.at(reference, ids, weights)
     np.testing.assert_allclose(ours, reference, atol=1e-5)
     assert np.abs(reference[0]).sum() > 0 and not reference[1].any()
 
 
-def test_embeddings_train_through_the_one_hot_gradient_on_an_accelerator(monkeypatch):
-    """On a GPU/TPU a training call takes its token rows through `take_with_one_hot_gradient`
+def test_table_gradient_sums_long_runs_of_ids_exactly_enough():
+    """Real text's shape of ids (a Zipf law, a run of 1,000 [PAD], ids 0 and vocab - 1, a
+    bfloat16 upstream): every row equals the float64 sum of its rows within float32 rounding,
+    and rows of unused ids are exactly zero."""
+    from keras_bert_impl.layers.embeddings import table_gradient
+
+    rng = np.random.default_rng(1)
+    vocab = 3000
+    ids = np.minimum(rng.zipf(1.3, 4096), vocab - 1).astype("int32")
+    ids[:1000], ids[-1] = 0, vocab - 1
+    upstream = rng.normal(size=(4096, 16)).astype("float32")
+    for dtype in ("float32", "bfloat16"):
+        rows = ops.cast(upstream, dtype)
+        exact = np.zeros((vocab, 16))
+        np.add.at(exact, ids, ops.convert_to_numpy(ops.cast(rows, "float32")).astype("float64"))
+        got = table_gradient(ops.convert_to_tensor(ids), rows, vocab)
+        assert keras.backend.standardize_dtype(got.dtype) == dtype
+        got = ops.convert_to_numpy(ops.cast(got, "float32")).astype("float64")
+        # float32 sums, then rounded to the upstream's dtype
+        rtol = 1e-5 if dtype == "float32" else 2**-8
+        np.testing.assert_allclose(got, exact, rtol=rtol, atol=1e-4)
+        unused = np.setdiff1d(np.arange(vocab), ids)
+        assert len(unused) > 1000 and not got[unused].any()
+
+
+def test_embeddings_train_through_the_sorted_gradient_on_an_accelerator(monkeypatch):
+    """On a GPU/TPU a training call takes its token rows through `take_with_sorted_gradient`
     (the same outputs); inference and CPUs keep the plain gather."""
     from keras_bert_impl.layers import embeddings
 
     calls = []
-    real = embeddings.take_with_one_hot_gradient
-    monkeypatch.setattr(embeddings, "take_with_one_hot_gradient",
+    real = embeddings.take_with_sorted_gradient
+    monkeypatch.setattr(embeddings, "take_with_sorted_gradient",
                         lambda t, i: calls.append(1) or real(t, i))
     layer = BertEmbeddings(vocab_size=40, hidden_size=8, max_position_embeddings=16,
                            dropout=0.0)
