@@ -42,8 +42,8 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   (`keras_bert_impl.xla_flags`); `xla_cublaslt` XLA's cuBLASLt matmuls (bias epilogues).
 Peers: `keras-hub` (with XLA's default flags, as its users run it), `hf-eager`, `hf-compile`.
 
-The H200 figures of 2026-11-26 and the profile reading are in
-`benchmarks/results/gpu_train_step-nvidia-h200.md`; `gpu_profile.py` reads a trace.
+The figures and profile readings: `benchmarks/results/gpu_train_step-nvidia-h100.md` (2026-11-27)
+and `gpu_train_step-nvidia-h200.md` (2026-11-26); `gpu_profile.py` reads a trace.
 """
 
 import argparse
@@ -623,7 +623,7 @@ def results(preset="bert_base", plan="ours,keras-hub,hf-eager,hf-compile,ours:51
 
     if not gpu_name():
         raise SystemExit("gpu_train_step needs a GPU that JAX sees, and this machine has none "
-                         "(the H200 figures: benchmarks/results/gpu_train_step-nvidia-h200.md)")
+                         "(the H100 figures: benchmarks/results/gpu_train_step-nvidia-h100.md)")
     with tempfile.TemporaryDirectory() as folder:
         args = argument_parser().parse_args([
             "--preset", preset, "--plan", plan, "--steps", str(steps), "--epochs", str(epochs),
