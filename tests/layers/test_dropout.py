@@ -11,8 +11,12 @@ import pytest
 from keras import ops
 
 from keras_bert_impl.layers import Dropout
-from keras_bert_impl.layers.dropout import (drop_steps, hashed_keep_mask, masks_fuse,
-                                            paired_keep_mask)
+from keras_bert_impl.layers.dropout import (
+    drop_steps,
+    hashed_keep_mask,
+    masks_fuse,
+    paired_keep_mask,
+)
 from tests.harness import run_layer_test
 
 BERT_DROP = 205 / 2048  # BERT's 0.1 in 2048ths
