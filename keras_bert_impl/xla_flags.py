@@ -7,9 +7,9 @@ apply to every model of the process as long as nothing was compiled before the i
 - `--xla_gpu_enable_triton_gemm=false`: matmuls go to cuBLAS instead of XLA's Triton gemm
   fusions. On an H100 (JAX 0.11, BERT-base MLM+NSP train step, bf16, dropout 0.1) that is
   1.07-1.08x at seq 128 x batch 128 (3,797 -> 4,078 and 3,814 -> 4,126 sequences/s in two
-  runs) and 1.03x at seq 512 x 32 (666 -> 686): Triton's fusions of the attention's batched
-  matmuls and the FFN's output projection ran slower than cuBLAS plus a separate elementwise
-  fusion. CPUs ignore GPU flags.
+  runs) and 1.03x at seq 512 x 32 (666 -> 686). Under XLA's default, the step's Triton
+  `gemm_fusion_*` kernels are the attention's batched matmuls and the FFN's output
+  projection (`benchmarks/results/gpu_train_step-nvidia-h100.md`). CPUs ignore GPU flags.
 
 A flag that `XLA_FLAGS` already names is left as it is, so
 `XLA_FLAGS=--xla_gpu_enable_triton_gemm=true` keeps XLA's default.

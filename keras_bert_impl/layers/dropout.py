@@ -97,7 +97,8 @@ def masks_fuse():
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class Dropout(keras.layers.Dropout):
-    """Dropout with one random draw per two elements; Keras' `Dropout` otherwise.
+    """Dropout with one random draw per two elements (on JAX, a hash of each element's index
+    and the seed); Keras' `Dropout` otherwise.
 
     Same arguments, config and (absent) weights as `keras.layers.Dropout`, except
     `noise_shape` (not supported). While training it zeroes each element with probability

@@ -9,11 +9,10 @@ write per row. It replaced a one-hot matmul (`one_hot(ids)^T @ upstream`, 768 GF
 plus 0.65 ms to build the one-hot on an H100), which had taken the step from 1,953 to 3,720
 sequences/s on the H200; the sorted sums make the step 1.08x the one-hot step on an H100
 (3,539 -> 3,814 sequences/s, same run). On a CPU the scatter is cheap, so the gather's own
-gradient stays. The segment
-lookup is a one-hot matmul: its table has 2 rows, and a gather's gradient would be a
-scatter-add whose colliding writes are slow on accelerators (DESIGN rule 6; Google's
-original BERT does the same). Position embeddings are a slice of the learned table, added by
-broadcasting (no lookup at all).
+gradient stays. The segment lookup is a one-hot matmul: its table has 2 rows, and a gather's
+gradient would be a scatter-add whose colliding writes are slow on accelerators (DESIGN rule
+6; Google's original BERT does the same). Position embeddings are a slice of the learned
+table, added by broadcasting (no lookup at all).
 
 int8 (`quantize("int8")`, which `model.quantize("int8")` calls): the token table, most of the
 layer's weight (23M of BERT-base's 24M embedding parameters), becomes what Keras' int8
