@@ -484,6 +484,16 @@ def contender(entry):
                      "hf-eager, hf-compile")
 
 
+def with_flags(current, extra):
+    """The XLA flags `current` with `extra` appended, each flag of `extra` replacing one of the
+    same name (so a contender's setting wins over the driver's environment)."""
+    from keras_bert_impl.xla_flags import flag_name
+
+    names = {flag_name(flag) for flag in extra.split()}
+    kept = [flag for flag in current.split() if flag_name(flag) not in names]
+    return " ".join(kept + extra.split())
+
+
 def drive(args):
     plan = [("matmul", 0, 0, {"runner": "matmul"})]
     plan += [contender(entry) for entry in args.plan.split(",") if entry]
@@ -501,7 +511,7 @@ def drive(args):
         running = []
         for name, seq, batch, spec in wave:
             log = open(os.path.join(args.logs, f"{name}_{seq}x{batch}.log"), "w")
-            flags = " ".join(filter(None, [env.get("XLA_FLAGS"), spec.get("xla_flags")]))
+            flags = with_flags(env.get("XLA_FLAGS", ""), spec.get("xla_flags", ""))
             running.append(subprocess.Popen(
                 [sys.executable, __file__, "--worker", "--name", name, "--seq", str(seq),
                  "--batch", str(batch), "--spec", json.dumps(spec), "--out", args.out,

@@ -29,12 +29,17 @@ import os
 GPU_FLAGS = {"xla_gpu_enable_triton_gemm": "false"}
 
 
+def flag_name(flag):
+    """`"xla_foo"` for `"--xla_foo=1"` (or `"-xla_foo"`)."""
+    return flag.lstrip("-").split("=")[0]
+
+
 def add_gpu_flags(environ=None):
     """Appends each of `GPU_FLAGS` that `environ["XLA_FLAGS"]` does not name yet (`environ`:
     `os.environ` by default); returns the flags it added."""
     environ = os.environ if environ is None else environ
     current = environ.get("XLA_FLAGS", "")
-    named = {flag.lstrip("-").split("=")[0] for flag in current.split()}
+    named = {flag_name(flag) for flag in current.split()}
     added = [f"--{name}={value}" for name, value in GPU_FLAGS.items() if name not in named]
     if added:
         environ["XLA_FLAGS"] = " ".join([current, *added]).strip()

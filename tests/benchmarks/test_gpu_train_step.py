@@ -220,3 +220,7 @@ def test_peers_and_the_triton_gemm_ablation_run_with_xlas_default_flags():
     assert "xla_flags" not in gpu_train_step.contender("ours")[3]
     environ = {"XLA_FLAGS": defaults}
     assert add_gpu_flags(environ) == [] and environ["XLA_FLAGS"] == defaults
+    # A driver that imported our package itself hands its flags down: the contender's win.
+    assert gpu_train_step.with_flags("--xla_dump_to=/tmp/x --xla_gpu_enable_triton_gemm=false",
+                                     defaults) == f"--xla_dump_to=/tmp/x {defaults}"
+    assert gpu_train_step.with_flags("--xla_dump_to=/tmp/x", "") == "--xla_dump_to=/tmp/x"
