@@ -35,6 +35,8 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   on JAX: a hash of each element's index and the seed, fused by XLA), `drop_keras` Keras' draw
   (one threefry float per element), `drop_rbg` JAX's `rbg` generator, `drop_u16` half a
   threefry word per element; `no_attn_dropout` / `no_dropout` without (attention) dropout;
+- `attn_cudnn` attention with dropout as one cuDNN fused kernel (JAX's private API; a fixed
+  dropout seed, so a speed probe only);
 - `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in bf16;
   `mlm_autodiff` the tied MLM projection differentiated op by op; `ln_closed_form` LayerNorm
   with its gradient written out; `spe4` four steps per `fit` execution;
@@ -212,6 +214,26 @@ def _patch_softmax_bf16():
     transformer.TransformerEncoderBlock._attention_with_dropout = attention
 
 
+def _patch_attention_cudnn():
+    """Attention with dropout in one cuDNN fused kernel (flash attention with dropout), through
+    JAX's private `jax._src.cudnn` API (its public `jax.nn.dot_product_attention` has no
+    dropout). Measures the headroom of a fused attention with dropout only: the kernel's
+    dropout seed is a constant, so every step drops the same positions."""
+    import jax.numpy as jnp
+    from jax._src.cudnn.fused_attention_stablehlo import dot_product_attention
+
+    from keras_bert_impl.layers import transformer
+
+    def attention(self, query, key, value, bias, training):
+        batch, seq = query.shape[0], query.shape[1]
+        bias = jnp.broadcast_to(jnp.asarray(bias, query.dtype), (batch, 1, seq, seq))
+        return dot_product_attention(query, key, value, bias, scale=self.head_size**-0.5,
+                                     dropout_rate=self.attention_dropout_rate,
+                                     qkv_layout="BTNH")
+
+    transformer.TransformerEncoderBlock._attention_with_dropout = attention
+
+
 def _patch_mlm_autodiff():
     """The tied MLM projection `x @ table^T` differentiated op by op (before 223fd05: the
     table's gradient as the transpose of a `[hidden, vocab]` one) instead of
@@ -267,6 +289,7 @@ VARIANTS = {
     "drop_u16": {"dropout": "u16"},
     "drop_paired": {"dropout": "paired"},
     "softmax_bf16": {"softmax_bf16": True},
+    "attn_cudnn": {"attention_cudnn": True},
     "no_attn_dropout": {"config": {"attention_dropout": 0.0}},
     "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},
     "spe4": {"steps_per_execution": 4},
@@ -284,6 +307,8 @@ def apply_variant(spec):
         _patch_dropout(spec["dropout"])
     if spec.get("softmax_bf16"):
         _patch_softmax_bf16()
+    if spec.get("attention_cudnn"):
+        _patch_attention_cudnn()
     if spec.get("gelu_erfc"):
         _patch_gelu_erfc()
     if spec.get("mlm_autodiff"):

@@ -161,6 +161,22 @@ def test_softmax_bf16_ablation_keeps_the_attention(monkeypatch):
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
                     reason="the GPU benchmark's patches run on JAX")
+def test_attn_cudnn_ablation_replaces_the_training_attention(monkeypatch):
+    """`attn_cudnn` replaces the explicit attention with dropout (the path training takes)
+    by JAX's cuDNN fused kernel; inference keeps `ops.dot_product_attention`. (The kernel
+    itself needs an NVIDIA GPU, so it runs in the benchmark only.)"""
+    from keras_bert_impl.layers import transformer
+
+    block = transformer.TransformerEncoderBlock
+    monkeypatch.setattr(block, "_attention_with_dropout", block._attention_with_dropout)
+    shipped = block._attention_with_dropout
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_cudnn"])
+    assert block._attention_with_dropout is not shipped
+    assert block._attention_with_dropout.__module__ == gpu_train_step.__name__
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
 @pytest.mark.parametrize("variant", ["drop_keras", "drop_rbg", "drop_u16", "drop_paired"])
 def test_dropout_ablations_reach_the_models_dropout_and_keep_its_rate(monkeypatch, variant):
     """Each dropout ablation replaces the draw of the `Dropout` our layers build (not Keras'
