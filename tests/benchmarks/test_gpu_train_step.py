@@ -91,6 +91,26 @@ def test_records_of_the_h200_run():
     assert round(scatter["ours"]) == 1953 and round(scatter["peers"]["ours as shipped"]) == 3720
 
 
+def test_records_of_the_h100_runs():
+    """The committed H100 run (2026-11-27, run 2): its `ours` is 41b4d93 (Triton gemms on);
+    `xla_no_triton_gemm` is the code shipped since, 1.08x; the ablations that chose the
+    hashed dropout mask and the sorted token gradient."""
+    found = gpu_train_step.records(BENCHMARKS / "results" / "gpu_train_step-nvidia-h100.jsonl",
+                                   "bert_base")
+    ours = {r["config"]: r for r in found if r["name"] == "GPU train step (MLM+NSP)"}
+    main = ours["bert_base seq=128 batch=128 mixed_bfloat16 JAX fit"]
+    assert round(main["ours"]) == 3814
+    assert {k: round(v) for k, v in main["peers"].items()} == {"keras-hub": 1872,
+                                                              "hf-compile": 3535}
+    assert "MFU 33.7% of the 797 TFLOP/s" in main["notes"]
+    ablations = {r["name"].rsplit(" ", 1)[1]: round(r["ours"]) for r in found
+                 if r["name"].startswith("GPU train step ablation")}
+    assert ablations == {"xla_no_triton_gemm": 4126, "tok_one_hot": 3539, "drop_paired": 3721,
+                         "no_dropout": 3950}
+    assert round(ours["bert_base seq=512 batch=32 mixed_bfloat16 JAX fit"]["peers"]
+                 ["hf-compile"]) == 793
+
+
 def test_results_needs_a_gpu(monkeypatch):
     import machine
 
