@@ -4,6 +4,7 @@ kept, and importing the package sets them before anything compiles."""
 import os
 import subprocess
 import sys
+import textwrap
 
 from keras_bert_impl.xla_flags import GPU_FLAGS, add_gpu_flags
 
@@ -30,17 +31,18 @@ def test_importing_the_package_sets_the_flags_and_xla_accepts_them():
     """In a fresh process: the import sets `XLA_FLAGS`, and the backend's XLA compiles with
     it (an unknown flag would abort the process)."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    code = ("import os, keras_bert_impl, keras\n"
-            "print(os.environ['XLA_FLAGS'])\n"
-            "f = keras.ops.matmul if keras.backend.backend() == 'jax' else None\n"
-            "import numpy as np\n"
-            "if f is None:\n"
-            "    import tensorflow as tf\n"
-            "    f = tf.function(lambda a, b: tf.matmul(a, b), jit_compile=True)\n"
-            "else:\n"
-            "    import jax\n"
-            "    f = jax.jit(f)\n"
-            "print(float(np.asarray(f(np.ones((4, 4), 'float32'), np.ones((4, 4), 'float32')))[0, 0]))\n")
+    code = textwrap.dedent("""
+        import os, keras_bert_impl, keras, numpy as np
+        print(os.environ["XLA_FLAGS"])
+        if keras.backend.backend() == "jax":
+            import jax
+            matmul = jax.jit(keras.ops.matmul)
+        else:
+            import tensorflow as tf
+            matmul = tf.function(tf.matmul, jit_compile=True)
+        ones = np.ones((4, 4), "float32")
+        print(float(np.asarray(matmul(ones, ones))[0, 0]))
+    """)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -31,7 +31,8 @@ from keras import ops
 
 STEPS = 2048  # resolution of the drop probability: the high field's 11 bits
 GOLDEN = 0x9E3779B9  # 2**32 / golden ratio: spreads consecutive indices over the 32 bits
-FINALISER = ((16, 0x85EBCA6B), (13, 0xC2B2AE35), (16, 1))  # murmur3's fmix32: shift, multiply
+# murmur3's fmix32: xor-shift and multiply twice (these pairs), then a last xor-shift by 16
+FINALISER = ((16, 0x85EBCA6B), (13, 0xC2B2AE35))
 
 
 def drop_steps(rate):
@@ -80,12 +81,14 @@ def hashed_keep_mask(shape, steps, seed):
     """
     words = ops.cast(seed.next(), "uint32")
     bits = ops.reshape(ops.arange(math.prod(shape), dtype="uint32"), shape)
+    def xor_shift(bits, shift):
+        return ops.bitwise_xor(bits, ops.right_shift(bits, ops.cast(shift, "uint32")))
+
     for word in (words[0], words[1]):
         bits = ops.multiply(ops.bitwise_xor(bits, word), ops.cast(GOLDEN, "uint32"))
         for shift, multiplier in FINALISER:
-            bits = ops.bitwise_xor(bits, ops.right_shift(bits, ops.cast(shift, "uint32")))
-            if multiplier != 1:
-                bits = ops.multiply(bits, ops.cast(multiplier, "uint32"))
+            bits = ops.multiply(xor_shift(bits, shift), ops.cast(multiplier, "uint32"))
+        bits = xor_shift(bits, 16)
     return ops.greater_equal(bits, ops.cast(steps * 2**21, "uint32"))
 
 
