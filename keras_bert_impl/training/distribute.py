@@ -11,6 +11,10 @@
 * `"tpu"`: `TPUStrategy` for a Cloud TPU (`tpu_address` or the `TPU_NAME` environment
   variable; `"local"` on a TPU VM). Not tested here (no TPU).
 
+A `tf.distribute.Strategy` already made (say a `MultiWorkerMirroredStrategy` with its own
+`communication_options`) is returned as it is: TensorFlow supports one multi-worker strategy
+per process, so a program that made one passes that one on (`pretrain(strategy=...)` too).
+
 Build the model, optimizer and metrics inside `strategy.scope()`; the global batch is split
 evenly across `strategy.num_replicas_in_sync` replicas (`per_replica_batch_size`).
 
@@ -47,7 +51,8 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
 def create_strategy(name="default", tpu_address=None):
-    """The `tf.distribute` strategy for `name` (one of `STRATEGIES`).
+    """The `tf.distribute` strategy for `name` (one of `STRATEGIES`), or `name` itself when
+    it is a `tf.distribute.Strategy` already.
 
     Example:
 
@@ -61,6 +66,8 @@ def create_strategy(name="default", tpu_address=None):
     """
     import tensorflow as tf
 
+    if isinstance(name, tf.distribute.Strategy):
+        return name
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; choose one of {STRATEGIES}.")
     if name == "default":

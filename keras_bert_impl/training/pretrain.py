@@ -300,7 +300,8 @@ def pretrain(
         optimizer, learning_rate, warmup_steps, end_learning_rate, power, weight_decay,
             clipnorm, gradient_accumulation_steps: see `create_optimizer`; `warmup_steps`
             defaults to 10% of the optimizer updates (the reference's 10,000 of 1M is 1%).
-        strategy, tpu_address: see `create_strategy`.
+        strategy, tpu_address: a name of `create_strategy` (with the TPU's address for
+            `"tpu"`) or a `tf.distribute.Strategy` already made.
         precision: `float32`, `mixed_bfloat16` or `mixed_float16` (dynamic loss scaling).
         xla: `jit_compile` of the train step; `"auto"` is Keras' (XLA with a GPU or TPU,
             off on a CPU-only machine).

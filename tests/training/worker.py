@@ -7,9 +7,11 @@ configured before TensorFlow initialises, which is why this runs in its own proc
 """
 
 import argparse
+import faulthandler
 import functools
 import json
 import os
+import signal
 import sys
 import time
 
@@ -56,6 +58,8 @@ def check_unpatched_multi_worker_fit(strategy):
 
 def main(argv=None):
     args = parse_args(argv)
+    # The two-worker test sends SIGUSR1 to a worker it must stop: print where it is stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
@@ -70,11 +74,14 @@ def main(argv=None):
     from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
     from keras_bert_impl.training.pretrain import pretrain
 
+    from keras_bert_impl.training.distribute import create_strategy
+
+    # One strategy for the whole process (TensorFlow supports one multi-worker strategy per
+    # process): the unpatched check and the run share it.
+    strategy = create_strategy(args.strategy)
     unpatched_error = "not checked"
     if args.check_unpatched:
-        from keras_bert_impl.training.distribute import create_strategy
-
-        unpatched_error = check_unpatched_multi_worker_fit(create_strategy("multi_worker"))
+        unpatched_error = check_unpatched_multi_worker_fit(strategy)
 
     losses = {}
 
@@ -103,7 +110,7 @@ def main(argv=None):
         steps=args.steps,
         learning_rate=1e-3,
         warmup_steps=2,
-        strategy=args.strategy,
+        strategy=strategy,
         checkpoint_every=args.checkpoint_every,
         seed=3,
         callbacks=[Record()],
