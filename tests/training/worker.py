@@ -72,9 +72,8 @@ def main(argv=None):
     import numpy as np
 
     from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
-    from keras_bert_impl.training.pretrain import pretrain
-
     from keras_bert_impl.training.distribute import create_strategy
+    from keras_bert_impl.training.pretrain import pretrain
 
     # One strategy for the whole process (TensorFlow supports one multi-worker strategy per
     # process): the unpatched check and the run share it.
