@@ -1,6 +1,6 @@
 """What the benchmarks share: the real MiniLM checkpoint, SST-2 sentences, the machine and
-package versions for their headers, the result record every benchmark returns and the model
-FLOPs of a BERT forward or train step.
+package versions for their headers, the result record every benchmark returns, the model
+FLOPs of a BERT forward or train step and the interleaved timing of contenders.
 
 Benchmarks run as scripts (`python benchmarks/NAME.py`) or all together (`python -m
 benchmarks`); either way `benchmarks/` is on `sys.path` and they import this module as
@@ -13,6 +13,7 @@ suite's sizes and writes the records to `benchmarks/results/`).
 
 import importlib.util
 import platform
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -115,3 +116,29 @@ def model_flops(config, batch, seq, predictions=0, train=True):
     factor = 6 if train else 2
     return (factor * encoder_matmul * tokens + factor * head_matmul * batch * predictions
             + 2 * factor * layers * hidden * seq * tokens)
+
+
+def interleaved_best_seconds(fns, rounds, warmup=2, settle=1):
+    """Best (minimum) seconds per call of each function, calls interleaved round by round.
+
+    Interleaving exposes every contender to the same background load, and the minimum is the
+    statistic least disturbed by other processes on a shared machine. At its turn in each
+    round a contender first makes `settle` untimed calls: a library's worker threads go on
+    spinning for a while after its call returns (PyTorch's OpenMP pool does), and on a 2-core
+    machine that spin takes a core from whichever contender runs next. Measured on one
+    TensorFlow matmul (1024 x 768 x 2304 + bias, 2-core Xeon): 13.4 ms after a TensorFlow
+    call, 19.5 ms right after a PyTorch call (best of 20 each); a timed call after a settling
+    one is measured the way a loop of batches runs it.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(settle):
+                fn()
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best

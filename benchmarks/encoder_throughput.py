@@ -26,13 +26,12 @@ model FLOPs per sequence (`bench_common.model_flops`), for `python -m benchmarks
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_common import model_flops, result  # noqa: E402
+from bench_common import interleaved_best_seconds, model_flops, result  # noqa: E402
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
 from keras_bert_impl.models.inference import inference_policy  # noqa: E402
@@ -56,24 +55,6 @@ def make_batch(config, batch, seq, predictions):
         "next_sentence_labels": rng.integers(0, 2, (batch,)).astype("int32"),
     }
     return x, positions, y
-
-
-def interleaved_best_seconds(fns, rounds, warmup=2):
-    """Best (minimum) seconds per call of each function, calls interleaved round by round.
-
-    Interleaving exposes every contender to the same background load, and the minimum is the
-    statistic least disturbed by other processes on a shared machine.
-    """
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    best = {name: float("inf") for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def keras_adamw(learning_rate):

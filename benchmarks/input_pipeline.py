@@ -73,7 +73,7 @@ def pipeline_rate(dataset, batch, batches, rounds, warmup):
 def train_step_rate(preset, example, batch, steps):
     """Best sequences/s of our `BertPretrainer.train_on_batch` on `example`."""
     import keras
-    from encoder_throughput import interleaved_best_seconds
+    from bench_common import interleaved_best_seconds
 
     from keras_bert_impl import BertPretrainer
 

@@ -4,7 +4,7 @@ Sequences/s of one `train_on_batch` of our `BertPretrainer` (MLM + NSP, AdamW) a
 keras-hub's `BertMaskedLM` (MLM only, a little less work than ours) with the same sizes, in the
 same run, for each precision (`float32`, `mixed_bfloat16`) x XLA (off, on), on the TensorFlow
 backend (the CPU comparison); ratios are ours / keras-hub's (> 1: we are faster). Timing is
-`encoder_throughput.interleaved_best_seconds` (best of interleaved calls).
+`bench_common.interleaved_best_seconds` (best of interleaved calls).
 
     python benchmarks/pretrain_throughput.py --preset bert_base --batch 8 --rounds 3
 
@@ -28,12 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-from bench_common import model_flops, result  # noqa: E402
-from encoder_throughput import (  # noqa: E402
-    interleaved_best_seconds,
-    keras_hub_models,
-    make_batch,
-)
+from bench_common import interleaved_best_seconds, model_flops, result  # noqa: E402
+from encoder_throughput import keras_hub_models, make_batch  # noqa: E402
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
 from keras_bert_impl.optimizers import create_adamw  # noqa: E402
