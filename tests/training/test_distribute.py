@@ -125,6 +125,10 @@ def test_multi_worker_two_processes_matches_one_device(tmp_path, single_device):
     workers = run_two_workers(run, results)
     failed = [err for code, err in workers if code != 0]
     if failed and any(symptom in err for err in failed for symptom in CLUSTER_FAILURES):
+        if not any(STOPPED in err for err in failed):
+            # No run was left behind to resume: a failure before the first checkpoint removes
+            # it. (A stopped worker was killed, so its run may stay.)
+            assert not (run / "checkpoints" / "checkpoint").exists()
         warnings.warn("The two-worker cluster failed and is retried once; its stderr:\n"
                       + "\n".join(err[-2000:] for err in failed), stacklevel=1)
         run = tmp_path / "retry"  # a fresh run: the failed one may have left a checkpoint
