@@ -29,6 +29,8 @@ import math
 import keras
 from keras import ops
 
+from keras_bert_impl.layers.execution import fuses_ops
+
 STEPS = 2048  # resolution of the drop probability: the high field's 11 bits
 GOLDEN = 0x9E3779B9  # 2**32 / golden ratio: spreads consecutive indices over the 32 bits
 # murmur3's fmix32: xor-shift and multiply twice (these pairs), then a last xor-shift by 16
@@ -93,9 +95,10 @@ def hashed_keep_mask(shape, steps, seed):
 
 
 def masks_fuse():
-    """Whether the backend compiles the layer with XLA into its consumers (JAX), where
-    `hashed_keep_mask` costs almost nothing; elsewhere `paired_keep_mask` is cheaper."""
-    return keras.backend.backend() == "jax"
+    """Whether the backend compiles the layer with XLA into its consumers (JAX:
+    `execution.fuses_ops()`), where `hashed_keep_mask` costs almost nothing; elsewhere
+    `paired_keep_mask` is cheaper."""
+    return fuses_ops()
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")

@@ -126,6 +126,32 @@ def test_transformer_block_explicit_attention_equals_fused():
     assert_all_close(explicit, fused, atol=1e-5, rtol=1e-5)
 
 
+def test_the_three_attention_forms_compute_the_same_context():
+    """The fused op, the einsums (XLA's training form) and the heads-first batched matmuls
+    (TensorFlow's form): the same context for the same projection and padding, in float32
+    and in bfloat16 (the same rounding: the query scale 1/8 is exact)."""
+    for dtype, tolerance in (("float32", 1e-5), ("bfloat16", 2e-2)):
+        block = TransformerEncoderBlock(hidden_size=HIDDEN, num_heads=2, intermediate_size=32,
+                                        dtype=dtype)
+        block(hidden_states(), PADDING)
+        rows = ops.reshape(ops.cast(hidden_states(), dtype), (-1, HIDDEN))
+        qkv = block.qkv_dense(rows)
+        bias = ops.where(ops.cast(PADDING, "bool")[:, None, None, :], 0.0, -10000.0)
+        heads = (BATCH, SEQ, 2, HIDDEN // 2)
+        query, key, value = (ops.reshape(t, heads) for t in ops.split(qkv, 3, axis=-1))
+        forms = {
+            "fused": ops.dot_product_attention(query, key, value, bias=bias),
+            "einsum": block._attention_with_dropout(query, key, value, bias, training=False),
+            "heads first": ops.reshape(
+                block._heads_first_attention(qkv, BATCH, SEQ, bias, training=False), heads),
+        }
+        outputs = {name: ops.convert_to_numpy(ops.cast(context, "float32"))
+                   for name, context in forms.items()}
+        for name in ("einsum", "heads first"):
+            np.testing.assert_allclose(outputs[name], outputs["fused"], atol=tolerance,
+                                       rtol=tolerance, err_msg=f"{name} ({dtype})")
+
+
 def test_gelu_approximate_differs_from_exact():
     x = hidden_states()
     blocks = {}
@@ -272,6 +298,45 @@ def test_layer_norm_equals_keras_layer_normalization_values_and_gradients():
 
     for mine, theirs in zip(gradients(ours), gradients(keras_norm)):
         np.testing.assert_allclose(mine, theirs, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(7, 16), (2, 5, 16)])
+def test_written_out_layer_norm_gradient_equals_autodiff(shape):
+    """`normalize_with_gradient` (the LayerNorm of backends that run op by op): the value and
+    the gradients for x, gamma and beta of the autodiff form `standardize(x) * gamma + beta`,
+    for row and sequence inputs."""
+    from keras_bert_impl.layers.normalization import normalize_with_gradient, standardize
+
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=shape) * 3 + 1).astype("float32")
+    gamma, beta = (rng.normal(size=shape[-1]).astype("float32") for _ in range(2))
+    upstream = rng.normal(size=shape).astype("float32")
+
+    def autodiff(x, gamma, beta):
+        return standardize(x, 1e-12) * gamma + beta
+
+    def written_out(x, gamma, beta):
+        return normalize_with_gradient(x, gamma, beta, 1e-12)
+
+    def value_and_gradients(function):
+        def loss(x, gamma, beta):
+            return ops.sum(function(x, gamma, beta) * upstream)
+        if keras.backend.backend() == "jax":
+            import jax
+            return ([np.asarray(function(x, gamma, beta))]
+                    + [np.asarray(g) for g in jax.grad(loss, argnums=(0, 1, 2))(x, gamma, beta)])
+        import tensorflow as tf
+        inputs = [tf.constant(t) for t in (x, gamma, beta)]
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            value = loss(*inputs)
+        return ([function(*inputs).numpy()]
+                + [g.numpy() for g in tape.gradient(value, inputs)])
+
+    expected = value_and_gradients(autodiff)
+    for name, mine, theirs in zip(["value", "x", "gamma", "beta"],
+                                  value_and_gradients(written_out), expected):
+        np.testing.assert_allclose(mine, theirs, atol=2e-5, rtol=1e-5, err_msg=name)
 
 
 def test_layer_norm_computes_in_float32_and_fixes_its_axis():
@@ -427,6 +492,10 @@ def test_tensorflow_fuses_the_blocks_bias_adds_and_gelu_into_its_matmuls():
     # a boolean mask expanded to the logits' shape; LayerNorm takes no SquaredDifference/Neg.
     assert counts["SelectV2"] == 1 and counts["LogicalAnd"] == counts["Fill"] == 0, counts
     assert counts["SquaredDifference"] == counts["Neg"] == 0 and counts["Rsqrt"] == 2, counts
+    # Attention: one transpose of the fused projection into heads and one back, two batched
+    # matmuls, no einsum (Keras' TensorFlow `dot_product_attention` transposes inside both).
+    assert counts["Einsum"] == 0 and counts["Transpose"] == 2 and counts["Unpack"] == 1, counts
+    assert counts["BatchMatMulV2"] + counts["_MklFusedBatchMatMulV2"] == 2, counts
     if _pywrap_util_port.IsMklEnabled():
         assert fused == [("BiasAdd",)] * 3 + [("BiasAdd", "GeluExact")], fused
         assert counts["Erf"] == 0, counts

@@ -1,0 +1,32 @@
+"""How the Keras backend runs a layer's operations, the two facts our layers choose a
+formulation by (one definition each, read at call time).
+
+* `fuses_ops()`: JAX compiles every model call with XLA, which fuses elementwise operations
+  into the kernels around them; TensorFlow's graph executor (without `jit_compile`) and
+  PyTorch run each operation as a kernel of its own, so there every pass over an activation
+  costs a read and a write of it, and fewer operations are faster.
+* `has_fused_attention()`: whether `keras.ops.dot_product_attention` runs one fused kernel
+  (JAX: XLA/cuDNN; PyTorch: `scaled_dot_product_attention`). TensorFlow's computes it with two
+  einsums that transpose their operands, a scale and a bias pass over the logits, and a
+  softmax; the block's own form is faster there (see `TransformerEncoderBlock`).
+
+Example:
+
+```python
+import keras
+fuses_ops() == (keras.backend.backend() == "jax")  # True
+```
+"""
+
+import keras
+
+
+def fuses_ops():
+    """Whether the backend compiles a layer's operations together (XLA under JAX)."""
+    return keras.backend.backend() == "jax"
+
+
+def has_fused_attention():
+    """Whether `keras.ops.dot_product_attention` is one fused kernel on the backend (all but
+    TensorFlow)."""
+    return keras.backend.backend() != "tensorflow"
