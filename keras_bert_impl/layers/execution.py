@@ -8,7 +8,7 @@ formulation by (one definition each, read at call time).
 * `has_fused_attention()`: whether `keras.ops.dot_product_attention` runs one fused kernel
   (JAX: XLA/cuDNN; PyTorch: `scaled_dot_product_attention`). TensorFlow's computes it with two
   einsums that transpose their operands, a scale and a bias pass over the logits, and a
-  softmax; the block's own form is faster there (see `TransformerEncoderBlock`).
+  softmax; the block's own inference form is faster there (see `TransformerEncoderBlock`).
 
 Example:
 

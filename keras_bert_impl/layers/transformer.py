@@ -4,21 +4,18 @@
     x = LayerNorm(x + Dropout(Dense(GELU(Dense(x)))))
 
 Query, key and value come from one fused `[hidden, 3 * hidden]` projection (one matmul instead
-of three; converters split/concatenate the reference's separate kernels). Attention takes one of
-three forms, by what the backend does best (`keras_bert_impl.layers.execution`):
-
-* where `keras.ops.dot_product_attention` is a fused kernel (JAX, PyTorch) and no dropout
-  applies to the attention probabilities (inference, or `attention_dropout=0`): that op;
-* TensorFlow, whose `dot_product_attention` is two einsums (each transposing its operands) and
-  separate scale and bias passes: one transpose of the projection to `[3, batch, heads, seq,
-  head_size]`, then two batched matmuls, the first fused with its scale and bias add by
-  TensorFlow's graph optimizer; also while training, with dropout on the probabilities
-  (`bert_base` on 2 CPU cores, batch 8 x 128: train step 1.08x, forward 1.01x; `bert_tiny`
-  forward 1.03x);
-* training with attention dropout under XLA (JAX): the same computation as einsums over the
-  `[batch, seq, heads, head_size]` layout, which XLA lays out itself.
-
-The explicit forms take the softmax in float32; all three compute the same function.
+of three; converters split/concatenate the reference's separate kernels). At inference (or with
+`attention_dropout=0`) attention runs through `keras.ops.dot_product_attention` where that op
+is a fused kernel (JAX, PyTorch; `keras_bert_impl.layers.execution.has_fused_attention`). On
+TensorFlow it is two einsums, each transposing its operands, and separate scale and bias
+passes over the logits; there the block transposes the fused projection once to `[3, batch,
+heads, seq, head_size]` and takes two batched matmuls, the first fused with its scale and bias
+add by TensorFlow's graph optimizer (the attention with its projection on 2 CPU cores, batch 8
+x 128, paired rounds: 1.22x at `bert_tiny` sizes, 1.08x at `bert_base`'s). That op has no
+dropout on the attention probabilities, so while training with `attention_dropout > 0` (the
+reference recipe) the block computes the attention as einsums, softmax in float32, then
+dropout (on TensorFlow the heads-first form trains no faster: 0.98-1.00x). All forms compute
+the same function.
 
 Between the attention's per-head reshapes the block works on rows of tokens, `[batch * seq_len,
 hidden]`: its projections are 2-D matmuls, which TensorFlow's graph optimizer fuses with their
@@ -40,7 +37,7 @@ import keras
 from keras import ops
 
 from keras_bert_impl.layers.dropout import Dropout
-from keras_bert_impl.layers.execution import fuses_ops, has_fused_attention
+from keras_bert_impl.layers.execution import has_fused_attention
 from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.layers.lora import LoraDense
 from keras_bert_impl.layers.normalization import LayerNorm
@@ -321,16 +318,15 @@ class TransformerEncoderBlock(keras.layers.Layer):
         # TensorFlow (a mask as large as the logits, then a select).
         bias = ops.where(ops.cast(padding_mask, "bool")[:, None, None, :], 0.0, -10000.0)
         dropout = training and self.attention_dropout_rate > 0
-        fused = has_fused_attention() and not dropout
-        if not fused and not fuses_ops():
-            return self._heads_first_attention(qkv, batch, seq_len, bias, training)
+        if not dropout and not has_fused_attention():
+            return self._heads_first_attention(qkv, batch, seq_len, bias)
         heads_shape = (batch, seq_len, self.num_heads, self.head_size)
         # Split (whose gradient is a concat) rather than slicing a 5-D reshape.
         query, key, value = (ops.reshape(t, heads_shape) for t in ops.split(qkv, 3, axis=-1))
-        if fused:
-            context = ops.dot_product_attention(query, key, value, bias=bias)
-        else:
+        if dropout:
             context = self._attention_with_dropout(query, key, value, bias, training)
+        else:
+            context = ops.dot_product_attention(query, key, value, bias=bias)
         return ops.reshape(context, (-1, self.hidden_size))
 
     def _scaled(self, query):
@@ -346,7 +342,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         probs = self._probabilities(logits, bias, training)
         return ops.einsum("bnts,bsnh->btnh", probs, value)
 
-    def _heads_first_attention(self, qkv, batch, seq_len, bias, training):
+    def _heads_first_attention(self, qkv, batch, seq_len, bias):
         # One transpose takes the fused projection [tokens, 3 * hidden] to [3, batch, heads,
         # seq_len, head_size]; query, key and value are its three slices, and the attention
         # is two batched matmuls on them: TensorFlow fuses the first with its scale and bias
@@ -354,7 +350,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         qkv = ops.reshape(qkv, (batch, seq_len, 3, self.num_heads, self.head_size))
         query, key, value = ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), 3, axis=0)
         logits = ops.matmul(self._scaled(query), ops.swapaxes(key, -1, -2))
-        context = ops.matmul(self._probabilities(logits, bias, training), value)
+        context = ops.matmul(self._probabilities(logits, bias, training=False), value)
         # context: [batch, heads, seq_len, head_size]
         return ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (-1, self.hidden_size))
 

@@ -127,8 +127,8 @@ def test_transformer_block_explicit_attention_equals_fused():
 
 
 def test_the_three_attention_forms_compute_the_same_context():
-    """The fused op, the einsums (XLA's training form) and the heads-first batched matmuls
-    (TensorFlow's form): the same context for the same projection and padding, in float32
+    """The fused op, the einsums (the training form) and the heads-first batched matmuls
+    (TensorFlow's inference form): the same context for the same projection and padding, in float32
     and in bfloat16 (the same rounding: the query scale 1/8 is exact)."""
     for dtype, tolerance in (("float32", 1e-5), ("bfloat16", 2e-2)):
         block = TransformerEncoderBlock(hidden_size=HIDDEN, num_heads=2, intermediate_size=32,
@@ -143,7 +143,7 @@ def test_the_three_attention_forms_compute_the_same_context():
             "fused": ops.dot_product_attention(query, key, value, bias=bias),
             "einsum": block._attention_with_dropout(query, key, value, bias, training=False),
             "heads first": ops.reshape(
-                block._heads_first_attention(qkv, BATCH, SEQ, bias, training=False), heads),
+                block._heads_first_attention(qkv, BATCH, SEQ, bias), heads),
         }
         outputs = {name: ops.convert_to_numpy(ops.cast(context, "float32"))
                    for name, context in forms.items()}
