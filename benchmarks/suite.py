@@ -51,6 +51,10 @@ BENCHMARKS = {
         "encoder_throughput", full={"dtype": "bfloat16"},
         quick={"presets": ["bert_tiny"], "batch": 4, "seq": 32, "steps": 2, "dtype": "bfloat16"},
         about="encoder forward in bfloat16 vs keras-hub and HF, with the drift from float32"),
+    "attention": Benchmark(
+        "attention_forms", quick={"sizes": ["bert_tiny"], "batch": 4, "seq": 32, "rounds": 2,
+                                  "repeat": 2},
+        about="the block's attention forms (heads-first, einsums) vs Keras' dot_product_attention"),
     "pretrain": Benchmark(
         "pretrain_throughput", quick={"preset": "bert_tiny", "batch": 4, "seq": 32,
                                       "rounds": 1, "warmup": 1},
