@@ -21,11 +21,16 @@ from keras import ops
 from keras_bert_impl.layers.execution import fuses_ops
 
 
+def _standardized_and_inverse_std(x, epsilon):
+    centered = x - ops.mean(x, axis=-1, keepdims=True)
+    inverse_std = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True) + epsilon)
+    return centered * inverse_std, inverse_std
+
+
 def standardize(x, epsilon):
     """`(x - mean) / sqrt(var + epsilon)` over the last axis: the rule `LayerNorm` applies
     before its scale and offset."""
-    centered = x - ops.mean(x, axis=-1, keepdims=True)
-    return centered * ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True) + epsilon)
+    return _standardized_and_inverse_std(x, epsilon)[0]
 
 
 def normalize_with_gradient(x, gamma, beta, epsilon):
@@ -46,10 +51,7 @@ def normalize_with_gradient(x, gamma, beta, epsilon):
 
     @ops.custom_gradient
     def normalize(x, gamma, beta):
-        centered = x - ops.mean(x, axis=-1, keepdims=True)
-        inverse_std = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True)
-                                + epsilon)
-        normalized = centered * inverse_std
+        normalized, inverse_std = _standardized_and_inverse_std(x, epsilon)
 
         def gradient(*args, upstream=None):
             if upstream is None:
