@@ -11,11 +11,11 @@ TensorFlow it is two einsums, each transposing its operands, and separate scale 
 passes over the logits; there the block transposes the fused projection once to `[3, batch,
 heads, seq, head_size]` and takes two batched matmuls, the first fused with its scale and bias
 add by TensorFlow's graph optimizer (the attention with its projection on 2 CPU cores, batch 8
-x 128, paired rounds: 1.22x at `bert_tiny` sizes, 1.08x at `bert_base`'s). That op has no
-dropout on the attention probabilities, so while training with `attention_dropout > 0` (the
-reference recipe) the block computes the attention as einsums, softmax in float32, then
-dropout (on TensorFlow the heads-first form trains no faster: 0.98-1.00x). All forms compute
-the same function.
+x 128, `benchmarks/attention_forms.py`: 1.23x Keras' op at `bert_tiny` sizes, 1.10x at
+`bert_base`'s; in bfloat16 1.02x and 1.28x). That op has no dropout on the attention
+probabilities, so while training with `attention_dropout > 0` (the reference recipe) the block
+computes the attention as einsums, softmax in float32, then dropout (on TensorFlow the
+heads-first form trains no faster: 0.98-1.00x). All forms compute the same function.
 
 Between the attention's per-head reshapes the block works on rows of tokens, `[batch * seq_len,
 hidden]`: its projections are 2-D matmuls, which TensorFlow's graph optimizer fuses with their
