@@ -26,15 +26,14 @@ from keras import ops  # noqa: E402
 
 from keras_bert_impl import BertConfig  # noqa: E402
 from keras_bert_impl.layers import TransformerEncoderBlock  # noqa: E402
+from keras_bert_impl.layers.transformer import attention_bias  # noqa: E402
 
 
 def contenders(block, batch, seq):
     """`{name: function(rows, bias) -> context rows}` for the three forms."""
-    heads = (batch, seq, block.num_heads, block.head_size)
 
     def split(rows):
-        qkv = block.qkv_dense(rows)
-        return [ops.reshape(t, heads) for t in ops.split(qkv, 3, axis=-1)]
+        return block._split_heads(block.qkv_dense(rows), batch, seq)
 
     def keras_op(rows, bias):
         query, key, value = split(rows)
@@ -77,7 +76,7 @@ def measure(size, batch, seq, rounds, repeat, dtype):
     block(ops.reshape(rows, (batch, seq, -1)), np.ones((batch, seq), "int32"))
     mask = np.ones((batch, seq), bool)
     mask[: batch // 2, seq * 3 // 4:] = False  # padding in half the sequences
-    bias = ops.where(mask[:, None, None, :], 0.0, -10000.0)
+    bias = attention_bias(mask)
     functions = {name: compiled(f, repeat) for name, f in contenders(block, batch, seq).items()}
     outputs = {name: ops.convert_to_numpy(ops.cast(f(rows, bias)[0], "float32"))
                for name, f in functions.items()}

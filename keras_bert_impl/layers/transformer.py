@@ -138,6 +138,22 @@ def lora_settings(rank, targets=DEFAULT_LORA_TARGETS, alpha=None):
             "alpha": rank if alpha is None else alpha}
 
 
+def attention_bias(padding_mask):
+    """The additive attention bias `[batch, 1, 1, seq_len]` of a `[batch, seq_len]` padding
+    mask: 0 at real keys, -10,000 (Google BERT's value, finite in every float type) at padding,
+    so every query row sees the same real keys. Added to the logits it is one pass, where a
+    boolean mask costs three on TensorFlow (a mask as large as the logits, then a select).
+
+    Example:
+
+    ```python
+    import numpy as np
+    np.asarray(attention_bias(np.array([[1, 1, 0]]))).tolist()  # [[[[0.0, 0.0, -10000.0]]]]
+    ```
+    """
+    return ops.where(ops.cast(padding_mask, "bool")[:, None, None, :], 0.0, -10000.0)
+
+
 def get_activation(name):
     if name not in ACTIVATIONS:
         raise ValueError(f"Unknown hidden_act {name!r}; allowed values are {sorted(ACTIVATIONS)}.")
@@ -312,22 +328,22 @@ class TransformerEncoderBlock(keras.layers.Layer):
 
     def _attention(self, rows, batch, seq_len, padding_mask, training):
         qkv = self.qkv_dense(rows)
-        # An additive bias [batch, 1, 1, seq_len], 0 at real keys and -10,000 (Google BERT's
-        # value, finite in every float type) at padding: every query row sees the same real
-        # keys. Added to the logits, it is one pass where a boolean mask costs three on
-        # TensorFlow (a mask as large as the logits, then a select).
-        bias = ops.where(ops.cast(padding_mask, "bool")[:, None, None, :], 0.0, -10000.0)
+        bias = attention_bias(padding_mask)
         dropout = training and self.attention_dropout_rate > 0
         if not dropout and not has_fused_attention():
             return self._heads_first_attention(qkv, batch, seq_len, bias)
-        heads_shape = (batch, seq_len, self.num_heads, self.head_size)
-        # Split (whose gradient is a concat) rather than slicing a 5-D reshape.
-        query, key, value = (ops.reshape(t, heads_shape) for t in ops.split(qkv, 3, axis=-1))
+        query, key, value = self._split_heads(qkv, batch, seq_len)
         if dropout:
             context = self._attention_with_dropout(query, key, value, bias, training)
         else:
             context = ops.dot_product_attention(query, key, value, bias=bias)
         return ops.reshape(context, (-1, self.hidden_size))
+
+    def _split_heads(self, qkv, batch, seq_len):
+        # [batch, seq_len, heads, head_size] each. Split (whose gradient is a concat) rather
+        # than slicing a 5-D reshape.
+        heads_shape = (batch, seq_len, self.num_heads, self.head_size)
+        return [ops.reshape(t, heads_shape) for t in ops.split(qkv, 3, axis=-1)]
 
     def _scaled(self, query):
         # Scale the queries ([.., t, h]) rather than the logits ([.., t, s]): fewer elements.

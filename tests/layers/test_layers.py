@@ -16,6 +16,7 @@ from keras_bert_impl.layers import (
     Pooler,
     TransformerEncoderBlock,
 )
+from keras_bert_impl.layers.transformer import attention_bias
 from tests.harness import assert_all_close, run_layer_test
 
 BATCH, SEQ, HIDDEN, VOCAB = 2, 6, 16, 50
@@ -136,9 +137,9 @@ def test_the_three_attention_forms_compute_the_same_context():
         block(hidden_states(), PADDING)
         rows = ops.reshape(ops.cast(hidden_states(), dtype), (-1, HIDDEN))
         qkv = block.qkv_dense(rows)
-        bias = ops.where(ops.cast(PADDING, "bool")[:, None, None, :], 0.0, -10000.0)
+        bias = attention_bias(PADDING)
         heads = (BATCH, SEQ, 2, HIDDEN // 2)
-        query, key, value = (ops.reshape(t, heads) for t in ops.split(qkv, 3, axis=-1))
+        query, key, value = block._split_heads(qkv, BATCH, SEQ)
         forms = {
             "fused": ops.dot_product_attention(query, key, value, bias=bias),
             "einsum": block._attention_with_dropout(query, key, value, bias, training=False),
@@ -247,19 +248,26 @@ def test_masked_lm_head_is_tied_to_the_embedding_variable():
     assert not np.allclose(before, after)
 
 
-def _gradient(fn, x):
-    """d sum(fn(x)) / dx on the current backend."""
+def _gradients(loss, *inputs):
+    """The gradients of the scalar `loss(*inputs)` for each of `inputs`, on the current
+    backend, as NumPy arrays."""
     if keras.backend.backend() == "jax":
         import jax
 
-        return np.asarray(jax.grad(lambda v: fn(v).sum())(x))
+        argnums = tuple(range(len(inputs)))
+        return [np.asarray(g) for g in jax.grad(loss, argnums=argnums)(*inputs)]
     import tensorflow as tf
 
-    x = tf.constant(x)
+    inputs = [tf.constant(t) for t in inputs]
     with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = tf.reduce_sum(fn(x))
-    return tape.gradient(y, x).numpy()
+        tape.watch(inputs)
+        value = loss(*inputs)
+    return [g.numpy() for g in tape.gradient(value, inputs)]
+
+
+def _gradient(fn, x):
+    """d sum(fn(x)) / dx on the current backend."""
+    return _gradients(lambda v: ops.sum(fn(v)), x)[0]
 
 
 def test_layer_norm(tmp_path):
@@ -285,16 +293,7 @@ def test_layer_norm_equals_keras_layer_normalization_values_and_gradients():
     def gradients(layer):
         def loss(x, gamma, beta):
             return ops.sum(layer.stateless_call([gamma, beta], [], x)[0] * upstream)
-        gamma, beta = (ops.convert_to_tensor(w) for w in layer.get_weights())
-        if keras.backend.backend() == "jax":
-            import jax
-            return [np.asarray(g) for g in jax.grad(loss, argnums=(0, 1, 2))(x, gamma, beta)]
-        import tensorflow as tf
-        inputs = [tf.constant(x), gamma, beta]
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            value = loss(*inputs)
-        return [g.numpy() for g in tape.gradient(value, inputs)]
+        return _gradients(loss, x, *layer.get_weights())
 
     for mine, theirs in zip(gradients(ours), gradients(keras_norm)):
         np.testing.assert_allclose(mine, theirs, atol=2e-5, rtol=1e-5)
@@ -321,17 +320,8 @@ def test_written_out_layer_norm_gradient_equals_autodiff(shape):
     def value_and_gradients(function):
         def loss(x, gamma, beta):
             return ops.sum(function(x, gamma, beta) * upstream)
-        if keras.backend.backend() == "jax":
-            import jax
-            return ([np.asarray(function(x, gamma, beta))]
-                    + [np.asarray(g) for g in jax.grad(loss, argnums=(0, 1, 2))(x, gamma, beta)])
-        import tensorflow as tf
-        inputs = [tf.constant(t) for t in (x, gamma, beta)]
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            value = loss(*inputs)
-        return ([function(*inputs).numpy()]
-                + [g.numpy() for g in tape.gradient(value, inputs)])
+        return ([ops.convert_to_numpy(function(x, gamma, beta))]
+                + _gradients(loss, x, gamma, beta))
 
     expected = value_and_gradients(autodiff)
     for name, mine, theirs in zip(["value", "x", "gamma", "beta"],
