@@ -197,6 +197,37 @@ def test_attn_cudnn_ablation_replaces_the_training_attention(monkeypatch):
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
                     reason="the GPU benchmark's patches run on JAX")
+def test_attn_heads_first_ablation_trains_the_same_block(monkeypatch):
+    """`attn_heads_first` changes the training attention's layout only: with dropout on and
+    the same seeds, the block's output and its gradients stay the shipped ones."""
+    import jax
+    import keras
+
+    from keras_bert_impl.layers import transformer
+
+    x = np.random.default_rng(0).normal(size=(2, 6, 16)).astype("float32")
+    padding = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], "int32")
+
+    def output_and_input_gradient():
+        keras.utils.set_random_seed(3)
+        block = transformer.TransformerEncoderBlock(hidden_size=16, num_heads=2,
+                                                    intermediate_size=32, attention_dropout=0.3)
+        block(x, padding)
+        keras.utils.set_random_seed(4)
+        return jax.value_and_grad(
+            lambda x: (block(x, padding, training=True) ** 2).sum())(x)
+
+    shipped = output_and_input_gradient()
+    monkeypatch.setattr(transformer.TransformerEncoderBlock, "_attention",
+                        transformer.TransformerEncoderBlock._attention)
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_heads_first"])
+    assert transformer.TransformerEncoderBlock._attention.__module__ == gpu_train_step.__name__
+    for ours, theirs in zip(shipped, output_and_input_gradient()):
+        np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
 @pytest.mark.parametrize("variant", ["drop_keras", "drop_rbg", "drop_u16", "drop_paired"])
 def test_dropout_ablations_reach_the_models_dropout_and_keep_its_rate(monkeypatch, variant):
     """Each dropout ablation replaces the draw of the `Dropout` our layers build (not Keras'

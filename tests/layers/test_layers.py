@@ -153,6 +153,27 @@ def test_the_three_attention_forms_compute_the_same_context():
                                        rtol=tolerance, err_msg=f"{name} ({dtype})")
 
 
+def test_heads_first_attention_drops_what_the_einsum_form_drops():
+    """Training with attention dropout, the heads-first form (the GPU benchmark's
+    `attn_heads_first` ablation) and the einsum form draw the same mask from the same seed
+    state: the same context, and not the undropped one."""
+    block = TransformerEncoderBlock(hidden_size=HIDDEN, num_heads=2, intermediate_size=32,
+                                    attention_dropout=0.5)
+    block(hidden_states(), PADDING)
+    qkv = block.qkv_dense(ops.reshape(hidden_states(), (-1, HIDDEN)))
+    bias = attention_bias(PADDING)
+    state = block.attention_dropout.seed_generator.state
+    start = ops.convert_to_numpy(state.value)
+    query, key, value = block._split_heads(qkv, BATCH, SEQ)
+    einsum = ops.reshape(block._attention_with_dropout(query, key, value, bias, training=True),
+                         (-1, HIDDEN))
+    state.assign(start)
+    heads_first = block._heads_first_attention(qkv, BATCH, SEQ, bias, training=True)
+    undropped = block._heads_first_attention(qkv, BATCH, SEQ, bias)
+    assert_all_close(heads_first, einsum, atol=1e-6)
+    assert float(np.abs(ops.convert_to_numpy(heads_first - undropped)).max()) > 1e-2
+
+
 def test_gelu_approximate_differs_from_exact():
     x = hidden_states()
     blocks = {}
