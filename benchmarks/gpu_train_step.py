@@ -39,6 +39,8 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   dropout seed, so a speed probe only); `attn_heads_first` the attention in its heads-first
   form (one transpose of the fused q/k/v projection in, one out, with dropout);
 - `gelu_erfc` the exact GELU through `erfc`; `softmax_bf16` attention's softmax in bf16;
+  `softmax_recompute` its float32 softmax with the gradient recomputing the probabilities
+  from the bf16 logits and each row's log-sum-exp (no float32 probabilities kept);
   `mlm_autodiff` the tied MLM projection differentiated op by op; `ln_closed_form` LayerNorm
   with its gradient written out; `spe4` four steps per `fit` execution;
 - XLA flags: `triton_gemm` XLA's Triton gemm fusions, which importing our package turns off
@@ -250,6 +252,38 @@ def _patch_attention_heads_first():
     transformer.TransformerEncoderBlock._attention = attention
 
 
+def _patch_softmax_recompute():
+    """The attention softmax (float32, as shipped) with its gradient written out from the
+    logits (kept in the compute dtype, bf16) and each row's float32 log-sum-exp, recomputing
+    the probabilities as flash attention does, instead of keeping autodiff's residual, the
+    float32 probabilities (`[batch, heads, seq, seq]`: 100 MB per layer at 128 x 128, 400 MB
+    at 512 x 32, written forward and read backward). The same values: the backward's
+    probabilities are the forward's, recomputed by the same operations."""
+    from keras import ops
+
+    from keras_bert_impl.layers import transformer
+
+    def probabilities(self, logits, bias, training):
+        @ops.custom_gradient
+        def softmax(logits):
+            log_sum = ops.logsumexp(ops.cast(logits, "float32") + bias, axis=-1, keepdims=True)
+
+            def gradient(*args, upstream=None):
+                if upstream is None:
+                    (upstream,) = args
+                probs = ops.exp(ops.cast(logits, "float32") + bias - log_sum)
+                upstream = ops.cast(upstream, "float32")
+                inner = ops.sum(upstream * probs, axis=-1, keepdims=True)
+                return ops.cast(probs * (upstream - inner), logits.dtype)
+
+            return ops.exp(ops.cast(logits, "float32") + bias - log_sum), gradient
+
+        return self.attention_dropout(ops.cast(softmax(logits), self.compute_dtype),
+                                      training=training)
+
+    transformer.TransformerEncoderBlock._probabilities = probabilities
+
+
 def _patch_mlm_autodiff():
     """The tied MLM projection `x @ table^T` differentiated op by op (before 223fd05: the
     table's gradient as the transpose of a `[hidden, vocab]` one) instead of
@@ -307,6 +341,7 @@ VARIANTS = {
     "softmax_bf16": {"softmax_bf16": True},
     "attn_cudnn": {"attention_cudnn": True},
     "attn_heads_first": {"attention_heads_first": True},
+    "softmax_recompute": {"softmax_recompute": True},
     "no_attn_dropout": {"config": {"attention_dropout": 0.0}},
     "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},
     "spe4": {"steps_per_execution": 4},
@@ -328,6 +363,8 @@ def apply_variant(spec):
         _patch_attention_cudnn()
     if spec.get("attention_heads_first"):
         _patch_attention_heads_first()
+    if spec.get("softmax_recompute"):
+        _patch_softmax_recompute()
     if spec.get("gelu_erfc"):
         _patch_gelu_erfc()
     if spec.get("mlm_autodiff"):

@@ -197,15 +197,18 @@ def test_attn_cudnn_ablation_replaces_the_training_attention(monkeypatch):
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
                     reason="the GPU benchmark's patches run on JAX")
-def test_attn_heads_first_ablation_trains_the_same_block(monkeypatch):
-    """`attn_heads_first` changes the training attention's layout only: with dropout on and
-    the same seeds, the block's output and its gradients stay the shipped ones."""
+@pytest.mark.parametrize("variant", ["attn_heads_first", "softmax_recompute"])
+def test_attention_ablations_train_the_same_block(monkeypatch, variant):
+    """`attn_heads_first` changes the training attention's layout, `softmax_recompute` what
+    its softmax keeps for the backward pass: with dropout on and the same seeds, the block's
+    output and its gradient stay the shipped ones."""
     import jax
     import keras
 
     from keras_bert_impl.layers import transformer
 
-    x = np.random.default_rng(0).normal(size=(2, 6, 16)).astype("float32")
+    rng = np.random.default_rng(0)
+    x, weights = rng.normal(size=(2, 2, 6, 16)).astype("float32")
     padding = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], "int32")
 
     def output_and_input_gradient():
@@ -213,15 +216,19 @@ def test_attn_heads_first_ablation_trains_the_same_block(monkeypatch):
         block = transformer.TransformerEncoderBlock(hidden_size=16, num_heads=2,
                                                     intermediate_size=32, attention_dropout=0.3)
         block(x, padding)
+        kernel = block.qkv_dense.kernel  # logits of order 1: the softmax's gradient counts
+        kernel.assign(kernel * 30.0)
         keras.utils.set_random_seed(4)
+        # a projection, not the sum of squares (which a LayerNorm output keeps constant)
         return jax.value_and_grad(
-            lambda x: (block(x, padding, training=True) ** 2).sum())(x)
+            lambda x: (block(x, padding, training=True) * weights).sum())(x)
 
     shipped = output_and_input_gradient()
-    monkeypatch.setattr(transformer.TransformerEncoderBlock, "_attention",
-                        transformer.TransformerEncoderBlock._attention)
-    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_heads_first"])
-    assert transformer.TransformerEncoderBlock._attention.__module__ == gpu_train_step.__name__
+    block_class = transformer.TransformerEncoderBlock
+    patched = {"attn_heads_first": "_attention", "softmax_recompute": "_probabilities"}[variant]
+    monkeypatch.setattr(block_class, patched, getattr(block_class, patched))
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS[variant])
+    assert getattr(block_class, patched).__module__ == gpu_train_step.__name__
     for ours, theirs in zip(shipped, output_and_input_gradient()):
         np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=2e-5, rtol=1e-5)
 
