@@ -43,6 +43,34 @@ from keras_bert_impl.layers.lora import LoraDense
 from keras_bert_impl.layers.normalization import LayerNorm
 
 
+def normal_cdf(x):
+    """The standard normal CDF `Phi(x) = (1 + erf(x / sqrt(2))) / 2`, GELU's gate.
+
+    Example:
+
+    ```python
+    import numpy as np
+    round(float(normal_cdf(np.array(1.0, "float32"))), 4)  # 0.8413
+    ```
+    """
+    return 0.5 * (1.0 + ops.erf(x * ops.cast(1.0 / math.sqrt(2.0), x.dtype)))
+
+
+def normal_pdf(x):
+    """The standard normal density `phi(x) = exp(-x^2 / 2) / sqrt(2 pi)`, the derivative of
+    `normal_cdf` (GELU's gradient is `Phi(x) + x * phi(x)`).
+
+    Example:
+
+    ```python
+    import numpy as np
+    round(float(normal_pdf(np.array(0.0, "float32"))), 4)  # 0.3989
+    ```
+    """
+    return ops.exp(ops.square(x) * ops.cast(-0.5, x.dtype)) * ops.cast(
+        1.0 / math.sqrt(2.0 * math.pi), x.dtype)
+
+
 def gelu_with_cdf(cdf):
     """GELU `x * cdf(x)` for a function `cdf` computing the normal CDF `Phi`, differentiated
     as `Phi(x) + x * phi(x)` from the `Phi(x)` the forward pass already holds.
@@ -64,17 +92,14 @@ def gelu_with_cdf(cdf):
         def gradient(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            pdf = ops.exp(ops.square(x) * ops.cast(-0.5, x.dtype)) * ops.cast(
-                1.0 / math.sqrt(2.0 * math.pi), x.dtype)
-            return upstream * (phi + x * pdf)
+            return upstream * (phi + x * normal_pdf(x))
 
         return x * phi, gradient
 
     return gelu
 
 
-_erf_gelu = gelu_with_cdf(
-    lambda x: 0.5 * (1.0 + ops.erf(x * ops.cast(1.0 / math.sqrt(2.0), x.dtype))))
+_erf_gelu = gelu_with_cdf(normal_cdf)
 
 
 def exact_gelu(x):

@@ -3,6 +3,7 @@ on (shapes, special tokens, masking, padding, text-like repetition), the plan's 
 `gpu_profile.py`'s kernel kinds; and, marked slow, a whole run of the driver on JAX's CPU with
 `bert_tiny` (waves, the barrier, the lock, the table)."""
 
+import functools
 import json
 import os
 import subprocess
@@ -197,11 +198,11 @@ def test_attn_cudnn_ablation_replaces_the_training_attention(monkeypatch):
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
                     reason="the GPU benchmark's patches run on JAX")
-@pytest.mark.parametrize("variant", ["attn_heads_first", "softmax_recompute"])
-def test_attention_ablations_train_the_same_block(monkeypatch, variant):
-    """`attn_heads_first` changes the training attention's layout, `softmax_recompute` what
-    its softmax keeps for the backward pass: with dropout on and the same seeds, the block's
-    output and its gradient stay the shipped ones."""
+@pytest.mark.parametrize("variant", ["attn_heads_first", "softmax_recompute", "gelu_recompute"])
+def test_layout_and_recompute_ablations_train_the_same_block(monkeypatch, variant):
+    """`attn_heads_first` changes the training attention's layout, `softmax_recompute` and
+    `gelu_recompute` what the softmax and the GELU keep for the backward pass: with dropout
+    on and the same seeds, the block's output and its gradient stay the shipped ones."""
     import jax
     import keras
 
@@ -224,11 +225,17 @@ def test_attention_ablations_train_the_same_block(monkeypatch, variant):
             lambda x: (block(x, padding, training=True) * weights).sum())(x)
 
     shipped = output_and_input_gradient()
-    block_class = transformer.TransformerEncoderBlock
-    patched = {"attn_heads_first": "_attention", "softmax_recompute": "_probabilities"}[variant]
-    monkeypatch.setattr(block_class, patched, getattr(block_class, patched))
+    owner, name = {"attn_heads_first": (transformer.TransformerEncoderBlock, "_attention"),
+                   "softmax_recompute": (transformer.TransformerEncoderBlock, "_probabilities"),
+                   "gelu_recompute": (transformer.ACTIVATIONS, "gelu")}[variant]
+    get = owner.get if isinstance(owner, dict) else functools.partial(getattr, owner)
+    shipped_code = get(name)
+    if isinstance(owner, dict):
+        monkeypatch.setitem(owner, name, shipped_code)
+    else:
+        monkeypatch.setattr(owner, name, shipped_code)
     gpu_train_step.apply_variant(gpu_train_step.VARIANTS[variant])
-    assert getattr(block_class, patched).__module__ == gpu_train_step.__name__
+    assert get(name) is not shipped_code  # the patch reaches the block's code
     for ours, theirs in zip(shipped, output_and_input_gradient()):
         np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), atol=2e-5, rtol=1e-5)
 
