@@ -46,6 +46,7 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   with its gradient written out; `spe4` four steps per `fit` execution;
 - XLA flags: `triton_gemm` XLA's Triton gemm fusions, which importing our package turns off
   (`keras_bert_impl.xla_flags`); `xla_cublaslt` XLA's cuBLASLt matmuls (bias epilogues).
+Variants join with `+` (`attn_heads_first+gelu_recompute`: both patches in one model).
 Peers: `keras-hub` (with XLA's default flags, as its users run it), `hf-eager`, `hf-compile`.
 
 The figures and profile readings: `benchmarks/results/gpu_train_step-nvidia-h100.md` (2026-11-27)
@@ -575,18 +576,35 @@ def worker(args):
     print(json.dumps(record), flush=True)
 
 
+def variant_spec(name):
+    """The spec of our variant `name`: one of `VARIANTS`, or several joined by `+` (their
+    patches together, configs merged, XLA flags appended); `None` for another name."""
+    if not all(part in VARIANTS for part in name.split("+")):
+        return None
+    spec = {}
+    for part in name.split("+"):
+        for key, value in VARIANTS[part].items():
+            if key == "config":
+                value = {**spec.get("config", {}), **value}
+            elif key == "xla_flags":
+                value = with_flags(spec.get("xla_flags", ""), value)
+            spec[key] = value
+    return spec
+
+
 def contender(entry):
     """(name, seq, batch, spec) of one `--plan` entry, `name` or `name:SEQxBATCH`."""
     name, _, shape = entry.partition(":")
     seq, batch = (int(v) for v in (shape or "128x128").split("x"))
-    if name in VARIANTS:
-        return name, seq, batch, dict(VARIANTS[name], runner="ours")
+    spec = variant_spec(name)
+    if spec is not None:
+        return name, seq, batch, dict(spec, runner="ours")
     if name == "keras-hub":
         return name, seq, batch, {"runner": "keras-hub", "xla_flags": XLA_DEFAULTS}
     if name in ("hf-eager", "hf-compile"):
         return name, seq, batch, {"runner": "hf", "compile": name == "hf-compile"}
-    raise SystemExit(f"unknown contender {name!r}: one of {sorted(VARIANTS)}, keras-hub, "
-                     "hf-eager, hf-compile")
+    raise SystemExit(f"unknown contender {name!r}: one of {sorted(VARIANTS)} (or several "
+                     "joined by '+'), keras-hub, hf-eager, hf-compile")
 
 
 def with_flags(current, extra):

@@ -47,8 +47,16 @@ def test_plan_entries_name_a_contender_and_its_shape():
     name, seq, batch, spec = gpu_train_step.contender("tok_scatter:512x32")
     assert (name, seq, batch, spec["runner"]) == ("tok_scatter", 512, 32, "ours")
     assert gpu_train_step.contender("hf-compile")[3] == {"runner": "hf", "compile": True}
+    name, _, _, spec = gpu_train_step.contender("no_attn_dropout+no_dropout+attn_heads_first")
+    assert spec == {"config": {"attention_dropout": 0.0, "dropout": 0.0},
+                    "attention_heads_first": True, "runner": "ours"}
+    spec = gpu_train_step.contender("triton_gemm+xla_cublaslt")[3]
+    assert spec["xla_flags"] == ("--xla_gpu_enable_triton_gemm=true "
+                                 "--xla_gpu_enable_cublaslt=true")
     with pytest.raises(SystemExit, match="unknown contender 'bert'"):
         gpu_train_step.contender("bert")
+    with pytest.raises(SystemExit, match="unknown contender 'ours\\+bert'"):
+        gpu_train_step.contender("ours+bert")
 
 
 @pytest.mark.parametrize("kernel, kind", [
