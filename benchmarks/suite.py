@@ -55,6 +55,11 @@ BENCHMARKS = {
         "attention_forms", quick={"sizes": ["bert_tiny"], "batch": 4, "seq": 32, "rounds": 2,
                                   "repeat": 2},
         about="the block's attention forms (heads-first, einsums) vs Keras' dot_product_attention"),
+    "forward_overheads": Benchmark(
+        "forward_overheads", full={"ablations": True},
+        quick={"preset": "bert_tiny", "batch": 4, "seq": 32, "rounds": 2},
+        about="a CPU forward through predict_on_batch, a tf.function and XLA vs HF, and what "
+              "LayerNorm, the attention core and the segment lookup cost (ablations)"),
     "pretrain": Benchmark(
         "pretrain_throughput", quick={"preset": "bert_tiny", "batch": 4, "seq": 32,
                                       "rounds": 1, "warmup": 1},

@@ -1,0 +1,181 @@
+"""Where a CPU forward's time goes on TensorFlow, against Hugging Face's `BertModel` on PyTorch:
+the call path, and at most what each piece of the model could give.
+
+One process measures, interleaved (each timed call after an untimed one, `bench_common`), the
+same encoder called three ways and HF's forward on the same batch:
+
+* `predict_on_batch`: what `encoder_throughput.py` times (Keras' predict function, NumPy in);
+* `tf.function`: the model called in a plain `tf.function` on tensors (the same graph);
+* `tf.function + XLA`: the same with `jit_compile=True`.
+
+The gaps between the first two and to HF split the forward into Keras' per-call cost and the
+graph's own. With `--ablations`, each variant then runs in a process of its own, timed against
+HF in that process (a ratio, so that processes compare): `shipped`, `no_layer_norm` (every
+LayerNorm returns its input), `no_attention_core` (the block's attention is the query third of
+the fused projection: no batched matmuls, softmax or transposes), `segment_gather` (the segment
+embedding looked up with a gather instead of DESIGN rule 6's one-hot matmul). A removed piece's
+ratio over `shipped`'s is the most that making it free could give.
+
+    python benchmarks/forward_overheads.py [--preset bert_tiny] [--batch 8] [--seq 128]
+        [--dtype float32|bfloat16] [--rounds 30] [--ablations]
+
+Measured on 2 cores of an AMD EPYC (AVX-512, float32, `bert_tiny`, batch 8 x 128, three
+runs of 2026-11-27): `predict_on_batch` 9.6-10.2 ms, `tf.function` 8.8-9.7, XLA 7.1-7.9, HF
+7.6-8.4 (HF / ours: 0.77-0.83, 0.84-0.87, 1.04-1.06); ablations, each variant's ratio over
+`shipped`'s: no LayerNorm 1.06-1.19x, no attention core 1.09-1.22x, segment gather 0.91-1.07x
+(noise). The five LayerNorms (~260 us each over `[1024, 128]` in every form tried: ours,
+Keras' `layer_normalization`, moments, `E[x^2] - E[x]^2`, matmul reductions; PyTorch's fused
+kernel: 46 us) and the two attention cores (batched matmuls, softmax and transposes; PyTorch
+runs a fused CPU flash attention) are what PyTorch's eager forward does in fused kernels.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from bench_common import interleaved_best_seconds, result  # noqa: E402
+from encoder_throughput import hugging_face_calls, make_batch  # noqa: E402
+from keras import ops  # noqa: E402
+
+from keras_bert_impl import BertConfig, BertEncoder  # noqa: E402
+from keras_bert_impl.layers import embeddings, normalization, transformer  # noqa: E402
+
+ABLATIONS = ("shipped", "no_layer_norm", "no_attention_core", "segment_gather")
+
+
+@contextlib.contextmanager
+def ablated(variant):
+    """The model's code with the piece `variant` names removed (see the module docstring)
+    while the context is open. It must stay open while the model is traced, not only while
+    it is built: a functional model calls its layers' `call` again at every trace."""
+    patches = {
+        "shipped": (None, None, None),
+        "no_layer_norm": (normalization.LayerNorm, "call",
+                          lambda self, inputs: ops.cast(inputs, self.compute_dtype)),
+        "no_attention_core": (transformer.TransformerEncoderBlock, "_attention",
+                              lambda self, rows, batch, seq_len, padding_mask, training:
+                              self.qkv_dense(rows)[:, : self.hidden_size]),
+        "segment_gather": (embeddings.BertEmbeddings, "_add_segments_and_positions",
+                           _segments_by_gather),
+    }
+    owner, name, replacement = patches[variant]
+    if owner is None:
+        yield
+        return
+    shipped = owner.__dict__[name]
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(owner, name, shipped)
+
+
+def _segments_by_gather(self, tokens, segment_ids, training):
+    # `BertEmbeddings._add_segments_and_positions` with a gather for the segment lookup
+    seq_len = ops.shape(tokens)[1]
+    segments = ops.take(self.segment_embeddings, ops.cast(segment_ids, "int32"), axis=0)
+    positions = ops.slice(
+        ops.convert_to_tensor(self.position_embeddings), (0, 0), (seq_len, self.hidden_size))
+    x = self.layer_norm(tokens + segments + positions[None])
+    return self.dropout(ops.cast(x, self.compute_dtype), training=training)
+
+
+def contenders(preset, batch, seq, dtype, call_paths=True):
+    """`{name: callable}`: our encoder called through `predict_on_batch` and, with
+    `call_paths`, in a plain `tf.function` with and without XLA; and HF's forward ("hf",
+    absent without torch/transformers)."""
+    import tensorflow as tf
+
+    config = BertConfig.from_preset(preset)
+    x, positions, y = make_batch(config, batch, seq, 1)
+    encoder = BertEncoder(config, dtype=dtype)
+    encoder.compile()
+    tensors = {k: tf.constant(v) for k, v in x.items()}
+    calls = {"predict_on_batch": lambda: encoder.predict_on_batch(x)}
+    if call_paths:
+        for name, jit in (("tf.function", False), ("tf.function + XLA", True)):
+            function = tf.function(lambda d: encoder(d, training=False)["sequence_output"],
+                                   jit_compile=jit)
+            calls[name] = lambda f=function: f(tensors).numpy()
+    hf_forward, _ = hugging_face_calls(config, x, positions, y, dtype)
+    if hf_forward is not None:
+        calls["hf"] = hf_forward
+    return calls
+
+
+def measure(preset, batch, seq, dtype, rounds, variant="shipped", call_paths=True):
+    """Best seconds per call of each of `contenders(...)`, our model with `variant`'s piece
+    removed throughout (built, traced and timed inside `ablated(variant)`)."""
+    with ablated(variant):
+        return interleaved_best_seconds(contenders(preset, batch, seq, dtype, call_paths),
+                                        rounds)
+
+
+def ablation_ratios(preset, batch, seq, dtype, rounds):
+    """`{variant: HF seconds / ours (predict_on_batch)}`, each variant in a fresh process."""
+    ratios = {}
+    for variant in ABLATIONS:
+        command = [sys.executable, os.path.abspath(__file__), "--preset", preset, "--batch",
+                   str(batch), "--seq", str(seq), "--dtype", dtype, "--rounds", str(rounds),
+                   "--variant", variant]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        seconds = json.loads(output.strip().splitlines()[-1])
+        ratios[variant] = seconds["hf"] / seconds["predict_on_batch"]
+    return ratios
+
+
+def results(preset="bert_tiny", batch=8, seq=128, dtype="float32", rounds=30, ablations=False):
+    """Measures and prints the call paths (and, with `ablations`, each variant's ratio to HF);
+    returns `result` records in ms (lower is better; peer: HF PyTorch)."""
+    shape = f"{preset} batch={batch} seq={seq} dtype={dtype}"
+    print(f"backend={keras.backend.backend()} {shape} rounds={rounds}; ms per forward, best "
+          "of interleaved calls; ratio = HF / ours")
+    ms = {name: 1000 * s for name, s in measure(preset, batch, seq, dtype, rounds).items()}
+    hf = ms.pop("hf", None)
+    records = []
+    for name, value in ms.items():
+        ratio = f" ({hf / value:.2f}x)" if hf else ""
+        print(f"  {name:<20} {value:8.2f} ms{ratio}", flush=True)
+        records.append(result(f"encoder forward: {name}", shape, value, "ms", {"HF PyTorch": hf},
+                              higher_is_better=False, dtype=dtype,
+                              notes="" if hf else "not installed: HF PyTorch"))
+    print(f"  {'HF PyTorch':<20} {hf:8.2f} ms" if hf else "  HF PyTorch: not installed")
+    if ablations and hf:
+        ratios = ablation_ratios(preset, batch, seq, dtype, rounds)
+        for variant, ratio in ratios.items():
+            print(f"  ablation {variant:<18} HF / ours {ratio:.3f} (x{ratio / ratios['shipped']:.3f}"
+                  " of shipped)", flush=True)
+        records.append(result("encoder forward: ablations, HF / ours per process", shape,
+                              ratios["shipped"], "ratio",
+                              {variant: r for variant, r in ratios.items() if variant != "shipped"},
+                              dtype=dtype, notes="peers: the same with that piece removed"))
+    return records
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="bert_tiny")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--ablations", action="store_true",
+                        help="also each variant in its own process, as a ratio to HF")
+    parser.add_argument("--variant", choices=ABLATIONS,
+                        help="(internal) time this variant and HF, print JSON seconds")
+    args = parser.parse_args()
+    if args.variant:
+        print(json.dumps(measure(args.preset, args.batch, args.seq, args.dtype, args.rounds,
+                                 args.variant, call_paths=False)))
+        return
+    results(args.preset, args.batch, args.seq, args.dtype, args.rounds, args.ablations)
+
+
+if __name__ == "__main__":
+    main()
