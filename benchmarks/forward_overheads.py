@@ -61,8 +61,9 @@ def ablated(variant):
         "no_attention_core": (transformer.TransformerEncoderBlock, "_attention",
                               lambda self, rows, batch, seq_len, padding_mask, training:
                               self.qkv_dense(rows)[:, : self.hidden_size]),
-        "segment_gather": (embeddings.BertEmbeddings, "_add_segments_and_positions",
-                           _segments_by_gather),
+        "segment_gather": (embeddings.BertEmbeddings, "_segments",
+                           lambda self, segment_ids: ops.take(
+                               self.segment_embeddings, ops.cast(segment_ids, "int32"), axis=0)),
     }
     owner, name, replacement = patches[variant]
     if owner is None:
@@ -74,16 +75,6 @@ def ablated(variant):
         yield
     finally:
         setattr(owner, name, shipped)
-
-
-def _segments_by_gather(self, tokens, segment_ids, training):
-    # `BertEmbeddings._add_segments_and_positions` with a gather for the segment lookup
-    seq_len = ops.shape(tokens)[1]
-    segments = ops.take(self.segment_embeddings, ops.cast(segment_ids, "int32"), axis=0)
-    positions = ops.slice(
-        ops.convert_to_tensor(self.position_embeddings), (0, 0), (seq_len, self.hidden_size))
-    x = self.layer_norm(tokens + segments + positions[None])
-    return self.dropout(ops.cast(x, self.compute_dtype), training=training)
 
 
 def contenders(preset, batch, seq, dtype, call_paths=True):

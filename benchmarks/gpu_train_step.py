@@ -286,19 +286,23 @@ def _patch_softmax_recompute():
     from keras_bert_impl.layers import transformer
 
     def probabilities(self, logits, bias, training):
+        def scores(logits):
+            return ops.cast(logits, "float32") + bias
+
         @ops.custom_gradient
         def softmax(logits):
-            log_sum = ops.logsumexp(ops.cast(logits, "float32") + bias, axis=-1, keepdims=True)
+            forward_scores = scores(logits)
+            log_sum = ops.logsumexp(forward_scores, axis=-1, keepdims=True)
 
             def gradient(*args, upstream=None):
                 if upstream is None:
                     (upstream,) = args
-                probs = ops.exp(ops.cast(logits, "float32") + bias - log_sum)
+                probs = ops.exp(scores(logits) - log_sum)  # recomputed, not kept
                 upstream = ops.cast(upstream, "float32")
                 inner = ops.sum(upstream * probs, axis=-1, keepdims=True)
                 return ops.cast(probs * (upstream - inner), logits.dtype)
 
-            return ops.exp(ops.cast(logits, "float32") + bias - log_sum), gradient
+            return ops.exp(forward_scores - log_sum), gradient
 
         return self.attention_dropout(ops.cast(softmax(logits), self.compute_dtype),
                                       training=training)

@@ -243,14 +243,18 @@ class BertEmbeddings(Int8CallHook, keras.layers.Layer):
             tokens = ops.take(self.token_embeddings, ids, axis=0)
         return self._add_segments_and_positions(tokens, segment_ids, training)
 
-    def _add_segments_and_positions(self, tokens, segment_ids, training):
-        seq_len = ops.shape(tokens)[1]
-        segments = ops.matmul(
+    def _segments(self, segment_ids):
+        # The segment lookup as a one-hot matmul (DESIGN rule 6; see the module docstring).
+        return ops.matmul(
             ops.one_hot(
                 ops.cast(segment_ids, "int32"), self.type_vocab_size, dtype=self.compute_dtype
             ),
             self.segment_embeddings,
         )
+
+    def _add_segments_and_positions(self, tokens, segment_ids, training):
+        seq_len = ops.shape(tokens)[1]
+        segments = self._segments(segment_ids)
         positions = ops.slice(
             ops.convert_to_tensor(self.position_embeddings), (0, 0), (seq_len, self.hidden_size)
         )
