@@ -140,8 +140,9 @@ def results(preset="bert_tiny", batch=8, seq=128, dtype="float32", rounds=30, ab
     if ablations and hf:
         ratios = ablation_ratios(preset, batch, seq, dtype, rounds)
         for variant, ratio in ratios.items():
-            print(f"  ablation {variant:<18} HF / ours {ratio:.3f} (x{ratio / ratios['shipped']:.3f}"
-                  " of shipped)", flush=True)
+            share = ratio / ratios["shipped"]
+            print(f"  ablation {variant:<18} HF / ours {ratio:.3f} (x{share:.3f} of shipped)",
+                  flush=True)
         records.append(result("encoder forward: ablations, HF / ours per process", shape,
                               ratios["shipped"], "ratio",
                               {variant: r for variant, r in ratios.items() if variant != "shipped"},

@@ -42,8 +42,11 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   `Phi(x)` rather than keeping it; `softmax_bf16` attention's softmax in bf16;
   `softmax_recompute` its float32 softmax with the gradient recomputing the probabilities
   from the bf16 logits and each row's log-sum-exp (no float32 probabilities kept);
-  `mlm_autodiff` the tied MLM projection differentiated op by op; `ln_closed_form` LayerNorm
-  with its gradient written out; `spe4` four steps per `fit` execution;
+  `mlm_autodiff` the tied MLM projection differentiated op by op; `ln_xla` LayerNorm as XLA's
+  fusions (shipped before 2026-11-27) instead of its Pallas kernels (`pallas_layer_norm`);
+  `ln_closed_form` that with its gradient written out; `gelu_tanh` the tanh GELU (other
+  numerics: a probe of what the exact GELU's `erf` costs); `spe4` four steps per `fit`
+  execution;
 - XLA flags: `triton_gemm` XLA's Triton gemm fusions, which importing our package turns off
   (`keras_bert_impl.xla_flags`); `xla_cublaslt` XLA's cuBLASLt matmuls (bias epilogues).
 Variants join with `+` (`attn_heads_first+gelu_recompute`: both patches in one model).
@@ -349,6 +352,15 @@ def _patch_layer_norm_closed_form():
     normalization.standardize = standardize
 
 
+def _patch_layer_norm_xla():
+    """LayerNorm as XLA's fusions of its `keras.ops` form (two forward, four backward), the
+    form shipped before 2026-11-27, instead of the Pallas kernels (`pallas_layer_norm`) it
+    runs on an NVIDIA GPU."""
+    from keras_bert_impl.layers import normalization
+
+    normalization.runs_pallas_kernels = lambda: False
+
+
 # XLA's own setting of the flags `keras_bert_impl.xla_flags` changes on import: ours without
 # them (the `triton_gemm` ablation), and keras-hub as its users run it.
 XLA_DEFAULTS = "--xla_gpu_enable_triton_gemm=true"
@@ -373,7 +385,9 @@ VARIANTS = {
     "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},
     "spe4": {"steps_per_execution": 4},
     "mlm_autodiff": {"mlm_autodiff": True},
-    "ln_closed_form": {"ln_closed_form": True},
+    "ln_closed_form": {"ln_closed_form": True, "ln_xla": True},
+    "ln_xla": {"ln_xla": True},
+    "gelu_tanh": {"config": {"hidden_act": "gelu_approximate"}},
     "xla_cublaslt": {"xla_flags": "--xla_gpu_enable_cublaslt=true"},
     "triton_gemm": {"xla_flags": XLA_DEFAULTS},
 }
@@ -400,6 +414,8 @@ def apply_variant(spec):
         _patch_mlm_autodiff()
     if spec.get("ln_closed_form"):
         _patch_layer_norm_closed_form()
+    if spec.get("ln_xla"):
+        _patch_layer_norm_xla()
 
 
 # --- contenders -------------------------------------------------------------------------
@@ -472,13 +488,22 @@ def _fit_rate(fit, model, x, y, sample_weight, args):
     with gpu_lock(args.lock):
         fit(x, y, sample_weight=w, batch_size=args.batch, epochs=args.epochs + 1,
             verbose=0, shuffle=False, callbacks=[EpochEnds()])
-        if args.name in args.profile_names.split(","):
-            with jax.profiler.trace(os.path.join(args.profile_dir, args.name)):
+        if profiled(args):
+            shape = f"{args.seq}x{args.batch}"
+            with jax.profiler.trace(os.path.join(args.profile_dir, f"{args.name}_{shape}")):
                 fit(x, y, sample_weight=w, batch_size=args.batch, epochs=1, verbose=0,
                     shuffle=False, steps_per_epoch=6)
                 jax.block_until_ready(model.trainable_variables[0].value)
     best = min(b - a for a, b in zip(ends, ends[1:]))
     return args.steps * args.batch / best, compile_seconds
+
+
+def profiled(args):
+    """Whether `--profile-names` names this contender: `name:SEQxBATCH`, or `name` for its
+    default shape (128 x 128)."""
+    shape = f"{args.seq}x{args.batch}"
+    names = args.profile_names.split(",")
+    return f"{args.name}:{shape}" in names or (args.name in names and shape == "128x128")
 
 
 def run_hugging_face(args, spec):
@@ -706,7 +731,8 @@ def argument_parser():
                         help="seconds after the budget before running contenders are stopped")
     parser.add_argument("--matmul", type=int, default=8192, help="peak-FLOPs matmul size")
     parser.add_argument("--profile-names", default="",
-                        help="contenders (ours/keras-hub) whose 3 steps to trace after timing")
+                        help="contenders (ours/keras-hub; name or name:SEQxBATCH) whose 6 steps "
+                             "to trace after timing, each in PROFILE_DIR/NAME_SEQxBATCH")
     parser.add_argument("--profile-dir", default="profiles")
     parser.add_argument("--out", default="gpu_train_step.jsonl")
     parser.add_argument("--logs", default=".")

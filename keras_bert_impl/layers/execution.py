@@ -9,6 +9,8 @@ formulation by (one definition each, read at call time).
   (JAX: XLA/cuDNN; PyTorch: `scaled_dot_product_attention`). TensorFlow's computes it with two
   einsums that transpose their operands, a scale and a bias pass over the logits, and a
   softmax; the block's own inference form is faster there (see `TransformerEncoderBlock`).
+* `runs_pallas_kernels()`: JAX on an NVIDIA GPU, where `LayerNorm` runs its own Pallas
+  (Triton) kernels (`pallas_layer_norm`) instead of XLA's fusions of its `keras.ops` form.
 
 Example:
 
@@ -30,3 +32,13 @@ def has_fused_attention():
     """Whether `keras.ops.dot_product_attention` is one fused kernel on the backend (all but
     TensorFlow)."""
     return keras.backend.backend() != "tensorflow"
+
+
+def runs_pallas_kernels():
+    """Whether layers run their Pallas (Triton) kernels: the JAX backend with an NVIDIA GPU as
+    its default device."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return jax.default_backend() == "gpu" and jax.devices()[0].device_kind.startswith("NVIDIA")

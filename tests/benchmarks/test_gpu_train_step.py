@@ -158,6 +158,7 @@ def test_layer_norm_and_mlm_ablations_keep_values_and_gradients(monkeypatch):
 
     shipped = outputs_and_gradients()
     shipped_rule, shipped_scores = normalization.standardize, embeddings.scores_against_rows
+    monkeypatch.setattr(normalization, "runs_pallas_kernels", normalization.runs_pallas_kernels)
     monkeypatch.setattr(normalization, "standardize", shipped_rule)
     monkeypatch.setattr(embeddings, "scores_against_rows", shipped_scores)
     gpu_train_step.apply_variant({"ln_closed_form": True, "mlm_autodiff": True})
@@ -165,6 +166,28 @@ def test_layer_norm_and_mlm_ablations_keep_values_and_gradients(monkeypatch):
     assert embeddings.scores_against_rows is not shipped_scores
     for ours, theirs in zip(shipped, outputs_and_gradients()):
         np.testing.assert_allclose(theirs, ours, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
+def test_ln_xla_ablation_turns_the_pallas_kernels_off(monkeypatch):
+    """`ln_xla` (and `ln_closed_form`, which patches the `keras.ops` form) take LayerNorm off
+    the Pallas kernels it runs on an NVIDIA GPU (here pretended, the kernels interpreted)."""
+    import jax
+
+    from keras_bert_impl.layers import normalization
+    from keras_bert_impl.layers.normalization import LayerNorm
+
+    monkeypatch.setattr(normalization, "runs_pallas_kernels", lambda: True)
+    layer = LayerNorm(epsilon=1e-12)
+    x = np.random.default_rng(0).normal(size=(4, 24)).astype("float32")
+    kernels = lambda: "pallas_call" in str(jax.make_jaxpr(lambda x: layer(x))(x))  # noqa: E731
+    pallas = np.asarray(layer(x))
+    assert kernels()
+    assert gpu_train_step.VARIANTS["ln_closed_form"]["ln_xla"]
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["ln_xla"])
+    assert not kernels()
+    np.testing.assert_allclose(np.asarray(layer(x)), pallas, atol=1e-5)
 
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
