@@ -44,16 +44,19 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   from the bf16 logits and each row's log-sum-exp (no float32 probabilities kept);
   `mlm_autodiff` the tied MLM projection differentiated op by op; `ln_xla` LayerNorm as XLA's
   fusions (shipped before 2026-11-27) instead of its Pallas kernels (`pallas_layer_norm`);
-  `ln_closed_form` that with its gradient written out; `gelu_tanh` the tanh GELU (other
+  `ln_closed_form` that with its gradient written out; `ln_rows2`, `ln_rows8`, `ln_blocks16`
+  the Pallas LayerNorm's tiles (rows per program 4 and backward tiles per program 8 shipped);
+  `gelu_tanh` the tanh GELU (other
   numerics: a probe of what the exact GELU's `erf` costs); `spe4` four steps per `fit`
   execution;
 - XLA flags: `triton_gemm` XLA's Triton gemm fusions, which importing our package turns off
-  (`keras_bert_impl.xla_flags`); `xla_cublaslt` XLA's cuBLASLt matmuls (bias epilogues).
+  (`keras_bert_impl.xla_flags`); `xla_cublaslt` XLA's cuBLASLt matmuls (bias epilogues);
+  `cmdbuf_off` no CUDA graphs (XLA's command buffers); `cmdbuf_min1` graphs of any size.
 Variants join with `+` (`attn_heads_first+gelu_recompute`: both patches in one model).
 Peers: `keras-hub` (with XLA's default flags, as its users run it), `hf-eager`, `hf-compile`.
 
 The figures and profile readings: `benchmarks/results/gpu_train_step-nvidia-h100.md` (2026-11-27)
-and `gpu_train_step-nvidia-h200.md` (2026-11-26); `gpu_profile.py` reads a trace.
+and `gpu_train_step-nvidia-h200.md` (2026-11-27 and 26); `gpu_profile.py` reads a trace.
 """
 
 import argparse
@@ -361,6 +364,14 @@ def _patch_layer_norm_xla():
     normalization.runs_pallas_kernels = lambda: False
 
 
+def _patch_layer_norm_tiles(rows, blocks):
+    """The Pallas LayerNorm's tiles: `rows` rows a program normalizes at once (forward and
+    backward), `blocks` such tiles a backward program walks."""
+    from keras_bert_impl.layers import pallas_layer_norm
+
+    pallas_layer_norm.ROWS, pallas_layer_norm.BACKWARD_BLOCKS = rows, blocks
+
+
 # XLA's own setting of the flags `keras_bert_impl.xla_flags` changes on import: ours without
 # them (the `triton_gemm` ablation), and keras-hub as its users run it.
 XLA_DEFAULTS = "--xla_gpu_enable_triton_gemm=true"
@@ -387,6 +398,11 @@ VARIANTS = {
     "mlm_autodiff": {"mlm_autodiff": True},
     "ln_closed_form": {"ln_closed_form": True, "ln_xla": True},
     "ln_xla": {"ln_xla": True},
+    "ln_rows2": {"ln_tiles": [2, 16]},
+    "ln_rows8": {"ln_tiles": [8, 4]},
+    "ln_blocks16": {"ln_tiles": [4, 16]},
+    "cmdbuf_off": {"xla_flags": "--xla_gpu_enable_command_buffer="},
+    "cmdbuf_min1": {"xla_flags": "--xla_gpu_graph_min_graph_size=1"},
     "gelu_tanh": {"config": {"hidden_act": "gelu_approximate"}},
     "xla_cublaslt": {"xla_flags": "--xla_gpu_enable_cublaslt=true"},
     "triton_gemm": {"xla_flags": XLA_DEFAULTS},
@@ -416,6 +432,8 @@ def apply_variant(spec):
         _patch_layer_norm_closed_form()
     if spec.get("ln_xla"):
         _patch_layer_norm_xla()
+    if "ln_tiles" in spec:
+        _patch_layer_norm_tiles(*spec["ln_tiles"])
 
 
 # --- contenders -------------------------------------------------------------------------

@@ -100,6 +100,27 @@ def test_records_of_the_h200_run():
     assert round(scatter["ours"]) == 1953 and round(scatter["peers"]["ours as shipped"]) == 3720
 
 
+def test_records_of_the_h200_runs_of_2026_11_27():
+    """Run 3 (fb814a9: LayerNorm as Pallas kernels) against the peers and `ln_xla`, the XLA
+    LayerNorm it replaced; run 2, where the Pallas LayerNorm was the ablation `ln_pallas`."""
+    run3 = gpu_train_step.records(
+        BENCHMARKS / "results" / "gpu_train_step-nvidia-h200-2026-11-27-run3.jsonl", "bert_base")
+    main = next(r for r in run3 if r["name"] == "GPU train step (MLM+NSP)"
+                and r["config"].startswith("bert_base seq=128 batch=128"))
+    assert round(main["ours"]) == 4559
+    assert {k: round(v) for k, v in main["peers"].items()} == {"keras-hub": 2070,
+                                                              "hf-compile": 3812}
+    assert "MFU 41.0% of the 783 TFLOP/s" in main["notes"]
+    ablations = {r["name"].rsplit(" ", 1)[1]: round(r["ours"]) for r in run3
+                 if r["name"].startswith("GPU train step ablation")}
+    assert ablations["ln_xla"] == 4458
+    run2 = gpu_train_step.records(
+        BENCHMARKS / "results" / "gpu_train_step-nvidia-h200-2026-11-27-run2.jsonl", "bert_base")
+    pallas = next(r for r in run2 if r["name"] == "GPU train step ablation ln_pallas"
+                  and "seq=128" in r["config"])
+    assert (round(pallas["ours"]), round(pallas["peers"]["ours as shipped"])) == (4711, 4422)
+
+
 def test_records_of_the_h100_runs():
     """The committed H100 run (2026-11-27, run 2): its `ours` is 41b4d93 (Triton gemms on);
     `xla_no_triton_gemm` is the code shipped since, 1.08x; the ablations that chose the
@@ -188,6 +209,32 @@ def test_ln_xla_ablation_turns_the_pallas_kernels_off(monkeypatch):
     gpu_train_step.apply_variant(gpu_train_step.VARIANTS["ln_xla"])
     assert not kernels()
     np.testing.assert_allclose(np.asarray(layer(x)), pallas, atol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
+@pytest.mark.parametrize("variant", ["ln_rows2", "ln_rows8", "ln_blocks16"])
+def test_layer_norm_tile_ablations_keep_values_and_gradients(monkeypatch, variant):
+    import jax
+
+    from keras_bert_impl.layers import pallas_layer_norm
+
+    x = np.random.default_rng(0).normal(size=(100, 24)).astype("float32")
+    upstream = np.random.default_rng(1).normal(size=(100, 24)).astype("float32")
+    gamma, beta = np.linspace(0.5, 2, 24, dtype="float32"), np.zeros(24, "float32")
+
+    def gradients():
+        return jax.grad(lambda x, g: (pallas_layer_norm.layer_norm(x, g, beta, 1e-12)
+                                      * upstream).sum(), argnums=(0, 1))(x, gamma)
+
+    shipped = gradients()
+    for name in ("ROWS", "BACKWARD_BLOCKS"):
+        monkeypatch.setattr(pallas_layer_norm, name, getattr(pallas_layer_norm, name))
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS[variant])
+    assert [pallas_layer_norm.ROWS, pallas_layer_norm.BACKWARD_BLOCKS] == \
+        gpu_train_step.VARIANTS[variant]["ln_tiles"]
+    for ours, theirs in zip(shipped, gradients()):
+        np.testing.assert_allclose(theirs, ours, atol=1e-5)
 
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
