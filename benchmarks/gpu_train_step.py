@@ -37,7 +37,9 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   threefry word per element; `no_attn_dropout` / `no_dropout` without (attention) dropout;
 - `attn_cudnn` attention with dropout as one cuDNN fused kernel (JAX's private API; a fixed
   dropout seed, so a speed probe only); `attn_heads_first` the attention in its heads-first
-  form (one transpose of the fused q/k/v projection in, one out, with dropout);
+  form (one transpose of the fused q/k/v projection in, one out, with dropout); `attn_pallas`
+  the attention with dropout as one Pallas kernel each way (`pallas_attention.py`, seq <=
+  128), `attn_pallas_warps4` / `attn_pallas_warps16` with 4 or 16 warps a program (8);
 - `gelu_erfc` the exact GELU through `erfc`; `gelu_recompute` its gradient recomputing
   `Phi(x)` rather than keeping it; `softmax_bf16` attention's softmax in bf16;
   `softmax_recompute` its float32 softmax with the gradient recomputing the probabilities
@@ -364,6 +366,39 @@ def _patch_layer_norm_xla():
     normalization.runs_pallas_kernels = lambda: False
 
 
+def _patch_attention_pallas():
+    """The training attention with dropout as one Pallas kernel each way
+    (`pallas_attention.py`) where the shape fits (seq <= 128), the einsum form elsewhere; the
+    same numbers and mask (a test checks it in Pallas' interpreter)."""
+    from keras import ops
+    from pallas_attention import attention_with_dropout, supports
+
+    from keras_bert_impl.layers import transformer
+    from keras_bert_impl.layers.dropout import drop_steps
+
+    shipped = transformer.TransformerEncoderBlock._attention
+
+    def attention(self, rows, batch, seq_len, padding_mask, training):
+        steps = drop_steps(self.attention_dropout_rate)
+        if not (training and steps is not None
+                and supports(seq_len, self.head_size, batch, self.num_heads)):
+            return shipped(self, rows, batch, seq_len, padding_mask, training)
+        bias = ops.reshape(transformer.attention_bias(padding_mask), (batch, seq_len))
+        return attention_with_dropout(self.qkv_dense(rows), bias,
+                                      self.attention_dropout.seed_generator.next(),
+                                      batch=batch, heads=self.num_heads, steps=steps)
+
+    transformer.TransformerEncoderBlock._attention = attention
+
+
+def _patch_attention_warps(warps):
+    """The Pallas attention's programs with `warps` warps (8 by default at seq 128: fewer
+    hold more of the `[seq, seq]` tiles per thread, more share them out)."""
+    import pallas_attention
+
+    pallas_attention._warps = lambda seq_len: warps
+
+
 def _patch_layer_norm_tiles(rows, blocks):
     """The Pallas LayerNorm's tiles: `rows` rows a program normalizes at once (forward and
     backward), `blocks` such tiles a backward program walks."""
@@ -398,6 +433,9 @@ VARIANTS = {
     "mlm_autodiff": {"mlm_autodiff": True},
     "ln_closed_form": {"ln_closed_form": True, "ln_xla": True},
     "ln_xla": {"ln_xla": True},
+    "attn_pallas": {"attention_pallas": True},
+    "attn_pallas_warps4": {"attention_pallas": True, "attn_warps": 4},
+    "attn_pallas_warps16": {"attention_pallas": True, "attn_warps": 16},
     "ln_rows2": {"ln_tiles": [2, 16]},
     "ln_rows8": {"ln_tiles": [8, 4]},
     "ln_blocks16": {"ln_tiles": [4, 16]},
@@ -432,6 +470,10 @@ def apply_variant(spec):
         _patch_layer_norm_closed_form()
     if spec.get("ln_xla"):
         _patch_layer_norm_xla()
+    if spec.get("attention_pallas"):
+        _patch_attention_pallas()
+    if "attn_warps" in spec:
+        _patch_attention_warps(spec["attn_warps"])
     if "ln_tiles" in spec:
         _patch_layer_norm_tiles(*spec["ln_tiles"])
 

@@ -20,6 +20,14 @@ import gpu_profile  # noqa: E402
 import gpu_train_step  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _restore_kernel_switches(monkeypatch):
+    """`ln_xla` switches the Pallas LayerNorm off: undone after each test."""
+    from keras_bert_impl.layers import normalization
+
+    monkeypatch.setattr(normalization, "runs_pallas_kernels", normalization.runs_pallas_kernels)
+
+
 def test_realistic_batch_is_a_masked_text_batch():
     batch = gpu_train_step.realistic_batch(40, 128, 20)
     ids, padding = batch["token_ids"], batch["padding_mask"]

@@ -1,7 +1,8 @@
 """`pallas_layer_norm`, the LayerNorm kernels `LayerNorm` runs on an NVIDIA GPU under JAX,
 checked here in Pallas' interpreter (the same kernel code, run on the CPU): values and all three
 gradients equal the `keras.ops` form's, with widths and row counts that are not multiples of
-the kernels' tiles; and `LayerNorm` reaches them exactly where `runs_pallas_kernels()` says."""
+the kernels' tiles; they lower to Triton for CUDA; and `LayerNorm` reaches them exactly where
+`runs_pallas_kernels()` says."""
 
 import keras
 import numpy as np
@@ -98,3 +99,22 @@ def test_layer_norm_runs_the_kernels_where_runs_pallas_kernels_says(monkeypatch)
     assert layer(x).dtype == "bfloat16"
     np.testing.assert_allclose(pallas_y, xla_y, atol=0.02 * np.abs(xla_y).max())
     np.testing.assert_allclose(pallas_dx, xla_dx, atol=0.02 * np.abs(xla_dx).max())
+
+
+def test_kernels_lower_to_triton_for_cuda():
+    """Pallas' lowering to Triton (what runs first on a GPU) at BERT-base's width, forward and
+    backward, done here for CUDA without one: it rejects what Triton cannot express."""
+    import jax
+    import jax.numpy as jnp
+
+    from keras_bert_impl.layers.pallas_layer_norm import layer_norm
+
+    def step(x, gamma, beta, upstream):
+        y, backward = jax.vjp(lambda *a: layer_norm(*a, 1e-12, interpret=False), x, gamma, beta)
+        return y, backward(upstream)
+
+    args = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in [
+        ((256, 768), jnp.bfloat16), ((768,), jnp.float32), ((768,), jnp.float32),
+        ((256, 768), jnp.bfloat16)]]
+    text = jax.jit(step).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("__gpu$xla.gpu.triton") == 2  # the forward and the backward kernel

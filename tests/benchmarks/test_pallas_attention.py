@@ -1,0 +1,160 @@
+"""`benchmarks/pallas_attention.py`, the training attention with dropout as Pallas kernels
+(the GPU benchmark's `attn_pallas` ablation), checked in Pallas' interpreter (the same kernel
+code, on the CPU): the context and the gradient of the fused projection equal the einsum
+form's with its dropout mask (float32 and bfloat16, padded keys); another seed gives other
+values; the kernels lower to Triton for CUDA; and under the ablation the block reaches them
+exactly where the shape fits, with the same numbers."""
+
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
+                                reason="Pallas kernels are JAX's")
+
+BATCH, HEADS, SEQ, HEAD = 2, 2, 16, 16
+
+
+class FixedSeed:
+    """A stand-in for the Dropout layer's seed generator: always the same two words."""
+
+    def __init__(self, words):
+        self.words = words
+
+    def next(self):
+        return self.words
+
+
+def einsum_attention(qkv, bias, words, steps):
+    """The block's einsum form with `Dropout`'s hashed mask, on `[batch * seq, 3 * hidden]`."""
+    import jax
+    import jax.numpy as jnp
+
+    from keras_bert_impl.layers.dropout import STEPS, hashed_keep_mask
+
+    query, key, value = (t.reshape(BATCH, SEQ, HEADS, HEAD) for t in jnp.split(qkv, 3, -1))
+    logits = jnp.einsum("btnh,bsnh->bnts", query * jnp.asarray(HEAD**-0.5, qkv.dtype), key)
+    probs = jax.nn.softmax(logits.astype("float32") + bias[:, None, None, :], axis=-1)
+    probs = probs.astype(qkv.dtype)
+    keep = hashed_keep_mask((BATCH, HEADS, SEQ, SEQ), steps, FixedSeed(words))
+    scale = jnp.asarray(1 / (1 - steps / STEPS), qkv.dtype)
+    probs = jnp.where(keep, probs * scale, jnp.zeros((), qkv.dtype))
+    return jnp.einsum("bnts,bsnh->btnh", probs, value).reshape(BATCH * SEQ, HEADS * HEAD)
+
+
+def context_and_gradient(attention, qkv, upstream):
+    import jax
+    import jax.numpy as jnp
+
+    def loss(qkv):
+        return jnp.sum(attention(qkv).astype("float32") * upstream)
+
+    return np.asarray(attention(qkv), "float32"), np.asarray(jax.grad(loss)(qkv), "float32")
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("bfloat16", 1e-2)])
+def test_kernels_equal_the_einsum_form_with_its_mask(dtype, rtol):
+    import jax.numpy as jnp
+    from pallas_attention import attention_with_dropout
+
+    rng = np.random.default_rng(0)
+    qkv = jnp.asarray(rng.normal(size=(BATCH * SEQ, 3 * HEADS * HEAD)), dtype)
+    bias = jnp.zeros((BATCH, SEQ)).at[1, 11:].set(-10000.0)  # the second row padded from 11
+    upstream = jnp.asarray(rng.normal(size=(BATCH * SEQ, HEADS * HEAD)), "float32")
+    words = jnp.asarray([12345, 678], "uint32")
+
+    def fused(words):
+        return lambda qkv: attention_with_dropout(qkv, bias, words, batch=BATCH, heads=HEADS,
+                                                  steps=205, interpret=True)
+
+    ours = context_and_gradient(fused(words), qkv, upstream)
+    theirs = context_and_gradient(lambda qkv: einsum_attention(qkv, bias, words, 205), qkv,
+                                  upstream)
+    for a, b in zip(ours, theirs):
+        assert np.abs(a - b).max() <= rtol * np.abs(b).max()
+    # The mask is the seed's: other words drop other probabilities.
+    other = context_and_gradient(fused(jnp.asarray([12346, 678], "uint32")), qkv, upstream)
+    assert np.abs(other[0] - ours[0]).max() > 0.1 * np.abs(ours[0]).max()
+    # Padded keys get no gradient through the attention (their probabilities are 0).
+    np.testing.assert_allclose(ours[1][SEQ + 11:, HEADS * HEAD:], 0, atol=1e-6)
+
+
+def test_shapes_the_kernels_take():
+    from pallas_attention import supports
+
+    assert supports(128, 64, 128, 12) and supports(16, 16, 1, 1)
+    assert not supports(512, 64, 32, 12)  # longer than one tile of logits
+    assert not supports(100, 64, 8, 12) and not supports(128, 48, 8, 12)  # not powers of two
+
+
+def block_outputs(block, state, x, mask, upstream):
+    """Whether the block's training gradient runs Pallas kernels, its training output and that
+    gradient, each from the dropout seeds `state`."""
+    import jax
+    import jax.numpy as jnp
+
+    def run(fn):
+        for variable, value in zip(block.non_trainable_variables, state):
+            variable.assign(value)  # the same dropout seed for each form
+        return fn()
+
+    def loss(x):
+        return jnp.sum(block(x, mask, training=True).astype("float32") * upstream)
+
+    kernels = run(lambda: "pallas_call" in str(jax.make_jaxpr(loss)(x)))
+    y = run(lambda: np.asarray(block(x, mask, training=True), "float32"))
+    dx = run(lambda: np.asarray(jax.grad(loss)(x), "float32"))
+    return kernels, y, dx
+
+
+@pytest.mark.parametrize("seq, fused", [(16, True), (24, False)])
+def test_ablation_runs_the_kernels_where_they_apply(monkeypatch, seq, fused):
+    import gpu_train_step
+    import jax.numpy as jnp
+
+    from keras_bert_impl.layers import transformer
+    from keras_bert_impl.layers.transformer import TransformerEncoderBlock
+
+    rng = np.random.default_rng(1)
+    block = TransformerEncoderBlock(hidden_size=32, num_heads=2, intermediate_size=64,
+                                    dropout=0.1, attention_dropout=0.1)
+    x = jnp.asarray(rng.normal(size=(2, seq, 32)), "float32")
+    mask = np.ones((2, seq), "int32")
+    mask[1, seq - 5:] = 0
+    upstream = jnp.asarray(rng.normal(size=(2, seq, 32)), "float32")
+    block(x, mask)
+    seeds = [np.asarray(v) for v in block.non_trainable_variables]
+    einsum = block_outputs(block, seeds, x, mask, upstream)
+    monkeypatch.setattr(transformer.TransformerEncoderBlock, "_attention",
+                        transformer.TransformerEncoderBlock._attention)
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_pallas"])
+    pallas = block_outputs(block, seeds, x, mask, upstream)
+    assert (einsum[0], pallas[0]) == (False, fused)
+    np.testing.assert_allclose(pallas[1], einsum[1], atol=2e-5)
+    np.testing.assert_allclose(pallas[2], einsum[2], atol=2e-5)
+
+
+def test_kernels_lower_to_triton_for_cuda():
+    """Pallas' lowering to Triton (what runs first on a GPU) at BERT-base's head shape, forward
+    and backward, done here for CUDA without one: it rejects what Triton cannot express."""
+    import jax
+    import jax.numpy as jnp
+    from pallas_attention import attention_with_dropout
+
+    batch, heads, seq, head = 2, 12, 128, 64
+
+    def step(qkv, bias, seed, upstream):
+        context, backward = jax.vjp(lambda q: attention_with_dropout(
+            q, bias, seed, batch=batch, heads=heads, steps=205, interpret=False), qkv)
+        return context, backward(upstream)
+
+    args = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in [
+        ((batch * seq, 3 * heads * head), jnp.bfloat16), ((batch, seq), jnp.float32),
+        ((2,), jnp.uint32), ((batch * seq, heads * head), jnp.bfloat16)]]
+    text = jax.jit(step).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("__gpu$xla.gpu.triton") == 2  # the forward and the backward kernel
