@@ -9,8 +9,9 @@ formulation by (one definition each, read at call time).
   (JAX: XLA/cuDNN; PyTorch: `scaled_dot_product_attention`). TensorFlow's computes it with two
   einsums that transpose their operands, a scale and a bias pass over the logits, and a
   softmax; the block's own inference form is faster there (see `TransformerEncoderBlock`).
-* `runs_pallas_kernels()`: JAX on an NVIDIA GPU, where `LayerNorm` runs its own Pallas
-  (Triton) kernels (`pallas_layer_norm`) instead of XLA's fusions of its `keras.ops` form.
+* `runs_pallas_kernels()`: JAX on one NVIDIA GPU (no `keras.distribution`), where
+  `LayerNorm` runs its own Pallas (Triton) kernels (`pallas_layer_norm`) instead of XLA's
+  fusions of its `keras.ops` form.
 
 Example:
 
@@ -36,8 +37,9 @@ def has_fused_attention():
 
 def runs_pallas_kernels():
     """Whether layers run their Pallas (Triton) kernels: the JAX backend with an NVIDIA GPU as
-    its default device."""
-    if keras.backend.backend() != "jax":
+    its default device, and no `keras.distribution` set (XLA cannot partition a kernel of its
+    own across devices: it would gather the whole batch onto each)."""
+    if keras.backend.backend() != "jax" or keras.distribution.distribution() is not None:
         return False
     import jax
 

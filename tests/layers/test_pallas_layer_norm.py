@@ -118,3 +118,23 @@ def test_kernels_lower_to_triton_for_cuda():
         ((256, 768), jnp.bfloat16)]]
     text = jax.jit(step).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
     assert text.count("__gpu$xla.gpu.triton") == 2  # the forward and the backward kernel
+
+
+def test_runs_pallas_kernels_on_one_nvidia_gpu_without_a_distribution(monkeypatch):
+    import jax
+
+    from keras_bert_impl.layers import execution
+
+    data_parallel = keras.distribution.DataParallel(devices=jax.devices())
+
+    class Device:
+        device_kind = "NVIDIA H200"
+
+    assert not execution.runs_pallas_kernels()  # this CPU
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(jax, "devices", lambda *a: [Device()])
+    assert execution.runs_pallas_kernels()
+    with data_parallel.scope():  # a distributed step: XLA's own fusions
+        assert not execution.runs_pallas_kernels()
+    Device.device_kind = "AMD Instinct MI300X"
+    assert not execution.runs_pallas_kernels()
