@@ -81,63 +81,64 @@ def _head(ref, rows, offset, head_size):
     return ref.at[rows[:, None], columns[None, :]]
 
 
-def _probabilities(qkv_ref, bias_ref, batch_index, head, *, seq_len, head_size, hidden,
-                   dtype):
-    """The head's scaled query, key, value, float32 scores (logits + bias) of one program."""
+def _program_scores(qkv_ref, bias_ref, seed_ref, *, heads, seq_len, head_size, steps,
+                    dtype):
+    """One program's token rows, scaled query, key, value, float32 scores (logits + bias) and
+    dropout mask: its batch element and head are the program's ids."""
+    batch_index, head = pl.program_id(0), pl.program_id(1)
     rows = batch_index * seq_len + jnp.arange(seq_len)
-    offset = head * head_size
+    offset, hidden = head * head_size, heads * head_size
     query = plgpu.load(_head(qkv_ref, rows, offset, head_size))
     key = plgpu.load(_head(qkv_ref, rows, hidden + offset, head_size))
     value = plgpu.load(_head(qkv_ref, rows, 2 * hidden + offset, head_size))
     scaled = (query.astype(jnp.float32) * (1.0 / math.sqrt(head_size))).astype(dtype)
     logits = _dot(scaled, key, (1, 1)).astype(dtype).astype(jnp.float32)
     bias = plgpu.load(bias_ref.at[batch_index, jnp.arange(seq_len)])
-    return rows, scaled, key, value, logits + bias[None, :]
+    keep = _keep(batch_index * heads + head, seq_len, seed_ref, steps)
+    return rows, scaled, key, value, logits + bias[None, :], keep
+
+
+def _dropout(values, keep, steps):
+    """`Dropout`'s `where(keep, values * scale, 0)` in `values`' dtype."""
+    dtype = values.dtype
+    scale = np.float32(np.asarray(1.0 / (1.0 - steps / STEPS), dtype))
+    return jnp.where(keep, (values.astype(jnp.float32) * scale).astype(dtype),
+                     jnp.zeros((), dtype))
+
+
+def _lse(ref, seq_len):
+    return ref.at[pl.program_id(0), pl.program_id(1), jnp.arange(seq_len)]
 
 
 def _forward_kernel(qkv_ref, bias_ref, seed_ref, out_ref, lse_ref, *, heads, seq_len,
                     head_size, steps):
-    batch_index, head = pl.program_id(0), pl.program_id(1)
-    hidden = heads * head_size
     dtype = out_ref.dtype
-    rows, _, _, value, scores = _probabilities(
-        qkv_ref, bias_ref, batch_index, head, seq_len=seq_len, head_size=head_size,
-        hidden=hidden, dtype=dtype)
+    rows, _, _, value, scores, keep = _program_scores(
+        qkv_ref, bias_ref, seed_ref, heads=heads, seq_len=seq_len, head_size=head_size,
+        steps=steps, dtype=dtype)
     peak = jnp.max(scores, axis=1)
     exps = jnp.exp(scores - peak[:, None])
     total = jnp.sum(exps, axis=1)
-    probs = (exps / total[:, None]).astype(dtype)
-    keep = _keep(batch_index * heads + head, seq_len, seed_ref, steps)
-    scale = np.float32(np.asarray(1.0 / (1.0 - steps / STEPS), dtype))
-    dropped = jnp.where(keep, (probs.astype(jnp.float32) * scale).astype(dtype),
-                        jnp.zeros((), dtype))
+    dropped = _dropout((exps / total[:, None]).astype(dtype), keep, steps)
     context = _dot(dropped, value).astype(dtype)
-    plgpu.store(_head(out_ref, rows, head * head_size, head_size), context)
-    plgpu.store(lse_ref.at[batch_index, head, jnp.arange(seq_len)], peak + jnp.log(total))
+    plgpu.store(_head(out_ref, rows, pl.program_id(1) * head_size, head_size), context)
+    plgpu.store(_lse(lse_ref, seq_len), peak + jnp.log(total))
 
 
 def _backward_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_ref, *, heads,
                      seq_len, head_size, steps):
-    batch_index, head = pl.program_id(0), pl.program_id(1)
-    hidden = heads * head_size
     dtype = dqkv_ref.dtype
-    rows, scaled, key, value, scores = _probabilities(
-        qkv_ref, bias_ref, batch_index, head, seq_len=seq_len, head_size=head_size,
-        hidden=hidden, dtype=dtype)
-    lse = plgpu.load(lse_ref.at[batch_index, head, jnp.arange(seq_len)])
-    probs32 = jnp.exp(scores - lse[:, None])
-    probs = probs32.astype(dtype)
-    keep = _keep(batch_index * heads + head, seq_len, seed_ref, steps)
-    scale = np.float32(np.asarray(1.0 / (1.0 - steps / STEPS), dtype))
-    zero = jnp.zeros((), dtype)
-    dropped = jnp.where(keep, (probs.astype(jnp.float32) * scale).astype(dtype), zero)
-    offset = head * head_size
+    rows, scaled, key, value, scores, keep = _program_scores(
+        qkv_ref, bias_ref, seed_ref, heads=heads, seq_len=seq_len, head_size=head_size,
+        steps=steps, dtype=dtype)
+    probs = jnp.exp(scores - plgpu.load(_lse(lse_ref, seq_len))[:, None])
+    dropped = _dropout(probs.astype(dtype), keep, steps)
+    offset, hidden = pl.program_id(1) * head_size, heads * head_size
     upstream = plgpu.load(_head(dout_ref, rows, offset, head_size))
     dvalue = _dot(dropped, upstream, (0, 0)).astype(dtype)
     ddropped = _dot(upstream, value, (1, 1)).astype(dtype)
-    dprobs = jnp.where(keep, (ddropped.astype(jnp.float32) * scale).astype(dtype), zero)
-    dprobs = dprobs.astype(jnp.float32)
-    dlogits = (probs32 * (dprobs - jnp.sum(dprobs * probs32, axis=1)[:, None])).astype(dtype)
+    dprobs = _dropout(ddropped, keep, steps).astype(jnp.float32)
+    dlogits = (probs * (dprobs - jnp.sum(dprobs * probs, axis=1)[:, None])).astype(dtype)
     dscaled = _dot(dlogits, key).astype(dtype)
     dquery = (dscaled.astype(jnp.float32) * (1.0 / math.sqrt(head_size))).astype(dtype)
     dkey = _dot(dlogits, scaled, (0, 0)).astype(dtype)
