@@ -11,7 +11,7 @@ formulation by (one definition each, read at call time).
   softmax; the block's own inference form is faster there (see `TransformerEncoderBlock`).
 * `runs_pallas_kernels()`: JAX on one NVIDIA GPU (no `keras.distribution`), where
   `LayerNorm` runs its own Pallas (Triton) kernels (`pallas_layer_norm`) instead of XLA's
-  fusions of its `keras.ops` form.
+  fusions of its `keras.ops` form; `KERAS_BERT_PALLAS=0` turns them off.
 
 Example:
 
@@ -20,6 +20,8 @@ import keras
 fuses_ops() == (keras.backend.backend() == "jax")  # True
 ```
 """
+
+import os
 
 import keras
 
@@ -37,9 +39,12 @@ def has_fused_attention():
 
 def runs_pallas_kernels():
     """Whether layers run their Pallas (Triton) kernels: the JAX backend with an NVIDIA GPU as
-    its default device, and no `keras.distribution` set (XLA cannot partition a kernel of its
-    own across devices: it would gather the whole batch onto each)."""
-    if keras.backend.backend() != "jax" or keras.distribution.distribution() is not None:
+    its default device, no `keras.distribution` set (XLA cannot partition a kernel of its own
+    across devices: it would gather the whole batch onto each), and the environment variable
+    `KERAS_BERT_PALLAS` not `0` (the way back to XLA's fusions, should a JAX release or a GPU
+    not build them)."""
+    if (keras.backend.backend() != "jax" or keras.distribution.distribution() is not None
+            or os.environ.get("KERAS_BERT_PALLAS", "1") == "0"):
         return False
     import jax
 

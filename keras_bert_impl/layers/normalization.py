@@ -14,7 +14,8 @@ and `x - mean` along two paths each) and the `Tile`s of the means' gradients; th
 form takes eleven (four `[1024, 768]` LayerNorms forward and backward on 2 CPU cores: 12.1 ->
 10.0 ms). Under XLA the autodiff form stays, which XLA fuses; on an NVIDIA GPU under JAX
 (`execution.runs_pallas_kernels()`) the forward and the backward are one Pallas kernel each
-(`pallas_layer_norm`: XLA makes two and four fusions of them; the BERT-base train step 1.07x).
+(`pallas_layer_norm`: XLA makes two and four fusions of them; the BERT-base train step
+1.02-1.07x on an H200 in four runs).
 """
 
 import keras

@@ -9,8 +9,8 @@ out in float32, the input gradient, the column sums for `gamma` and for `beta`),
 a third of the memory's bandwidth. Here the forward is one kernel (it reads each row once and
 writes the output and each row's mean and `1 / std`), the backward one (it reads `x` and the
 upstream gradient once and writes the input gradient and per-program partial sums of
-`gamma`'s and `beta`'s gradients, which XLA adds up): 1.3 ms, and the step 1.07x faster
-(`benchmarks/results/gpu_train_step-nvidia-h200.md`).
+`gamma`'s and `beta`'s gradients, which XLA adds up): 1.3 ms, and the step 1.02-1.07x
+faster in four runs (`benchmarks/results/gpu_train_step-nvidia-h200.md`).
 
 The rule and the order of operations are `normalization.LayerNorm`'s: float32 statistics,
 `(x - mean) * rsqrt(var + epsilon) * gamma + beta`, the output in the layer's compute dtype.

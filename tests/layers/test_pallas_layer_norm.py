@@ -134,6 +134,9 @@ def test_runs_pallas_kernels_on_one_nvidia_gpu_without_a_distribution(monkeypatc
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     monkeypatch.setattr(jax, "devices", lambda *a: [Device()])
     assert execution.runs_pallas_kernels()
+    monkeypatch.setenv("KERAS_BERT_PALLAS", "0")  # the way back to XLA's fusions
+    assert not execution.runs_pallas_kernels()
+    monkeypatch.delenv("KERAS_BERT_PALLAS")
     with data_parallel.scope():  # a distributed step: XLA's own fusions
         assert not execution.runs_pallas_kernels()
     Device.device_kind = "AMD Instinct MI300X"
