@@ -1,14 +1,16 @@
-"""The memory-bound pieces of a BERT-base train step, one at a time on a GPU (JAX): LayerNorm
-and GELU at the step's shapes (seq 128 x batch 128: `[16384, 768]` and `[16384, 3072]`,
-bf16), forward alone and forward with backward, each form against a copy of the same bytes
-(the memory's ceiling, measured in the same run).
+"""The memory-bound pieces of a BERT-base train step, one at a time on a GPU (JAX): LayerNorm,
+the training attention and GELU at the step's shapes (seq 128 x batch 128: `[16384, 768]`,
+the fused projection `[16384, 2304]`, `[16384, 3072]`, bf16), forward alone and forward with
+backward, each form against a copy of the same bytes (the memory's ceiling, same run).
 
     KERAS_BACKEND=jax python benchmarks/gpu_kernels.py
 
 Forms: LayerNorm as XLA fuses its `keras.ops` form (`xla`: what runs off NVIDIA GPUs) and as
 the two Pallas kernels it runs on one (`pallas`: `keras_bert_impl.layers.pallas_layer_norm`),
-whose outputs and gradients are checked against XLA's first; the exact GELU as shipped (`erf`
-in float32), its tanh approximation and `x * sigmoid(1.702 x)` (probes of what `erf` costs).
+whose outputs and gradients are checked against XLA's first; the training attention with
+dropout as XLA runs the einsum form (`xla`) and as the Pallas kernels of
+`pallas_attention.py` (`pallas`, checked likewise); the exact GELU as shipped (`erf` in
+float32), its tanh approximation and `x * sigmoid(1.702 x)` (probes of what `erf` costs).
 A line per form: microseconds per call (`--reps` calls queued back to back, waited for once),
 GB/s of the bytes it must move at least, and that as a fraction of the copy's.
 """
@@ -53,6 +55,17 @@ def layer_norm_forms(interpret):
                                                          interpret=interpret)}
 
 
+def attention_forms(batch, heads, interpret):
+    """name -> f(qkv, bias, seed) of each training-attention form, dropout 0.1: the einsum
+    form XLA runs (`xla`) and the Pallas kernels of `pallas_attention.py` (`pallas`)."""
+    from pallas_attention import attention_with_dropout, einsum_attention
+
+    options = {"batch": batch, "heads": heads, "steps": 205}
+    return {"xla": lambda qkv, bias, seed: einsum_attention(qkv, bias, seed, **options),
+            "pallas": lambda qkv, bias, seed: attention_with_dropout(
+                qkv, bias, seed, interpret=interpret, **options)}
+
+
 def gelu_forms():
     import jax
     import jax.numpy as jnp
@@ -67,27 +80,25 @@ def gelu_forms():
             "sigmoid (probe)": in_float32(lambda x: x * jax.nn.sigmoid(1.702 * x))}
 
 
-def check_layer_norm(forms, x, gamma, beta):
-    """Largest differences of the Pallas form's output and gradients from the shipped form's,
-    relative to the largest value of each."""
+def differences(forms, args, differentiated, upstream):
+    """Largest differences of the `pallas` form's output and gradients (for the first
+    `differentiated` args) from the `xla` form's, each relative to the largest of the `xla`
+    form's."""
     import jax
     import jax.numpy as jnp
 
-    weights = jax.random.normal(jax.random.key(1), x.shape, jnp.float32)
-
     def loss(form):
-        return lambda x, g, b: jnp.sum(form(x, g, b).astype(jnp.float32) * weights)
+        return lambda *a: jnp.sum(form(*a).astype(jnp.float32) * upstream)
 
-    differences = {}
-    outputs = [jax.jit(form)(x, gamma, beta) for form in (forms["xla"], forms["pallas"])]
-    grads = [jax.jit(jax.grad(loss(form), argnums=(0, 1, 2)))(x, gamma, beta)
-             for form in (forms["xla"], forms["pallas"])]
-    for name, (a, b) in {"y": outputs, "dx": (grads[0][0], grads[1][0]),
-                         "dgamma": (grads[0][1], grads[1][1]),
-                         "dbeta": (grads[0][2], grads[1][2])}.items():
-        a, b = a.astype(jnp.float32), b.astype(jnp.float32)
-        differences[name] = float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(a)))
-    return differences
+    argnums = tuple(range(differentiated))
+    found = {}
+    for name, form in (("xla", forms["xla"]), ("pallas", forms["pallas"])):
+        found[name] = [jax.jit(form)(*args),
+                       *jax.jit(jax.grad(loss(form), argnums=argnums))(*args)]
+    return {label: float(jnp.max(jnp.abs(a.astype(jnp.float32) - b.astype(jnp.float32)))
+                         / float(jnp.max(jnp.abs(a.astype(jnp.float32)))))
+            for label, a, b in zip(["y"] + [f"d{i}" for i in argnums], found["xla"],
+                                   found["pallas"])}
 
 
 def main():
@@ -96,20 +107,18 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=16384)
+    parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=768)
+    parser.add_argument("--heads", type=int, default=12)
     parser.add_argument("--intermediate", type=int, default=3072)
     parser.add_argument("--reps", type=int, default=50)
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     interpret = jax.default_backend() != "gpu"
-    key = jax.random.key(0)
-    x = jax.random.normal(key, (args.tokens, args.hidden), jnp.bfloat16)
-    dy = jax.random.normal(jax.random.key(2), x.shape, jnp.bfloat16)
-    gamma = 1 + 0.1 * jax.random.normal(jax.random.key(3), (args.hidden,), jnp.float32)
-    beta = 0.1 * jax.random.normal(jax.random.key(4), (args.hidden,), jnp.float32)
-    h = jax.random.normal(key, (args.tokens, args.intermediate), jnp.bfloat16)
-    dh = jax.random.normal(jax.random.key(5), h.shape, jnp.bfloat16)
     records = []
+
+    def normal(seed, shape, dtype=jnp.bfloat16, scale=1.0):
+        return scale * jax.random.normal(jax.random.key(seed), shape, dtype)
 
     def report(piece, form, seconds, nbytes, copy_rate):
         rate = nbytes / seconds
@@ -119,32 +128,46 @@ def main():
         print(f"{piece:<24} {form:<18} {seconds * 1e6:9.1f} us {rate / 1e9:8.0f} GB/s {share}",
               flush=True)
 
-    copy = jax.jit(lambda a: a * 2)
-    copy_seconds = timed(copy, h, reps=args.reps)
+    h = normal(0, (args.tokens, args.intermediate))
+    copy_seconds = timed(jax.jit(lambda a: a * 2), h, reps=args.reps)
     copy_rate = 2 * h.nbytes / copy_seconds
     report("copy [tokens, inter]", "x * 2", copy_seconds, 2 * h.nbytes, copy_rate)
 
-    forms = layer_norm_forms(interpret)
-    try:
-        print("pallas LayerNorm vs shipped (relative):",
-              json.dumps(check_layer_norm(forms, x, gamma, beta)), flush=True)
-    except Exception as error:  # a lowering failure must not lose the other figures
-        print(f"pallas LayerNorm FAILED: {type(error).__name__}: {error}"[:2000], flush=True)
-        forms.pop("pallas")
-    for name, form in forms.items():
-        forward = jax.jit(form)
-        both = jax.jit(lambda x, g, b, dy, form=form: jax.vjp(form, x, g, b)[1](dy))
-        report("LayerNorm forward", name, timed(forward, x, gamma, beta, reps=args.reps),
-               2 * x.nbytes, copy_rate)
-        report("LayerNorm fwd+bwd", name, timed(both, x, gamma, beta, dy, reps=args.reps),
-               5 * x.nbytes, copy_rate)
+    batch = args.tokens // args.seq
+    bias = jnp.zeros((batch, args.seq)).at[::10, args.seq // 2:].set(-10000.0)
+    pieces = [  # name, forms, inputs, how many are differentiated, bytes forward / fwd+bwd
+        ("LayerNorm", layer_norm_forms(interpret),
+         [normal(1, (args.tokens, args.hidden)), 1 + normal(3, (args.hidden,), jnp.float32, 0.1),
+          normal(4, (args.hidden,), jnp.float32, 0.1)], 3, (2, 5)),
+        ("attention", attention_forms(batch, args.heads, interpret),
+         [normal(5, (args.tokens, 3 * args.hidden)), bias,
+          jnp.asarray([12345, 678], jnp.uint32)], 1, (4 / 3, 11 / 3)),
+    ]
+    for piece, forms, inputs, differentiated, (forward_bytes, both_bytes) in pieces:
+        out_shape = jax.eval_shape(forms["xla"], *inputs)
+        upstream = normal(2, out_shape.shape, jnp.float32)
+        try:
+            print(f"pallas {piece} vs XLA (relative):",
+                  json.dumps(differences(forms, inputs, differentiated, upstream)), flush=True)
+        except Exception as error:  # a lowering failure must not lose the other figures
+            print(f"pallas {piece} FAILED: {type(error).__name__}: {error}"[:2000], flush=True)
+            forms.pop("pallas")
+        for name, form in forms.items():
+            forward = jax.jit(form)
+            both = jax.jit(lambda dy, *a, form=form, n=differentiated: jax.vjp(
+                lambda *d: form(*d, *a[n:]), *a[:n])[1](dy))
+            dy = upstream.astype(out_shape.dtype)
+            report(f"{piece} forward", name, timed(forward, *inputs, reps=args.reps),
+                   forward_bytes * inputs[0].nbytes, copy_rate)
+            report(f"{piece} fwd+bwd", name, timed(both, dy, *inputs, reps=args.reps),
+                   both_bytes * inputs[0].nbytes, copy_rate)
     for name, form in gelu_forms().items():
         forward = jax.jit(form)
         both = jax.jit(lambda h, dh, form=form: jax.vjp(form, h)[1](dh))
         report("GELU forward", name, timed(forward, h, reps=args.reps), 2 * h.nbytes,
                copy_rate)
-        report("GELU fwd+bwd", name, timed(both, h, dh, reps=args.reps), 5 * h.nbytes,
-               copy_rate)
+        report("GELU fwd+bwd", name, timed(both, h, normal(6, h.shape), reps=args.reps),
+               5 * h.nbytes, copy_rate)
     if args.out:
         with open(args.out, "w") as handle:
             json.dump({"device": str(jax.devices()[0].device_kind), "records": records},

@@ -34,7 +34,7 @@ import numpy as np
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
-from keras_bert_impl.layers.dropout import FINALISER, GOLDEN, STEPS
+from keras_bert_impl.layers.dropout import FINALISER, GOLDEN, STEPS, hashed_keep_mask
 
 MAX_SEQUENCE = 128  # the [seq, seq] logits of one head stay in a program's registers
 
@@ -213,3 +213,45 @@ def attention_with_dropout(qkv, bias, seed, *, batch, heads, steps, interpret=No
     shape = (batch, heads, seq_len, head_size, steps)
     seed = jax.lax.bitcast_convert_type(jnp.asarray(seed, jnp.uint32), jnp.int32)
     return _attention(qkv, jnp.asarray(bias, jnp.float32), seed, shape, interpret)
+
+
+class _Words:
+    """The two seed words as `hashed_keep_mask` asks for them (a seed generator's `next`)."""
+
+    def __init__(self, words):
+        self.words = words
+
+    def next(self):
+        return self.words
+
+
+def einsum_attention(qkv, bias, seed, *, batch, heads, steps):
+    """What `attention_with_dropout` computes, as `TransformerEncoderBlock`'s einsum form with
+    `Dropout`'s hashed mask for the words `seed`: the reference the kernels are checked and
+    timed against.
+
+    Example:
+
+    ```python
+    import numpy as np
+    qkv = np.random.default_rng(0).normal(size=(2 * 16, 3 * 32)).astype("float32")
+    args = (qkv, np.zeros((2, 16), "float32"), np.array([1, 2], "uint32"))
+    fused = attention_with_dropout(*args, batch=2, heads=2, steps=205)
+    reference = einsum_attention(*args, batch=2, heads=2, steps=205)
+    bool(np.abs(np.asarray(fused) - np.asarray(reference)).max() < 1e-5)  # True
+    ```
+    """
+    qkv = jnp.asarray(qkv)
+    seq_len = qkv.shape[0] // batch
+    head_size = qkv.shape[1] // (3 * heads)
+    query, key, value = (t.reshape(batch, seq_len, heads, head_size)
+                         for t in jnp.split(qkv, 3, axis=-1))
+    scaled = query * jnp.asarray(head_size**-0.5, qkv.dtype)
+    logits = jnp.einsum("btnh,bsnh->bnts", scaled, key)
+    probs = jax.nn.softmax(logits.astype(jnp.float32) + bias[:, None, None, :], axis=-1)
+    probs = probs.astype(qkv.dtype)
+    keep = hashed_keep_mask((batch, heads, seq_len, seq_len), steps, _Words(seed))
+    scale = jnp.asarray(1 / (1 - steps / STEPS), qkv.dtype)
+    probs = jnp.where(keep, probs * scale, jnp.zeros((), qkv.dtype))
+    context = jnp.einsum("bnts,bsnh->btnh", probs, value)
+    return context.reshape(batch * seq_len, heads * head_size)

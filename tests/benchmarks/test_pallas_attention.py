@@ -20,33 +20,6 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
 BATCH, HEADS, SEQ, HEAD = 2, 2, 16, 16
 
 
-class FixedSeed:
-    """A stand-in for the Dropout layer's seed generator: always the same two words."""
-
-    def __init__(self, words):
-        self.words = words
-
-    def next(self):
-        return self.words
-
-
-def einsum_attention(qkv, bias, words, steps):
-    """The block's einsum form with `Dropout`'s hashed mask, on `[batch * seq, 3 * hidden]`."""
-    import jax
-    import jax.numpy as jnp
-
-    from keras_bert_impl.layers.dropout import STEPS, hashed_keep_mask
-
-    query, key, value = (t.reshape(BATCH, SEQ, HEADS, HEAD) for t in jnp.split(qkv, 3, -1))
-    logits = jnp.einsum("btnh,bsnh->bnts", query * jnp.asarray(HEAD**-0.5, qkv.dtype), key)
-    probs = jax.nn.softmax(logits.astype("float32") + bias[:, None, None, :], axis=-1)
-    probs = probs.astype(qkv.dtype)
-    keep = hashed_keep_mask((BATCH, HEADS, SEQ, SEQ), steps, FixedSeed(words))
-    scale = jnp.asarray(1 / (1 - steps / STEPS), qkv.dtype)
-    probs = jnp.where(keep, probs * scale, jnp.zeros((), qkv.dtype))
-    return jnp.einsum("bnts,bsnh->btnh", probs, value).reshape(BATCH * SEQ, HEADS * HEAD)
-
-
 def context_and_gradient(attention, qkv, upstream):
     import jax
     import jax.numpy as jnp
@@ -60,7 +33,7 @@ def context_and_gradient(attention, qkv, upstream):
 @pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("bfloat16", 1e-2)])
 def test_kernels_equal_the_einsum_form_with_its_mask(dtype, rtol):
     import jax.numpy as jnp
-    from pallas_attention import attention_with_dropout
+    from pallas_attention import attention_with_dropout, einsum_attention
 
     rng = np.random.default_rng(0)
     qkv = jnp.asarray(rng.normal(size=(BATCH * SEQ, 3 * HEADS * HEAD)), dtype)
@@ -73,8 +46,8 @@ def test_kernels_equal_the_einsum_form_with_its_mask(dtype, rtol):
                                                   steps=205, interpret=True)
 
     ours = context_and_gradient(fused(words), qkv, upstream)
-    theirs = context_and_gradient(lambda qkv: einsum_attention(qkv, bias, words, 205), qkv,
-                                  upstream)
+    theirs = context_and_gradient(lambda qkv: einsum_attention(
+        qkv, bias, words, batch=BATCH, heads=HEADS, steps=205), qkv, upstream)
     for a, b in zip(ours, theirs):
         assert np.abs(a - b).max() <= rtol * np.abs(b).max()
     # The mask is the seed's: other words drop other probabilities.
