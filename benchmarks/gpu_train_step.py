@@ -38,8 +38,8 @@ measure what it costs or what an alternative would give): `ours` as shipped;
 - `attn_cudnn` attention with dropout as one cuDNN fused kernel (JAX's private API; a fixed
   dropout seed, so a speed probe only); `attn_heads_first` the attention in its heads-first
   form (one transpose of the fused q/k/v projection in, one out, with dropout); `attn_pallas`
-  the attention with dropout as one Pallas kernel each way (`pallas_attention.py`, seq <=
-  128), `attn_pallas_warps4` / `attn_pallas_warps16` with 4 or 16 warps a program (8);
+  the attention with dropout as Pallas kernels (`pallas_attention.py`, seq <= 512),
+  `attn_pallas_warps4` / `attn_pallas_warps16` with 4 or 16 warps a program (8);
 - `gelu_erfc` the exact GELU through `erfc`; `gelu_recompute` its gradient recomputing
   `Phi(x)` rather than keeping it; `softmax_bf16` attention's softmax in bf16;
   `softmax_recompute` its float32 softmax with the gradient recomputing the probabilities
@@ -367,9 +367,9 @@ def _patch_layer_norm_xla():
 
 
 def _patch_attention_pallas():
-    """The training attention with dropout as one Pallas kernel each way
-    (`pallas_attention.py`) where the shape fits (seq <= 128), the einsum form elsewhere; the
-    same numbers and mask (a test checks it in Pallas' interpreter)."""
+    """The training attention with dropout as Pallas kernels (`pallas_attention.py`) where
+    the shape fits (seq <= 512), the einsum form elsewhere; the same numbers and mask (a test
+    checks it in Pallas' interpreter)."""
     from keras import ops
     from pallas_attention import attention_with_dropout, supports
 

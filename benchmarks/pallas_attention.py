@@ -1,6 +1,6 @@
 """Training attention with dropout as one Pallas (Triton) kernel forward and one backward, per
 batch element and head, for JAX on an NVIDIA GPU: the candidate that `gpu_train_step.py`'s
-`attn_pallas` ablation puts in `TransformerEncoderBlock` where the sequence fits one tile. Not
+`attn_pallas` ablation puts in `TransformerEncoderBlock` (sequences up to 512). Not
 yet measured on a GPU (its one device try, 2026-11-27, used `pl.dot`, which JAX 0.11 removed;
 the kernels now use `lax.dot_general` and lower to Triton for CUDA here, as a test checks);
 once it wins there it moves into `keras_bert_impl.layers` beside `pallas_layer_norm`.
@@ -21,8 +21,14 @@ same roundings to the compute dtype (the query scaled, the logits, the probabili
 gradients of each), the softmax in float32, and the same dropout mask for the same seed
 (`dropout.hashed_keep_mask` over `[batch, heads, seq, seq]`, the Dropout layer's seed
 generator advanced once). Sequence length and head size must be powers of two from 16 (a
-Triton tile) and the sequence at most `MAX_SEQUENCE` (one tile of logits per program); other
-shapes take the einsum form. Where JAX has no GPU the same kernels run in Pallas' interpreter.
+Triton tile), the sequence at most `MAX_BLOCKED`; other shapes take the einsum form. Up to
+`MAX_SEQUENCE` a program holds a head's whole `[seq, seq]` tile. Longer sequences go in blocks
+of `BLOCK` positions (`_Blocks`): a forward program per query block takes two passes over the
+key blocks (the rows' maximum and sum of exponentials, then the normalized probabilities,
+rounded and dropped, times the values: the einsum form's roundings still); the backward is a
+kernel per query block (each row's sum of probabilities times their gradients, then the
+queries' gradient) and one per key block (the keys' and values' gradients, written into the
+same gradient array). Where JAX has no GPU the kernels run in Pallas' interpreter.
 """
 
 import functools
@@ -36,7 +42,9 @@ from jax.experimental.pallas import triton as plgpu
 
 from keras_bert_impl.layers.dropout import FINALISER, GOLDEN, STEPS, hashed_keep_mask
 
-MAX_SEQUENCE = 128  # the [seq, seq] logits of one head stay in a program's registers
+MAX_SEQUENCE = 128  # up to here one program holds a head's [seq, seq] logits
+BLOCK = 128  # longer sequences: query and key blocks of this size (`_Blocks`)
+MAX_BLOCKED = 512
 
 
 def supports(seq_len, head_size, batch, heads):
@@ -44,7 +52,7 @@ def supports(seq_len, head_size, batch, heads):
     def tile(n):
         return n >= 16 and n & (n - 1) == 0
 
-    return (tile(seq_len) and seq_len <= MAX_SEQUENCE and tile(head_size)
+    return (tile(seq_len) and seq_len <= MAX_BLOCKED and tile(head_size)
             and batch * heads * seq_len * seq_len < 2**32)
 
 
@@ -54,11 +62,11 @@ def _int32(bits):
     return np.uint32(bits).view(np.int32)
 
 
-def _keep(program, seq_len, seed_ref, steps):
-    """`dropout.hashed_keep_mask` of the `[seq, seq]` slice `program` (= b * heads + n) of the
-    `[batch, heads, seq, seq]` probabilities, `seed_ref` holding its two words as int32."""
-    rows = jnp.arange(seq_len, dtype=jnp.int32)
-    bits = (program * seq_len + rows[:, None]) * seq_len + rows[None, :]
+def _keep(plane, rows, columns, seq_len, seed_ref, steps):
+    """`dropout.hashed_keep_mask` at the query positions `rows` and key positions `columns` of
+    the `[seq, seq]` slice `plane` (= b * heads + n) of the `[batch, heads, seq, seq]`
+    probabilities, `seed_ref` holding its two words as int32."""
+    bits = (plane * seq_len + rows[:, None]) * seq_len + columns[None, :]
     for word in (seed_ref[0], seed_ref[1]):
         bits = (bits ^ word) * _int32(GOLDEN)
         for shift, multiplier in FINALISER:
@@ -94,7 +102,8 @@ def _program_scores(qkv_ref, bias_ref, seed_ref, *, heads, seq_len, head_size, s
     scaled = (query.astype(jnp.float32) * (1.0 / math.sqrt(head_size))).astype(dtype)
     logits = _dot(scaled, key, (1, 1)).astype(dtype).astype(jnp.float32)
     bias = plgpu.load(bias_ref.at[batch_index, jnp.arange(seq_len)])
-    keep = _keep(batch_index * heads + head, seq_len, seed_ref, steps)
+    positions = jnp.arange(seq_len)
+    keep = _keep(batch_index * heads + head, positions, positions, seq_len, seed_ref, steps)
     return rows, scaled, key, value, logits + bias[None, :], keep
 
 
@@ -147,18 +156,167 @@ def _backward_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_ref, *
     plgpu.store(_head(dqkv_ref, rows, 2 * hidden + offset, head_size), dvalue)
 
 
+class _Blocks:
+    """One program's view of a `[seq, seq]` head split into `block`-sized query and key
+    blocks (sequences longer than `MAX_SEQUENCE`): loads of a block's query, key and value
+    rows from the fused projection, its scores and its dropout mask."""
+
+    def __init__(self, qkv_ref, bias_ref, seed_ref, *, heads, seq_len, head_size, steps,
+                 block, dtype):
+        self.qkv_ref, self.bias_ref, self.seed_ref = qkv_ref, bias_ref, seed_ref
+        self.seq_len, self.head_size, self.steps, self.block = seq_len, head_size, steps, block
+        self.dtype, self.hidden = dtype, heads * head_size
+        self.batch_index, self.head = pl.program_id(0), pl.program_id(1)
+        self.plane = self.batch_index * heads + self.head
+        self.offset = self.head * head_size
+        self.count = seq_len // block
+
+    def positions(self, index):
+        return index * self.block + jnp.arange(self.block)
+
+    def rows(self, positions):
+        return self.batch_index * self.seq_len + positions
+
+    def load(self, positions, part):
+        """Query (0), key (1) or value (2) rows at `positions`; queries come scaled."""
+        values = plgpu.load(_head(self.qkv_ref, self.rows(positions),
+                                  part * self.hidden + self.offset, self.head_size))
+        if part == 0:
+            scale = 1.0 / math.sqrt(self.head_size)
+            values = (values.astype(jnp.float32) * scale).astype(self.dtype)
+        return values
+
+    def scores(self, scaled, key, key_positions):
+        logits = _dot(scaled, key, (1, 1)).astype(self.dtype).astype(jnp.float32)
+        bias = plgpu.load(self.bias_ref.at[self.batch_index, key_positions])
+        return logits + bias[None, :]
+
+    def keep(self, query_positions, key_positions):
+        return _keep(self.plane, query_positions, key_positions, self.seq_len, self.seed_ref,
+                     self.steps)
+
+    def stats(self, ref, positions):
+        return ref.at[self.batch_index, self.head, positions]
+
+
+def _blocked_forward_kernel(qkv_ref, bias_ref, seed_ref, out_ref, lse_ref, *, block, **shape):
+    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=block, dtype=out_ref.dtype, **shape)
+    queries = view.positions(pl.program_id(2))
+    scaled = view.load(queries, 0)
+
+    def statistics(j, carry):  # the rows' maximum and sum of exponentials, online
+        peak, total = carry
+        scores = view.scores(scaled, view.load(view.positions(j), 1), view.positions(j))
+        new_peak = jnp.maximum(peak, jnp.max(scores, axis=1))
+        total = total * jnp.exp(peak - new_peak) + jnp.sum(
+            jnp.exp(scores - new_peak[:, None]), axis=1)
+        return new_peak, total
+
+    start = (jnp.full((block,), -jnp.inf, jnp.float32), jnp.zeros((block,), jnp.float32))
+    peak, total = jax.lax.fori_loop(0, view.count, statistics, start)
+
+    def context(j, sums):  # the normalized probabilities, rounded and dropped, times values
+        keys = view.positions(j)
+        scores = view.scores(scaled, view.load(keys, 1), keys)
+        probs = (jnp.exp(scores - peak[:, None]) / total[:, None]).astype(view.dtype)
+        dropped = _dropout(probs, view.keep(queries, keys), view.steps)
+        return sums + _dot(dropped, view.load(keys, 2))
+
+    sums = jax.lax.fori_loop(0, view.count, context,
+                             jnp.zeros((block, view.head_size), jnp.float32))
+    plgpu.store(_head(out_ref, view.rows(queries), view.offset, view.head_size),
+                sums.astype(view.dtype))
+    plgpu.store(view.stats(lse_ref, queries), peak + jnp.log(total))
+
+
+def _blocked_gradients(view, scaled, upstream, queries, keys, lse, delta=None):
+    """A query block's and a key block's float32 probabilities, dropped probabilities and,
+    given each query row's `delta` (the sum of its probabilities times their gradients), the
+    logits' gradient (rounded); without `delta`, the probabilities' gradient instead."""
+    key = view.load(keys, 1)
+    probs = jnp.exp(view.scores(scaled, key, keys) - lse[:, None])
+    keep = view.keep(queries, keys)
+    dropped = _dropout(probs.astype(view.dtype), keep, view.steps)
+    ddropped = _dot(upstream, view.load(keys, 2), (1, 1)).astype(view.dtype)
+    dprobs = _dropout(ddropped, keep, view.steps).astype(jnp.float32)
+    if delta is None:
+        return probs, dprobs
+    dlogits = (probs * (dprobs - delta[:, None])).astype(view.dtype)
+    return key, dropped, dlogits
+
+
+def _blocked_query_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_ref, delta_ref,
+                          *, block, **shape):
+    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=block, dtype=dqkv_ref.dtype, **shape)
+    queries = view.positions(pl.program_id(2))
+    scaled = view.load(queries, 0)
+    rows = view.rows(queries)
+    upstream = plgpu.load(_head(dout_ref, rows, view.offset, view.head_size))
+    lse = plgpu.load(view.stats(lse_ref, queries))
+
+    def deltas(j, delta):
+        probs, dprobs = _blocked_gradients(view, scaled, upstream, queries, view.positions(j),
+                                           lse)
+        return delta + jnp.sum(probs * dprobs, axis=1)
+
+    delta = jax.lax.fori_loop(0, view.count, deltas, jnp.zeros((block,), jnp.float32))
+
+    def query_gradient(j, sums):
+        key, _, dlogits = _blocked_gradients(view, scaled, upstream, queries,
+                                             view.positions(j), lse, delta)
+        return sums + _dot(dlogits, key)
+
+    sums = jax.lax.fori_loop(0, view.count, query_gradient,
+                             jnp.zeros((block, view.head_size), jnp.float32))
+    dquery = (sums.astype(view.dtype).astype(jnp.float32)
+              * (1.0 / math.sqrt(view.head_size))).astype(view.dtype)
+    plgpu.store(_head(dqkv_ref, rows, view.offset, view.head_size), dquery)
+    plgpu.store(view.stats(delta_ref, queries), delta)
+
+
+def _blocked_key_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, delta_ref, _,
+                        dqkv_ref, *, block, **shape):
+    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=block, dtype=dqkv_ref.dtype, **shape)
+    keys = view.positions(pl.program_id(2))
+
+    def key_and_value_gradients(i, sums):
+        queries = view.positions(i)
+        scaled = view.load(queries, 0)
+        upstream = plgpu.load(_head(dout_ref, view.rows(queries), view.offset,
+                                    view.head_size))
+        lse = plgpu.load(view.stats(lse_ref, queries))
+        delta = plgpu.load(view.stats(delta_ref, queries))
+        _, dropped, dlogits = _blocked_gradients(view, scaled, upstream, queries, keys, lse,
+                                                 delta)
+        dkey, dvalue = sums
+        return dkey + _dot(dlogits, scaled, (0, 0)), dvalue + _dot(dropped, upstream, (0, 0))
+
+    zeros = jnp.zeros((block, view.head_size), jnp.float32)
+    dkey, dvalue = jax.lax.fori_loop(0, view.count, key_and_value_gradients, (zeros, zeros))
+    rows = view.rows(keys)
+    plgpu.store(_head(dqkv_ref, rows, view.hidden + view.offset, view.head_size),
+                dkey.astype(view.dtype))
+    plgpu.store(_head(dqkv_ref, rows, 2 * view.hidden + view.offset, view.head_size),
+                dvalue.astype(view.dtype))
+
+
 def _warps(seq_len):
     return 8 if seq_len >= 128 else 4
 
 
-def _call(kernel, out_shape, args, shape, interpret, name):
+def _call(kernel, out_shape, args, shape, interpret, name, **options):
+    """`kernel` over a grid of (batch, heads), or (batch, heads, query or key blocks) where
+    the sequence is longer than one tile (`_Blocks`)."""
     batch, heads, seq_len, head_size, steps = shape
+    grid = (batch, heads)
+    keywords = {"heads": heads, "seq_len": seq_len, "head_size": head_size, "steps": steps}
+    if seq_len > MAX_SEQUENCE:
+        grid += (seq_len // BLOCK,)
+        keywords["block"] = BLOCK
     return pl.pallas_call(
-        functools.partial(kernel, heads=heads, seq_len=seq_len, head_size=head_size,
-                          steps=steps),
-        grid=(batch, heads), out_shape=out_shape,
-        compiler_params=plgpu.CompilerParams(num_warps=_warps(seq_len)),
-        interpret=interpret, name=name,
+        functools.partial(kernel, **keywords), grid=grid, out_shape=out_shape,
+        compiler_params=plgpu.CompilerParams(num_warps=_warps(min(seq_len, BLOCK))),
+        interpret=interpret, name=name, **options,
     )(*args)
 
 
@@ -171,16 +329,25 @@ def _attention_forward(qkv, bias, seed, shape, interpret):
     batch, heads, seq_len, head_size, _ = shape
     out_shape = [jax.ShapeDtypeStruct((qkv.shape[0], heads * head_size), qkv.dtype),
                  jax.ShapeDtypeStruct((batch, heads, seq_len), jnp.float32)]
-    context, lse = _call(_forward_kernel, out_shape, (qkv, bias, seed), shape, interpret,
+    kernel = _forward_kernel if seq_len <= MAX_SEQUENCE else _blocked_forward_kernel
+    context, lse = _call(kernel, out_shape, (qkv, bias, seed), shape, interpret,
                          "attention_forward")
     return context, (qkv, bias, seed, lse)
 
 
 def _attention_backward(shape, interpret, residuals, dcontext):
     qkv, bias, seed, lse = residuals
-    dqkv = _call(_backward_kernel, jax.ShapeDtypeStruct(qkv.shape, qkv.dtype),
-                 (qkv, bias, seed, lse, dcontext.astype(qkv.dtype)), shape, interpret,
-                 "attention_backward")
+    batch, heads, seq_len, _, _ = shape
+    gradient = jax.ShapeDtypeStruct(qkv.shape, qkv.dtype)
+    args = (qkv, bias, seed, lse, dcontext.astype(qkv.dtype))
+    if seq_len <= MAX_SEQUENCE:
+        dqkv = _call(_backward_kernel, gradient, args, shape, interpret, "attention_backward")
+    else:  # queries' gradients and each row's delta, then keys' and values' into the same
+        dqkv, delta = _call(_blocked_query_kernel, [
+            gradient, jax.ShapeDtypeStruct((batch, heads, seq_len), jnp.float32)], args,
+            shape, interpret, "attention_backward_queries")
+        dqkv = _call(_blocked_key_kernel, gradient, (*args, delta, dqkv), shape, interpret,
+                     "attention_backward_keys", input_output_aliases={6: 0})
     return dqkv, jnp.zeros_like(bias), np.zeros(seed.shape, jax.dtypes.float0)
 
 

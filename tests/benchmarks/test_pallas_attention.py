@@ -30,8 +30,16 @@ def context_and_gradient(attention, qkv, upstream):
     return np.asarray(attention(qkv), "float32"), np.asarray(jax.grad(loss)(qkv), "float32")
 
 
+@pytest.mark.parametrize("blocked", [False, True])
 @pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("bfloat16", 1e-2)])
-def test_kernels_equal_the_einsum_form_with_its_mask(dtype, rtol):
+def test_kernels_equal_the_einsum_form_with_its_mask(monkeypatch, dtype, rtol, blocked):
+    """One tile per head, or (`blocked`, as for sequences over `MAX_SEQUENCE`) blocks of 4
+    positions: 4 query blocks x 4 key blocks, the padding inside the third key block."""
+    import pallas_attention
+
+    if blocked:
+        monkeypatch.setattr(pallas_attention, "MAX_SEQUENCE", 4)
+        monkeypatch.setattr(pallas_attention, "BLOCK", 4)
     import jax.numpy as jnp
     from pallas_attention import attention_with_dropout, einsum_attention
 
@@ -61,7 +69,8 @@ def test_shapes_the_kernels_take():
     from pallas_attention import supports
 
     assert supports(128, 64, 128, 12) and supports(16, 16, 1, 1)
-    assert not supports(512, 64, 32, 12)  # longer than one tile of logits
+    assert supports(512, 64, 32, 12)  # in blocks
+    assert not supports(1024, 64, 8, 12)
     assert not supports(100, 64, 8, 12) and not supports(128, 48, 8, 12)  # not powers of two
 
 
@@ -112,14 +121,16 @@ def test_ablation_runs_the_kernels_where_they_apply(monkeypatch, seq, fused):
     np.testing.assert_allclose(pallas[2], einsum[2], atol=2e-5)
 
 
-def test_kernels_lower_to_triton_for_cuda():
+@pytest.mark.parametrize("seq, kernels", [(128, 2), (512, 3)])
+def test_kernels_lower_to_triton_for_cuda(seq, kernels):
     """Pallas' lowering to Triton (what runs first on a GPU) at BERT-base's head shape, forward
-    and backward, done here for CUDA without one: it rejects what Triton cannot express."""
+    and backward (one tile; in blocks, the backward in two kernels), done here for CUDA without
+    one: it rejects what Triton cannot express."""
     import jax
     import jax.numpy as jnp
     from pallas_attention import attention_with_dropout
 
-    batch, heads, seq, head = 2, 12, 128, 64
+    batch, heads, head = 2, 12, 64
 
     def step(qkv, bias, seed, upstream):
         context, backward = jax.vjp(lambda q: attention_with_dropout(
@@ -130,4 +141,4 @@ def test_kernels_lower_to_triton_for_cuda():
         ((batch * seq, 3 * heads * head), jnp.bfloat16), ((batch, seq), jnp.float32),
         ((2,), jnp.uint32), ((batch * seq, heads * head), jnp.bfloat16)]]
     text = jax.jit(step).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
-    assert text.count("__gpu$xla.gpu.triton") == 2  # the forward and the backward kernel
+    assert text.count("__gpu$xla.gpu.triton") == kernels
