@@ -1,4 +1,4 @@
-"""Training attention with dropout as one Pallas (Triton) kernel forward and one backward, per
+"""Training attention with dropout as Pallas (Triton) kernels, forward and backward, per
 batch element and head, for JAX on an NVIDIA GPU: the candidate that `gpu_train_step.py`'s
 `attn_pallas` ablation puts in `TransformerEncoderBlock` (sequences up to 512). Not
 yet measured on a GPU (its one device try, 2026-11-27, used `pl.dot`, which JAX 0.11 removed;
@@ -53,7 +53,7 @@ def supports(seq_len, head_size, batch, heads):
         return n >= 16 and n & (n - 1) == 0
 
     return (tile(seq_len) and seq_len <= MAX_BLOCKED and tile(head_size)
-            and batch * heads * seq_len * seq_len < 2**32)
+            and 0 < batch * heads * seq_len * seq_len < 2**32)
 
 
 def _int32(bits):

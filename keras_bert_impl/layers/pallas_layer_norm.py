@@ -160,5 +160,7 @@ def layer_norm(x, gamma, beta, epsilon, dtype=None, interpret=None):
         interpret = jax.default_backend() != "gpu"
     x = jnp.asarray(x)
     dtype = jnp.dtype(dtype or x.dtype)
+    if x.size == 0:  # no rows: no programs to run (an empty grid), and nothing to normalize
+        return jnp.zeros(x.shape, dtype)
     rows = x.reshape(-1, x.shape[-1])
     return _layer_norm_rows(rows, gamma, beta, epsilon, dtype, interpret).reshape(x.shape)

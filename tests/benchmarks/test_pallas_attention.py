@@ -71,6 +71,7 @@ def test_shapes_the_kernels_take():
     assert supports(128, 64, 128, 12) and supports(16, 16, 1, 1)
     assert supports(512, 64, 32, 12)  # in blocks
     assert not supports(1024, 64, 8, 12)
+    assert not supports(128, 64, 0, 12)  # an empty batch: no programs to run
     assert not supports(100, 64, 8, 12) and not supports(128, 48, 8, 12)  # not powers of two
 
 

@@ -58,6 +58,19 @@ def test_kernels_equal_the_ops_form(shape, dtype, rtol):
     assert np.abs(np.asarray(ours[1], "float32")).max() > 0.1
 
 
+def test_an_empty_batch_gives_an_empty_output_and_gradients():
+    import jax
+    import jax.numpy as jnp
+
+    from keras_bert_impl.layers.pallas_layer_norm import layer_norm
+
+    x = jnp.zeros((0, 5, 32), "bfloat16")
+    assert layer_norm(x, jnp.ones(32), jnp.zeros(32), 1e-12).shape == (0, 5, 32)
+    grads = jax.grad(lambda x, g: layer_norm(x, g, jnp.zeros(32), 1e-12).astype("float32").sum(),
+                     argnums=(0, 1))(x, jnp.ones(32))
+    assert grads[0].shape == (0, 5, 32) and np.all(np.asarray(grads[1]) == 0)
+
+
 def test_output_dtype_is_the_one_asked_for():
     import jax.numpy as jnp
 
