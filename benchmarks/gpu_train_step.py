@@ -39,7 +39,8 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   dropout seed, so a speed probe only); `attn_heads_first` the attention in its heads-first
   form (one transpose of the fused q/k/v projection in, one out, with dropout); `attn_pallas`
   the attention with dropout as Pallas kernels (`pallas_attention.py`, seq <= 512),
-  `attn_pallas_warps4` / `attn_pallas_warps16` with 4 or 16 warps a program (8);
+  `attn_pallas_warps4` / `attn_pallas_warps16` with 4 or 16 warps a program (8),
+  `attn_pallas_blocks64` in blocks of 64 at every length;
 - `gelu_erfc` the exact GELU through `erfc`; `gelu_recompute` its gradient recomputing
   `Phi(x)` rather than keeping it; `softmax_bf16` attention's softmax in bf16;
   `softmax_recompute` its float32 softmax with the gradient recomputing the probabilities
@@ -399,6 +400,14 @@ def _patch_attention_warps(warps):
     pallas_attention._warps = lambda seq_len: warps
 
 
+def _patch_attention_blocks(block):
+    """The Pallas attention in blocks of `block` positions from that length on (by default one
+    tile per head up to 128, blocks of 128 beyond): smaller tiles, more programs."""
+    import pallas_attention
+
+    pallas_attention.MAX_SEQUENCE = pallas_attention.BLOCK = block
+
+
 def _patch_layer_norm_tiles(rows, blocks):
     """The Pallas LayerNorm's tiles: `rows` rows a program normalizes at once (forward and
     backward), `blocks` such tiles a backward program walks."""
@@ -436,6 +445,7 @@ VARIANTS = {
     "attn_pallas": {"attention_pallas": True},
     "attn_pallas_warps4": {"attention_pallas": True, "attn_warps": 4},
     "attn_pallas_warps16": {"attention_pallas": True, "attn_warps": 16},
+    "attn_pallas_blocks64": {"attention_pallas": True, "attn_blocks": 64},
     "ln_rows2": {"ln_tiles": [2, 16]},
     "ln_rows8": {"ln_tiles": [8, 4]},
     "ln_blocks16": {"ln_tiles": [4, 16]},
@@ -474,6 +484,8 @@ def apply_variant(spec):
         _patch_attention_pallas()
     if "attn_warps" in spec:
         _patch_attention_warps(spec["attn_warps"])
+    if "attn_blocks" in spec:
+        _patch_attention_blocks(spec["attn_blocks"])
     if "ln_tiles" in spec:
         _patch_layer_norm_tiles(*spec["ln_tiles"])
 

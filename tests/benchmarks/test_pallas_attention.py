@@ -95,10 +95,13 @@ def block_outputs(block, state, x, mask, upstream):
     return kernels, y, dx
 
 
-@pytest.mark.parametrize("seq, fused", [(16, True), (24, False)])
-def test_ablation_runs_the_kernels_where_they_apply(monkeypatch, seq, fused):
+@pytest.mark.parametrize("variant, seq, fused", [("attn_pallas", 16, True),
+                                                 ("attn_pallas", 24, False),
+                                                 ("attn_pallas_blocks64", 128, True)])
+def test_ablation_runs_the_kernels_where_they_apply(monkeypatch, variant, seq, fused):
     import gpu_train_step
     import jax.numpy as jnp
+    import pallas_attention
 
     from keras_bert_impl.layers import transformer
     from keras_bert_impl.layers.transformer import TransformerEncoderBlock
@@ -115,7 +118,9 @@ def test_ablation_runs_the_kernels_where_they_apply(monkeypatch, seq, fused):
     einsum = block_outputs(block, seeds, x, mask, upstream)
     monkeypatch.setattr(transformer.TransformerEncoderBlock, "_attention",
                         transformer.TransformerEncoderBlock._attention)
-    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_pallas"])
+    for name in ("MAX_SEQUENCE", "BLOCK"):
+        monkeypatch.setattr(pallas_attention, name, getattr(pallas_attention, name))
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS[variant])
     pallas = block_outputs(block, seeds, x, mask, upstream)
     assert (einsum[0], pallas[0]) == (False, fused)
     np.testing.assert_allclose(pallas[1], einsum[1], atol=2e-5)
