@@ -47,8 +47,9 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   from the bf16 logits and each row's log-sum-exp (no float32 probabilities kept);
   `mlm_autodiff` the tied MLM projection differentiated op by op; `ln_xla` LayerNorm as XLA's
   fusions (shipped before 2026-11-27) instead of its Pallas kernels (`pallas_layer_norm`);
-  `ln_closed_form` that with its gradient written out; `ln_rows2`, `ln_rows8`, `ln_blocks16`
-  the Pallas LayerNorm's tiles (rows per program 4 and backward tiles per program 8 shipped);
+  `ln_closed_form` that with its gradient written out; `ln_rows2`, `ln_rows8`, `ln_blocks16`,
+  `ln_blocks2` the Pallas LayerNorm's tiles (rows per program 4 and backward tiles per program
+  8 shipped: 512 backward programs at 128 x 128, 4 warps each; `ln_blocks2` makes 2,048);
   `gelu_tanh` the tanh GELU (other
   numerics: a probe of what the exact GELU's `erf` costs); `spe4` four steps per `fit`
   execution;
@@ -449,6 +450,7 @@ VARIANTS = {
     "ln_rows2": {"ln_tiles": [2, 16]},
     "ln_rows8": {"ln_tiles": [8, 4]},
     "ln_blocks16": {"ln_tiles": [4, 16]},
+    "ln_blocks2": {"ln_tiles": [4, 2]},
     "cmdbuf_off": {"xla_flags": "--xla_gpu_enable_command_buffer="},
     "cmdbuf_min1": {"xla_flags": "--xla_gpu_graph_min_graph_size=1"},
     "gelu_tanh": {"config": {"hidden_act": "gelu_approximate"}},

@@ -221,7 +221,7 @@ def test_ln_xla_ablation_turns_the_pallas_kernels_off(monkeypatch):
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
                     reason="the GPU benchmark's patches run on JAX")
-@pytest.mark.parametrize("variant", ["ln_rows2", "ln_rows8", "ln_blocks16"])
+@pytest.mark.parametrize("variant", ["ln_rows2", "ln_rows8", "ln_blocks16", "ln_blocks2"])
 def test_layer_norm_tile_ablations_keep_values_and_gradients(monkeypatch, variant):
     import jax
 
