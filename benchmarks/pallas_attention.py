@@ -89,24 +89,6 @@ def _head(ref, rows, offset, head_size):
     return ref.at[rows[:, None], columns[None, :]]
 
 
-def _program_scores(qkv_ref, bias_ref, seed_ref, *, heads, seq_len, head_size, steps,
-                    dtype):
-    """One program's token rows, scaled query, key, value, float32 scores (logits + bias) and
-    dropout mask: its batch element and head are the program's ids."""
-    batch_index, head = pl.program_id(0), pl.program_id(1)
-    rows = batch_index * seq_len + jnp.arange(seq_len)
-    offset, hidden = head * head_size, heads * head_size
-    query = plgpu.load(_head(qkv_ref, rows, offset, head_size))
-    key = plgpu.load(_head(qkv_ref, rows, hidden + offset, head_size))
-    value = plgpu.load(_head(qkv_ref, rows, 2 * hidden + offset, head_size))
-    scaled = (query.astype(jnp.float32) * (1.0 / math.sqrt(head_size))).astype(dtype)
-    logits = _dot(scaled, key, (1, 1)).astype(dtype).astype(jnp.float32)
-    bias = plgpu.load(bias_ref.at[batch_index, jnp.arange(seq_len)])
-    positions = jnp.arange(seq_len)
-    keep = _keep(batch_index * heads + head, positions, positions, seq_len, seed_ref, steps)
-    return rows, scaled, key, value, logits + bias[None, :], keep
-
-
 def _dropout(values, keep, steps):
     """`Dropout`'s `where(keep, values * scale, 0)` in `values`' dtype."""
     dtype = values.dtype
@@ -115,51 +97,10 @@ def _dropout(values, keep, steps):
                      jnp.zeros((), dtype))
 
 
-def _lse(ref, seq_len):
-    return ref.at[pl.program_id(0), pl.program_id(1), jnp.arange(seq_len)]
-
-
-def _forward_kernel(qkv_ref, bias_ref, seed_ref, out_ref, lse_ref, *, heads, seq_len,
-                    head_size, steps):
-    dtype = out_ref.dtype
-    rows, _, _, value, scores, keep = _program_scores(
-        qkv_ref, bias_ref, seed_ref, heads=heads, seq_len=seq_len, head_size=head_size,
-        steps=steps, dtype=dtype)
-    peak = jnp.max(scores, axis=1)
-    exps = jnp.exp(scores - peak[:, None])
-    total = jnp.sum(exps, axis=1)
-    dropped = _dropout((exps / total[:, None]).astype(dtype), keep, steps)
-    context = _dot(dropped, value).astype(dtype)
-    plgpu.store(_head(out_ref, rows, pl.program_id(1) * head_size, head_size), context)
-    plgpu.store(_lse(lse_ref, seq_len), peak + jnp.log(total))
-
-
-def _backward_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_ref, *, heads,
-                     seq_len, head_size, steps):
-    dtype = dqkv_ref.dtype
-    rows, scaled, key, value, scores, keep = _program_scores(
-        qkv_ref, bias_ref, seed_ref, heads=heads, seq_len=seq_len, head_size=head_size,
-        steps=steps, dtype=dtype)
-    probs = jnp.exp(scores - plgpu.load(_lse(lse_ref, seq_len))[:, None])
-    dropped = _dropout(probs.astype(dtype), keep, steps)
-    offset, hidden = pl.program_id(1) * head_size, heads * head_size
-    upstream = plgpu.load(_head(dout_ref, rows, offset, head_size))
-    dvalue = _dot(dropped, upstream, (0, 0)).astype(dtype)
-    ddropped = _dot(upstream, value, (1, 1)).astype(dtype)
-    dprobs = _dropout(ddropped, keep, steps).astype(jnp.float32)
-    dlogits = (probs * (dprobs - jnp.sum(dprobs * probs, axis=1)[:, None])).astype(dtype)
-    dscaled = _dot(dlogits, key).astype(dtype)
-    dquery = (dscaled.astype(jnp.float32) * (1.0 / math.sqrt(head_size))).astype(dtype)
-    dkey = _dot(dlogits, scaled, (0, 0)).astype(dtype)
-    plgpu.store(_head(dqkv_ref, rows, offset, head_size), dquery)
-    plgpu.store(_head(dqkv_ref, rows, hidden + offset, head_size), dkey)
-    plgpu.store(_head(dqkv_ref, rows, 2 * hidden + offset, head_size), dvalue)
-
-
 class _Blocks:
     """One program's view of a `[seq, seq]` head split into `block`-sized query and key
-    blocks (sequences longer than `MAX_SEQUENCE`): loads of a block's query, key and value
-    rows from the fused projection, its scores and its dropout mask."""
+    blocks (one block of the whole sequence up to `MAX_SEQUENCE`): loads of a block's query,
+    key and value rows from the fused projection, its scores and its dropout mask."""
 
     def __init__(self, qkv_ref, bias_ref, seed_ref, *, heads, seq_len, head_size, steps,
                  block, dtype):
@@ -197,6 +138,45 @@ class _Blocks:
 
     def stats(self, ref, positions):
         return ref.at[self.batch_index, self.head, positions]
+
+
+def _forward_kernel(qkv_ref, bias_ref, seed_ref, out_ref, lse_ref, **shape):
+    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=shape["seq_len"], dtype=out_ref.dtype,
+                   **shape)
+    positions = view.positions(0)
+    scores = view.scores(view.load(positions, 0), view.load(positions, 1), positions)
+    peak = jnp.max(scores, axis=1)
+    exps = jnp.exp(scores - peak[:, None])
+    total = jnp.sum(exps, axis=1)
+    dropped = _dropout((exps / total[:, None]).astype(view.dtype),
+                       view.keep(positions, positions), view.steps)
+    context = _dot(dropped, view.load(positions, 2)).astype(view.dtype)
+    plgpu.store(_head(out_ref, view.rows(positions), view.offset, view.head_size), context)
+    plgpu.store(view.stats(lse_ref, positions), peak + jnp.log(total))
+
+
+def _backward_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_ref, **shape):
+    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=shape["seq_len"], dtype=dqkv_ref.dtype,
+                   **shape)
+    dtype, offset, hidden = view.dtype, view.offset, view.hidden
+    positions = view.positions(0)
+    rows = view.rows(positions)
+    scaled, key = view.load(positions, 0), view.load(positions, 1)
+    probs = jnp.exp(view.scores(scaled, key, positions)
+                    - plgpu.load(view.stats(lse_ref, positions))[:, None])
+    keep = view.keep(positions, positions)
+    dropped = _dropout(probs.astype(dtype), keep, view.steps)
+    upstream = plgpu.load(_head(dout_ref, rows, offset, view.head_size))
+    dvalue = _dot(dropped, upstream, (0, 0)).astype(dtype)
+    ddropped = _dot(upstream, view.load(positions, 2), (1, 1)).astype(dtype)
+    dprobs = _dropout(ddropped, keep, view.steps).astype(jnp.float32)
+    dlogits = (probs * (dprobs - jnp.sum(dprobs * probs, axis=1)[:, None])).astype(dtype)
+    dscaled = _dot(dlogits, key).astype(dtype)
+    dquery = (dscaled.astype(jnp.float32) * (1.0 / math.sqrt(view.head_size))).astype(dtype)
+    dkey = _dot(dlogits, scaled, (0, 0)).astype(dtype)
+    plgpu.store(_head(dqkv_ref, rows, offset, view.head_size), dquery)
+    plgpu.store(_head(dqkv_ref, rows, hidden + offset, view.head_size), dkey)
+    plgpu.store(_head(dqkv_ref, rows, 2 * hidden + offset, view.head_size), dvalue)
 
 
 def _blocked_forward_kernel(qkv_ref, bias_ref, seed_ref, out_ref, lse_ref, *, block, **shape):
