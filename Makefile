@@ -25,8 +25,8 @@ demo: $(VENV)/.installed-demo
 # tests marked tensorflow_only: raw-text preprocessing, which runs in tf.data on every backend),
 # and the GPU benchmark's own tests (its patches and Pallas kernels act on the JAX code paths).
 BACKEND_TESTS := tests/layers $(filter-out %/test_input_checks.py %/test_dynamic_padding.py,\
-	$(wildcard tests/models/test_*.py)) tests/benchmarks/test_gpu_train_step.py \
-	tests/benchmarks/test_pallas_attention.py
+	$(wildcard tests/models/test_*.py)) tests/benchmarks/test_gpu_train_step.py
+
 
 # pytest-xdist: one worker per core (`-n auto`), tests handed out as workers free up.
 XDIST := -n auto --dist worksteal

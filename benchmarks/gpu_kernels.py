@@ -8,9 +8,10 @@ backward, each form against a copy of the same bytes (the memory's ceiling, same
 Forms: LayerNorm as XLA fuses its `keras.ops` form (`xla`: what runs off NVIDIA GPUs) and as
 the two Pallas kernels it runs on one (`pallas`: `keras_bert_impl.layers.pallas_layer_norm`),
 whose outputs and gradients are checked against XLA's first; the training attention with
-dropout as XLA runs the einsum form (`xla`) and as the Pallas kernels of
-`pallas_attention.py` (`pallas`, checked likewise); the exact GELU as shipped (`erf` in
-float32), its tanh approximation and `x * sigmoid(1.702 x)` (probes of what `erf` costs).
+dropout as XLA runs the einsum form (`xla`) and as the Pallas kernels it runs on an NVIDIA GPU
+(`pallas`: `keras_bert_impl.layers.pallas_attention`, checked likewise); the exact GELU as
+shipped (`erf` in float32), its tanh approximation and `x * sigmoid(1.702 x)` (probes of what
+`erf` costs).
 A line per form: microseconds per call (`--reps` calls queued back to back, waited for once),
 GB/s of the bytes it must move at least, and that as a fraction of the copy's.
 """
@@ -57,8 +58,8 @@ def layer_norm_forms(interpret):
 
 def attention_forms(batch, heads, interpret):
     """name -> f(qkv, bias, seed) of each training-attention form, dropout 0.1: the einsum
-    form XLA runs (`xla`) and the Pallas kernels of `pallas_attention.py` (`pallas`)."""
-    from pallas_attention import attention_with_dropout, einsum_attention
+    form XLA runs (`xla`) and the Pallas kernels (`pallas`)."""
+    from keras_bert_impl.layers.pallas_attention import attention_with_dropout, einsum_attention
 
     options = {"batch": batch, "heads": heads, "steps": 205}
     return {"xla": lambda qkv, bias, seed: einsum_attention(qkv, bias, seed, **options),

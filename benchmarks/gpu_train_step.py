@@ -37,22 +37,22 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   threefry word per element; `no_attn_dropout` / `no_dropout` without (attention) dropout;
 - `attn_cudnn` attention with dropout as one cuDNN fused kernel (JAX's private API; a fixed
   dropout seed, so a speed probe only); `attn_heads_first` the attention in its heads-first
-  form (one transpose of the fused q/k/v projection in, one out, with dropout); `attn_pallas`
-  the attention with dropout as Pallas kernels (`pallas_attention.py`, seq <= 512),
-  `attn_pallas_warps4` / `attn_pallas_warps16` with 4 or 16 warps a program (8),
-  `attn_pallas_blocks64` in blocks of 64 at every length;
+  form (one transpose of the fused q/k/v projection in, one out, with dropout); `attn_xla` the
+  einsum form through XLA (shipped up to 3c81c01) instead of the Pallas kernels
+  (`pallas_attention`, seq <= 512); `attn_warps4` / `attn_warps16` those with 4 or 16 warps a
+  program (8), `attn_blocks64` in blocks of 64 at every length;
 - `gelu_erfc` the exact GELU through `erfc`; `gelu_recompute` its gradient recomputing
   `Phi(x)` rather than keeping it; `softmax_bf16` attention's softmax in bf16;
   `softmax_recompute` its float32 softmax with the gradient recomputing the probabilities
   from the bf16 logits and each row's log-sum-exp (no float32 probabilities kept);
   `mlm_autodiff` the tied MLM projection differentiated op by op; `ln_xla` LayerNorm as XLA's
   fusions (shipped before 2026-11-27) instead of its Pallas kernels (`pallas_layer_norm`);
-  `ln_closed_form` that with its gradient written out; `ln_rows2`, `ln_rows8`, `ln_blocks16`,
-  `ln_blocks2` the Pallas LayerNorm's tiles (rows per program 4 and backward tiles per program
-  8 shipped: 512 backward programs at 128 x 128, 4 warps each; `ln_blocks2` makes 2,048);
-  `gelu_tanh` the tanh GELU (other
-  numerics: a probe of what the exact GELU's `erf` costs); `spe4` four steps per `fit`
-  execution;
+  `ln_closed_form` that with its gradient written out; `ln_f32_out` the LayerNorms inside the
+  layers writing float32 (shipped up to 3c81c01) rather than bfloat16 (`inner_layer_norm`);
+  `ln_rows2`, `ln_rows8`, `ln_blocks16`, `ln_blocks2` the Pallas LayerNorm's tiles (rows per
+  program 4 and backward tiles per program 8 shipped: 512 backward programs at 128 x 128, 4
+  warps each; `ln_blocks2` makes 2,048); `gelu_tanh` the tanh GELU (other numerics: a probe of
+  what the exact GELU's `erf` costs); `spe4` four steps per `fit` execution;
 - XLA flags: `triton_gemm` XLA's Triton gemm fusions, which importing our package turns off
   (`keras_bert_impl.xla_flags`); `xla_cublaslt` XLA's cuBLASLt matmuls (bias epilogues);
   `cmdbuf_off` no CUDA graphs (XLA's command buffers); `cmdbuf_min1` graphs of any size.
@@ -368,35 +368,32 @@ def _patch_layer_norm_xla():
     normalization.runs_pallas_kernels = lambda: False
 
 
-def _patch_attention_pallas():
-    """The training attention with dropout as Pallas kernels (`pallas_attention.py`) where
-    the shape fits (seq <= 512), the einsum form elsewhere; the same numbers and mask (a test
-    checks it in Pallas' interpreter)."""
-    from keras import ops
-    from pallas_attention import attention_with_dropout, supports
+def _patch_layer_norm_float32_output():
+    """The LayerNorms inside the encoder, the embeddings and the MLM head with the `float32`
+    policy (shipped up to 3c81c01): a float32 output that the layer rounds to bfloat16 in
+    a pass of its own (and the gradient's converted back), where `inner_layer_norm` writes
+    bfloat16 directly."""
+    from keras_bert_impl.layers import embeddings, heads, normalization, transformer
 
+    def float32_layer_norm(epsilon, compute_dtype, name):
+        return normalization.LayerNorm(epsilon=epsilon, dtype="float32", name=name)
+
+    for module in (embeddings, heads, transformer):
+        module.inner_layer_norm = float32_layer_norm
+
+
+def _patch_attention_xla():
+    """The training attention as XLA runs the block's einsum form (shipped up to
+    3c81c01) instead of the Pallas kernels (`pallas_attention`) it runs on an NVIDIA GPU."""
     from keras_bert_impl.layers import transformer
-    from keras_bert_impl.layers.dropout import drop_steps
 
-    shipped = transformer.TransformerEncoderBlock._attention
-
-    def attention(self, rows, batch, seq_len, padding_mask, training):
-        steps = drop_steps(self.attention_dropout_rate)
-        if not (training and steps is not None
-                and supports(seq_len, self.head_size, batch, self.num_heads)):
-            return shipped(self, rows, batch, seq_len, padding_mask, training)
-        bias = ops.reshape(transformer.attention_bias(padding_mask), (batch, seq_len))
-        return attention_with_dropout(self.qkv_dense(rows), bias,
-                                      self.attention_dropout.seed_generator.next(),
-                                      batch=batch, heads=self.num_heads, steps=steps)
-
-    transformer.TransformerEncoderBlock._attention = attention
+    transformer.runs_pallas_kernels = lambda: False
 
 
 def _patch_attention_warps(warps):
     """The Pallas attention's programs with `warps` warps (8 by default at seq 128: fewer
     hold more of the `[seq, seq]` tiles per thread, more share them out)."""
-    import pallas_attention
+    from keras_bert_impl.layers import pallas_attention
 
     pallas_attention._warps = lambda seq_len: warps
 
@@ -404,7 +401,7 @@ def _patch_attention_warps(warps):
 def _patch_attention_blocks(block):
     """The Pallas attention in blocks of `block` positions from that length on (by default one
     tile per head up to 128, blocks of 128 beyond): smaller tiles, more programs."""
-    import pallas_attention
+    from keras_bert_impl.layers import pallas_attention
 
     pallas_attention.MAX_SEQUENCE = pallas_attention.BLOCK = block
 
@@ -443,10 +440,11 @@ VARIANTS = {
     "mlm_autodiff": {"mlm_autodiff": True},
     "ln_closed_form": {"ln_closed_form": True, "ln_xla": True},
     "ln_xla": {"ln_xla": True},
-    "attn_pallas": {"attention_pallas": True},
-    "attn_pallas_warps4": {"attention_pallas": True, "attn_warps": 4},
-    "attn_pallas_warps16": {"attention_pallas": True, "attn_warps": 16},
-    "attn_pallas_blocks64": {"attention_pallas": True, "attn_blocks": 64},
+    "attn_xla": {"attention_xla": True},
+    "ln_f32_out": {"ln_float32_output": True},
+    "attn_warps4": {"attn_warps": 4},
+    "attn_warps16": {"attn_warps": 16},
+    "attn_blocks64": {"attn_blocks": 64},
     "ln_rows2": {"ln_tiles": [2, 16]},
     "ln_rows8": {"ln_tiles": [8, 4]},
     "ln_blocks16": {"ln_tiles": [4, 16]},
@@ -482,8 +480,10 @@ def apply_variant(spec):
         _patch_layer_norm_closed_form()
     if spec.get("ln_xla"):
         _patch_layer_norm_xla()
-    if spec.get("attention_pallas"):
-        _patch_attention_pallas()
+    if spec.get("ln_float32_output"):
+        _patch_layer_norm_float32_output()
+    if spec.get("attention_xla"):
+        _patch_attention_xla()
     if "attn_warps" in spec:
         _patch_attention_warps(spec["attn_warps"])
     if "attn_blocks" in spec:

@@ -34,7 +34,7 @@ from keras import ops
 from keras_bert_impl.keras_private import Int8CallHook, mark_quantized, remove_variable
 from keras_bert_impl.layers.dropout import Dropout
 from keras_bert_impl.layers.initializers import bert_initializer
-from keras_bert_impl.layers.normalization import LayerNorm
+from keras_bert_impl.layers.normalization import inner_layer_norm
 
 
 def _check_int8(mode):
@@ -201,10 +201,8 @@ class BertEmbeddings(Int8CallHook, keras.layers.Layer):
         self.dropout_rate = dropout
         self.initializer_range = initializer_range
         self.layer_norm_epsilon = layer_norm_epsilon
-        # LayerNorm always runs in float32 (mixed precision keeps its statistics exact).
-        self.layer_norm = LayerNorm(
-            epsilon=layer_norm_epsilon, dtype="float32", name="layer_norm"
-        )
+        # LayerNorm statistics in float32 (mixed precision keeps them exact), output in ours.
+        self.layer_norm = inner_layer_norm(layer_norm_epsilon, self.compute_dtype, "layer_norm")
         # A quantized policy is this layer's alone: the dropout takes its compute dtype.
         policy = self.dtype_policy
         self.dropout = Dropout(

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
-from keras_bert_impl.layers.normalization import LayerNorm
+from keras_bert_impl.layers.normalization import inner_layer_norm
 from keras_bert_impl.layers.transformer import get_activation
 
 
@@ -106,9 +106,7 @@ class MaskedLMHead(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="transform",
         )
-        self.layer_norm = LayerNorm(
-            epsilon=layer_norm_epsilon, dtype="float32", name="layer_norm"
-        )
+        self.layer_norm = inner_layer_norm(layer_norm_epsilon, self.compute_dtype, "layer_norm")
 
     def build(self, sequence_output_shape=None, mask_positions_shape=None):
         if not self.embeddings.built:

@@ -129,6 +129,31 @@ def test_records_of_the_h200_runs_of_2026_11_27():
     assert (round(pallas["ours"]), round(pallas["peers"]["ours as shipped"])) == (4711, 4422)
 
 
+def test_records_of_the_pallas_attention_runs():
+    """H200 run 5: `ours` with the Pallas attention and the LayerNorms writing bfloat16,
+    against `attn_xla`, `ln_f32_out`, both (the code before) and the peers; H100 run 4, where
+    the Pallas attention was the ablation `attn_pallas`."""
+    results = BENCHMARKS / "results"
+    run5 = gpu_train_step.records(results / "gpu_train_step-nvidia-h200-2026-11-27-run5.jsonl",
+                                  "bert_base")
+    ours = {r["config"].split(" mixed")[0]: r for r in run5
+            if r["name"] == "GPU train step (MLM+NSP)"}
+    main = ours["bert_base seq=128 batch=128"]
+    assert round(main["ours"]) == 5329
+    assert {k: round(v) for k, v in main["peers"].items()} == {"keras-hub": 2070,
+                                                              "hf-compile": 3831}
+    assert "MFU 46.5% of the 807 TFLOP/s" in main["notes"]
+    assert round(ours["bert_base seq=512 batch=32"]["ours"]) == 884
+    ablations = {r["name"].rsplit(" ", 1)[1]: round(r["ours"]) for r in run5
+                 if r["name"].startswith("GPU train step ablation") and "seq=128" in r["config"]}
+    assert ablations == {"attn_xla": 4769, "ln_f32_out": 5084, "attn_xla+ln_f32_out": 4579}
+    run4 = gpu_train_step.records(results / "gpu_train_step-nvidia-h100-2026-11-27-run4.jsonl",
+                                  "bert_base")
+    pallas = next(r for r in run4 if r["name"] == "GPU train step ablation attn_pallas"
+                  and "seq=128" in r["config"])
+    assert (round(pallas["ours"]), round(pallas["peers"]["ours as shipped"])) == (4766, 4163)
+
+
 def test_records_of_the_h100_runs():
     """The committed H100 run (2026-11-27, run 2): its `ours` is 41b4d93 (Triton gemms on);
     `xla_no_triton_gemm` is the code shipped since, 1.08x; the ablations that chose the
@@ -217,6 +242,53 @@ def test_ln_xla_ablation_turns_the_pallas_kernels_off(monkeypatch):
     gpu_train_step.apply_variant(gpu_train_step.VARIANTS["ln_xla"])
     assert not kernels()
     np.testing.assert_allclose(np.asarray(layer(x)), pallas, atol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
+def test_ln_f32_out_ablation_keeps_the_blocks_output(monkeypatch):
+    """`ln_f32_out` gives the LayerNorms inside the layers the float32 policy again (a float32
+    output the block rounds): the same bfloat16 block output."""
+    from keras_bert_impl.layers import embeddings, heads, transformer
+
+    for module in (embeddings, heads, transformer):
+        monkeypatch.setattr(module, "inner_layer_norm", module.inner_layer_norm)
+    x = np.random.default_rng(0).normal(size=(2, 8, 16)).astype("float32")
+
+    def block():
+        made = transformer.TransformerEncoderBlock(hidden_size=16, num_heads=2,
+                                                   intermediate_size=32, dtype="mixed_bfloat16")
+        made(x, np.ones((2, 8), "int32"))
+        return made
+
+    shipped = block()
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["ln_f32_out"])
+    ablation = block()
+    ablation.set_weights(shipped.get_weights())
+    assert (shipped.output_layer_norm.dtype_policy.name,
+            ablation.output_layer_norm.dtype_policy.name) == ("mixed_bfloat16", "float32")
+    np.testing.assert_array_equal(np.asarray(ablation(x, np.ones((2, 8), "int32")), "float32"),
+                                  np.asarray(shipped(x, np.ones((2, 8), "int32")), "float32"))
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
+def test_attention_ablations_reach_the_pallas_attention(monkeypatch):
+    """`attn_xla` takes the block's training attention off the Pallas kernels (here pretended
+    on); `attn_blocks64` and `attn_warps4`/`16` change the kernels' tiles and warps."""
+    from keras_bert_impl.layers import pallas_attention, transformer
+
+    monkeypatch.setattr(transformer, "runs_pallas_kernels", lambda: True)
+    for name in ("MAX_SEQUENCE", "BLOCK", "_warps"):
+        monkeypatch.setattr(pallas_attention, name, getattr(pallas_attention, name))
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_xla"])
+    assert not transformer.runs_pallas_kernels()
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_blocks64"])
+    assert (pallas_attention.MAX_SEQUENCE, pallas_attention.BLOCK) == (64, 64)
+    assert pallas_attention.supports(128, 64, 2, 12)
+    for warps in (4, 16):
+        gpu_train_step.apply_variant(gpu_train_step.VARIANTS[f"attn_warps{warps}"])
+        assert pallas_attention._warps(128) == warps
 
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",

@@ -363,6 +363,34 @@ def test_layer_norm_computes_in_float32_and_fixes_its_axis():
         LayerNorm(center=False)
 
 
+def test_inner_layer_norm_rounds_its_float32_result_once_into_the_owners_dtype():
+    """The LayerNorm inside a bfloat16 layer: float32 `gamma` and `beta` used unrounded (no
+    autocast), float32 statistics, the output in bfloat16: exactly a float32 LayerNorm's
+    output rounded once (what the layers did before, with an extra pass)."""
+    from keras_bert_impl.layers.normalization import inner_layer_norm
+
+    rng = np.random.default_rng(0)
+    x = ops.cast(rng.normal(size=(64, HIDDEN)) * 3 + 1, "bfloat16")
+    inner, full = inner_layer_norm(1e-12, "bfloat16", "n"), LayerNorm(epsilon=1e-12)
+    for norm in (inner, full):
+        norm.build((None, HIDDEN))
+        norm.set_weights([1 + rng.normal(size=HIDDEN).astype("float32") / 7,
+                          rng.normal(size=HIDDEN).astype("float32") / 7] if norm is inner
+                         else inner.get_weights())
+    y = inner(x)
+    assert ops.convert_to_numpy(y).dtype.name == "bfloat16" and inner.gamma.dtype == "float32"
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(ops.cast(y, "float32")),
+        ops.convert_to_numpy(ops.cast(ops.cast(full(ops.cast(x, "float32")), "bfloat16"),
+                                      "float32")))
+    block = TransformerEncoderBlock(hidden_size=HIDDEN, num_heads=2, intermediate_size=32,
+                                    dtype="mixed_bfloat16")
+    norm = block.output_layer_norm
+    assert (norm.compute_dtype, norm.variable_dtype, norm.autocast) == ("bfloat16", "float32",
+                                                                        False)
+    assert inner_layer_norm(1e-12, "float32", "n").dtype_policy.name == "float32"
+
+
 def test_exact_gelu_value_and_hand_written_gradient_match_the_erf_form():
     """`exact_gelu` (the "gelu" activation) computes Keras' exact GELU and differentiates it
     by hand; both match float64 NumPy (`Phi(x) + x phi(x)` for the derivative) and Keras'

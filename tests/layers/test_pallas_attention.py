@@ -1,18 +1,13 @@
-"""`benchmarks/pallas_attention.py`, the training attention with dropout as Pallas kernels
-(the GPU benchmark's `attn_pallas` ablation), checked in Pallas' interpreter (the same kernel
-code, on the CPU): the context and the gradient of the fused projection equal the einsum
-form's with its dropout mask (float32 and bfloat16, padded keys); another seed gives other
-values; the kernels lower to Triton for CUDA; and under the ablation the block reaches them
-exactly where the shape fits, with the same numbers."""
-
-import sys
-from pathlib import Path
+"""`pallas_attention`, the training attention with dropout as Pallas kernels that
+`TransformerEncoderBlock` runs on an NVIDIA GPU under JAX, checked in Pallas' interpreter (the
+same kernel code, on the CPU): the context and the gradient of the fused projection equal the
+einsum form's with its dropout mask (float32 and bfloat16, padded keys); another seed gives
+other values; the kernels lower to Triton for CUDA; and the block reaches them exactly where
+`runs_pallas_kernels()` says and the shape fits, with the same numbers."""
 
 import keras
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
                                 reason="Pallas kernels are JAX's")
@@ -35,13 +30,14 @@ def context_and_gradient(attention, qkv, upstream):
 def test_kernels_equal_the_einsum_form_with_its_mask(monkeypatch, dtype, rtol, blocked):
     """One tile per head, or (`blocked`, as for sequences over `MAX_SEQUENCE`) blocks of 4
     positions: 4 query blocks x 4 key blocks, the padding inside the third key block."""
-    import pallas_attention
+    from keras_bert_impl.layers import pallas_attention
 
     if blocked:
         monkeypatch.setattr(pallas_attention, "MAX_SEQUENCE", 4)
         monkeypatch.setattr(pallas_attention, "BLOCK", 4)
     import jax.numpy as jnp
-    from pallas_attention import attention_with_dropout, einsum_attention
+
+    from keras_bert_impl.layers.pallas_attention import attention_with_dropout, einsum_attention
 
     rng = np.random.default_rng(0)
     qkv = jnp.asarray(rng.normal(size=(BATCH * SEQ, 3 * HEADS * HEAD)), dtype)
@@ -66,13 +62,14 @@ def test_kernels_equal_the_einsum_form_with_its_mask(monkeypatch, dtype, rtol, b
 
 
 def test_shapes_the_kernels_take():
-    from pallas_attention import supports
+    from keras_bert_impl.layers.pallas_attention import supports
 
     assert supports(128, 64, 128, 12) and supports(16, 16, 1, 1)
     assert supports(512, 64, 32, 12)  # in blocks
     assert not supports(1024, 64, 8, 12)
     assert not supports(128, 64, 0, 12)  # an empty batch: no programs to run
     assert not supports(100, 64, 8, 12) and not supports(128, 48, 8, 12)  # not powers of two
+    assert not supports(128, 64, None, 12)  # a symbolic batch
 
 
 def block_outputs(block, state, x, mask, upstream):
@@ -95,36 +92,39 @@ def block_outputs(block, state, x, mask, upstream):
     return kernels, y, dx
 
 
-@pytest.mark.parametrize("variant, seq, fused", [("attn_pallas", 16, True),
-                                                 ("attn_pallas", 24, False),
-                                                 ("attn_pallas_blocks64", 128, True)])
-def test_ablation_runs_the_kernels_where_they_apply(monkeypatch, variant, seq, fused):
-    import gpu_train_step
+@pytest.mark.parametrize("seq, block, rate, fused", [(16, None, 0.1, True),
+                                                   (24, None, 0.1, False),  # not a tile
+                                                   (16, None, 0.01, False),  # Keras' draw
+                                                   (32, 8, 0.1, True)])  # in blocks
+def test_block_runs_the_kernels_where_runs_pallas_kernels_says(monkeypatch, seq, block, rate,
+                                                               fused):
     import jax.numpy as jnp
-    import pallas_attention
 
-    from keras_bert_impl.layers import transformer
+    from keras_bert_impl.layers import pallas_attention, transformer
     from keras_bert_impl.layers.transformer import TransformerEncoderBlock
 
+    if block:
+        monkeypatch.setattr(pallas_attention, "MAX_SEQUENCE", block)
+        monkeypatch.setattr(pallas_attention, "BLOCK", block)
     rng = np.random.default_rng(1)
     block = TransformerEncoderBlock(hidden_size=32, num_heads=2, intermediate_size=64,
-                                    dropout=0.1, attention_dropout=0.1)
+                                    dropout=0.1, attention_dropout=rate)
     x = jnp.asarray(rng.normal(size=(2, seq, 32)), "float32")
     mask = np.ones((2, seq), "int32")
     mask[1, seq - 5:] = 0
     upstream = jnp.asarray(rng.normal(size=(2, seq, 32)), "float32")
     block(x, mask)
     seeds = [np.asarray(v) for v in block.non_trainable_variables]
-    einsum = block_outputs(block, seeds, x, mask, upstream)
-    monkeypatch.setattr(transformer.TransformerEncoderBlock, "_attention",
-                        transformer.TransformerEncoderBlock._attention)
-    for name in ("MAX_SEQUENCE", "BLOCK"):
-        monkeypatch.setattr(pallas_attention, name, getattr(pallas_attention, name))
-    gpu_train_step.apply_variant(gpu_train_step.VARIANTS[variant])
+    einsum = block_outputs(block, seeds, x, mask, upstream)  # JAX on a CPU: XLA's einsums
+    monkeypatch.setattr(transformer, "runs_pallas_kernels", lambda: True)
     pallas = block_outputs(block, seeds, x, mask, upstream)
     assert (einsum[0], pallas[0]) == (False, fused)
     np.testing.assert_allclose(pallas[1], einsum[1], atol=2e-5)
     np.testing.assert_allclose(pallas[2], einsum[2], atol=2e-5)
+    # Not while predicting: inference has no dropout (Keras' fused attention op runs).
+    import jax
+
+    assert "pallas_call" not in str(jax.make_jaxpr(lambda x: block(x, mask))(x))
 
 
 @pytest.mark.parametrize("seq, kernels", [(128, 2), (512, 3)])
@@ -134,7 +134,8 @@ def test_kernels_lower_to_triton_for_cuda(seq, kernels):
     one: it rejects what Triton cannot express."""
     import jax
     import jax.numpy as jnp
-    from pallas_attention import attention_with_dropout
+
+    from keras_bert_impl.layers.pallas_attention import attention_with_dropout
 
     batch, heads, head = 2, 12, 64
 
