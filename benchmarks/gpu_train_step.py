@@ -34,7 +34,9 @@ measure what it costs or what an alternative would give): `ours` as shipped;
 - dropout masks: `drop_paired` one float32 draw per two elements (what TensorFlow runs; ours
   on JAX: a hash of each element's index and the seed, fused by XLA), `drop_keras` Keras' draw
   (one threefry float per element), `drop_rbg` JAX's `rbg` generator, `drop_u16` half a
-  threefry word per element; `no_attn_dropout` / `no_dropout` without (attention) dropout;
+  threefry word per element; `drop_hash2` the hash in two finaliser rounds per element (the
+  cost of the mask shipped up to 1e71388, where each seed word was mixed in per element);
+  `no_attn_dropout` / `no_dropout` without (attention) dropout;
 - `attn_cudnn` attention with dropout as one cuDNN fused kernel (JAX's private API; a fixed
   dropout seed, so a speed probe only); `attn_heads_first` the attention in its heads-first
   form (one transpose of the fused q/k/v projection in, one out, with dropout); `attn_xla` the
@@ -382,6 +384,15 @@ def _patch_layer_norm_float32_output():
         module.inner_layer_norm = float32_layer_norm
 
 
+def _patch_hash_rounds(rounds):
+    """Dropout masks (the layer's and the Pallas attention's) hashing each element's index
+    with `rounds` finaliser rounds (one shipped; up to 1e71388 each of the seed's two words
+    was mixed in per element, two rounds' cost)."""
+    from keras_bert_impl.layers import dropout
+
+    dropout.ROUNDS = rounds
+
+
 def _patch_attention_xla():
     """The training attention as XLA runs the block's einsum form (shipped up to
     3c81c01) instead of the Pallas kernels (`pallas_attention`) it runs on an NVIDIA GPU."""
@@ -441,6 +452,7 @@ VARIANTS = {
     "ln_closed_form": {"ln_closed_form": True, "ln_xla": True},
     "ln_xla": {"ln_xla": True},
     "attn_xla": {"attention_xla": True},
+    "drop_hash2": {"hash_rounds": 2},
     "ln_f32_out": {"ln_float32_output": True},
     "attn_warps4": {"attn_warps": 4},
     "attn_warps16": {"attn_warps": 16},
@@ -482,6 +494,8 @@ def apply_variant(spec):
         _patch_layer_norm_xla()
     if spec.get("ln_float32_output"):
         _patch_layer_norm_float32_output()
+    if "hash_rounds" in spec:
+        _patch_hash_rounds(spec["hash_rounds"])
     if spec.get("attention_xla"):
         _patch_attention_xla()
     if "attn_warps" in spec:

@@ -32,7 +32,8 @@ def _documented_objects():
                 yield f"{module.__name__}.{name}", obj
     for module_name in ("optimizers", "models.base", "models.input_checks", "models.task",
                         "models.weights", "models.lora", "models.quantize", "models.inference", "layers.lora", "layers.transformer",
-                        "layers.pallas_layer_norm", "layers.pallas_attention",
+                        "layers.pallas_layer_norm", "layers.pallas_attention", "layers.dropout",
+                        "layers.normalization",
                         "presets.lora",
                         "presets.checkpoint", "presets.ours", "presets.hub",
                         "presets.tokenizer_spec", "presets.canonical", "presets.huggingface",

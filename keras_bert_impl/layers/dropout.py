@@ -15,8 +15,13 @@ from a hash of each element's index and the seed (`hashed_keep_mask`): a dozen i
 operations that XLA fuses into the kernel that applies the mask, where any generator's draw
 (JAX's threefry) is computed ahead into memory. On an H100 (BERT-base train step, batch 128 x
 128, bf16) that is 1.03x and 1.025x the paired draw in two runs (3,721 -> 3,814 sequences/s),
-and dropout now costs 4% of the step (3,950 without any). On TensorFlow without XLA each
-operation is a pass of its own, so the single Philox draw stays.
+and dropout now costs 4% of the step (3,950 without any). The seed's two words are mixed
+into one key once per mask (`seed_key`), so each element takes one finaliser round, ten
+integer operations: mixing each word in per element, twice that, made the step 1.02x slower
+on an H200 (5,218 against 5,345 sequences/s; seq 512: 884 -> 929 over two runs), the hash being
+most of the arithmetic of the attention kernels (`pallas_attention`) that draw the mask in
+place. On TensorFlow without XLA each operation is a pass of its own, so the single Philox
+draw stays.
 
 The drop probability is the rate rounded to 2048ths (BERT's 0.1: `205 / 2048 = 0.10009766`),
 and kept values are scaled by the exact `1 / (1 - drop_probability)`, so the expected output
@@ -35,6 +40,7 @@ STEPS = 2048  # resolution of the drop probability: the high field's 11 bits
 GOLDEN = 0x9E3779B9  # 2**32 / golden ratio: spreads consecutive indices over the 32 bits
 # murmur3's fmix32: xor-shift and multiply twice (these pairs), then a last xor-shift by 16
 FINALISER = ((16, 0x85EBCA6B), (13, 0xC2B2AE35))
+ROUNDS = 1  # finaliser rounds per element (the key mixes the seed's two words once per mask)
 
 
 def drop_steps(rate):
@@ -67,11 +73,41 @@ def paired_keep_mask(shape, steps, seed):
     return keep[..., :last]
 
 
+def _xor_shift(bits, shift):
+    return ops.bitwise_xor(bits, ops.right_shift(bits, ops.cast(shift, "uint32")))
+
+
+def finalise(bits):
+    """murmur3's 32-bit finaliser of uint32 `bits`: xor-shift and multiply twice, then a last
+    xor-shift by 16 (a bijection in which every input bit flips each output bit about half
+    the time)."""
+    for shift, multiplier in FINALISER:
+        bits = ops.multiply(_xor_shift(bits, shift), ops.cast(multiplier, "uint32"))
+    return _xor_shift(bits, 16)
+
+
+def seed_key(words):
+    """The uint32 key of a seed's two uint32 words (a `SeedGenerator`'s state): each word
+    mixed in and finalised, once per mask rather than once per element.
+
+    Example:
+
+    ```python
+    import numpy as np
+    int(seed_key(np.array([1, 2], "uint32"))) != int(seed_key(np.array([2, 1], "uint32")))  # True
+    ```
+    """
+    words = ops.cast(words, "uint32")
+    key = finalise(ops.multiply(words[1], ops.cast(GOLDEN, "uint32")))
+    return finalise(ops.bitwise_xor(key, words[0]))
+
+
 def hashed_keep_mask(shape, steps, seed):
     """A boolean mask of static `shape`, True with probability `1 - steps / 2048`: the high 11
-    bits of a hash of each element's flat index and the two words of `seed` (a
-    `keras.random.SeedGenerator`; each word mixed in, then murmur3's 32-bit finaliser). No
-    random draw: under XLA the whole mask fuses into the operation that uses it.
+    bits of a hash of each element's flat index and the key of `seed` (a
+    `keras.random.SeedGenerator`; `seed_key`): `finalise((index ^ key) * GOLDEN)`, applied
+    `ROUNDS` times. No random draw: under XLA the whole mask fuses into the operation that
+    uses it.
 
     Example:
 
@@ -81,16 +117,10 @@ def hashed_keep_mask(shape, steps, seed):
     bool(abs(1 - float(keras.ops.mean(keras.ops.cast(keep, "float32"))) - 0.1) < 0.005)  # True
     ```
     """
-    words = ops.cast(seed.next(), "uint32")
+    key = seed_key(seed.next())
     bits = ops.reshape(ops.arange(math.prod(shape), dtype="uint32"), shape)
-    def xor_shift(bits, shift):
-        return ops.bitwise_xor(bits, ops.right_shift(bits, ops.cast(shift, "uint32")))
-
-    for word in (words[0], words[1]):
-        bits = ops.multiply(ops.bitwise_xor(bits, word), ops.cast(GOLDEN, "uint32"))
-        for shift, multiplier in FINALISER:
-            bits = ops.multiply(xor_shift(bits, shift), ops.cast(multiplier, "uint32"))
-        bits = xor_shift(bits, 16)
+    for _ in range(ROUNDS):
+        bits = finalise(ops.multiply(ops.bitwise_xor(bits, key), ops.cast(GOLDEN, "uint32")))
     return ops.greater_equal(bits, ops.cast(steps * 2**21, "uint32"))
 
 

@@ -87,10 +87,11 @@ def inner_layer_norm(epsilon, compute_dtype, name):
     Example:
 
     ```python
+    import keras
     import numpy as np
     norm = inner_layer_norm(1e-12, "bfloat16", "layer_norm")
     y = norm(np.array([[1.0, 2.0, 3.0]], "float32"))
-    str(y.dtype), norm.gamma.dtype  # ('bfloat16', 'float32')
+    keras.backend.standardize_dtype(y.dtype), norm.gamma.dtype  # ('bfloat16', 'float32')
     ```
     """
     policy = f"mixed_{compute_dtype}" if compute_dtype in ("bfloat16", "float16") else "float32"

@@ -42,7 +42,8 @@ import numpy as np
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
-from keras_bert_impl.layers.dropout import FINALISER, GOLDEN, STEPS, hashed_keep_mask
+from keras_bert_impl.layers import dropout
+from keras_bert_impl.layers.dropout import FINALISER, GOLDEN, STEPS, hashed_keep_mask, seed_key
 
 MAX_SEQUENCE = 128  # up to here one program holds a head's [seq, seq] logits
 BLOCK = 128  # longer sequences: query and key blocks of this size (`_Blocks`)
@@ -75,13 +76,14 @@ def _int32(bits):
     return np.uint32(bits).view(np.int32)
 
 
-def _keep(plane, rows, columns, seq_len, seed_ref, steps):
+def _keep(plane, rows, columns, seq_len, key_ref, steps):
     """`dropout.hashed_keep_mask` at the query positions `rows` and key positions `columns` of
     the `[seq, seq]` slice `plane` (= b * heads + n) of the `[batch, heads, seq, seq]`
-    probabilities, `seed_ref` holding its two words as int32."""
+    probabilities, `key_ref` holding the seed's key (`dropout.seed_key`) as int32."""
     bits = (plane * seq_len + rows[:, None]) * seq_len + columns[None, :]
-    for word in (seed_ref[0], seed_ref[1]):
-        bits = (bits ^ word) * _int32(GOLDEN)
+    key = key_ref[0]
+    for _ in range(dropout.ROUNDS):
+        bits = (bits ^ key) * _int32(GOLDEN)
         for shift, multiplier in FINALISER:
             bits = (bits ^ jax.lax.shift_right_logical(bits, np.int32(shift))) * \
                 _int32(multiplier)
@@ -115,9 +117,9 @@ class _Blocks:
     blocks (one block of the whole sequence up to `MAX_SEQUENCE`): loads of a block's query,
     key and value rows from the fused projection, its scores and its dropout mask."""
 
-    def __init__(self, qkv_ref, bias_ref, seed_ref, *, heads, seq_len, head_size, steps,
+    def __init__(self, qkv_ref, bias_ref, key_ref, *, heads, seq_len, head_size, steps,
                  block, dtype):
-        self.qkv_ref, self.bias_ref, self.seed_ref = qkv_ref, bias_ref, seed_ref
+        self.qkv_ref, self.bias_ref, self.key_ref = qkv_ref, bias_ref, key_ref
         self.seq_len, self.head_size, self.steps, self.block = seq_len, head_size, steps, block
         self.dtype, self.hidden = dtype, heads * head_size
         self.batch_index, self.head = pl.program_id(0), pl.program_id(1)
@@ -146,15 +148,15 @@ class _Blocks:
         return logits + bias[None, :]
 
     def keep(self, query_positions, key_positions):
-        return _keep(self.plane, query_positions, key_positions, self.seq_len, self.seed_ref,
+        return _keep(self.plane, query_positions, key_positions, self.seq_len, self.key_ref,
                      self.steps)
 
     def stats(self, ref, positions):
         return ref.at[self.batch_index, self.head, positions]
 
 
-def _forward_kernel(qkv_ref, bias_ref, seed_ref, out_ref, lse_ref, **shape):
-    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=shape["seq_len"], dtype=out_ref.dtype,
+def _forward_kernel(qkv_ref, bias_ref, key_ref, out_ref, lse_ref, **shape):
+    view = _Blocks(qkv_ref, bias_ref, key_ref, block=shape["seq_len"], dtype=out_ref.dtype,
                    **shape)
     positions = view.positions(0)
     scores = view.scores(view.load(positions, 0), view.load(positions, 1), positions)
@@ -168,8 +170,8 @@ def _forward_kernel(qkv_ref, bias_ref, seed_ref, out_ref, lse_ref, **shape):
     plgpu.store(view.stats(lse_ref, positions), peak + jnp.log(total))
 
 
-def _backward_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_ref, **shape):
-    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=shape["seq_len"], dtype=dqkv_ref.dtype,
+def _backward_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, dqkv_ref, **shape):
+    view = _Blocks(qkv_ref, bias_ref, key_ref, block=shape["seq_len"], dtype=dqkv_ref.dtype,
                    **shape)
     dtype, offset, hidden = view.dtype, view.offset, view.hidden
     positions = view.positions(0)
@@ -192,8 +194,8 @@ def _backward_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_ref, *
     plgpu.store(_head(dqkv_ref, rows, 2 * hidden + offset, view.head_size), dvalue)
 
 
-def _blocked_forward_kernel(qkv_ref, bias_ref, seed_ref, out_ref, lse_ref, *, block, **shape):
-    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=block, dtype=out_ref.dtype, **shape)
+def _blocked_forward_kernel(qkv_ref, bias_ref, key_ref, out_ref, lse_ref, *, block, **shape):
+    view = _Blocks(qkv_ref, bias_ref, key_ref, block=block, dtype=out_ref.dtype, **shape)
     queries = view.positions(pl.program_id(2))
     scaled = view.load(queries, 0)
 
@@ -238,9 +240,9 @@ def _blocked_gradients(view, scaled, upstream, queries, keys, lse, delta=None):
     return key, dropped, dlogits
 
 
-def _blocked_query_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_ref, delta_ref,
+def _blocked_query_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, dqkv_ref, delta_ref,
                           *, block, **shape):
-    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=block, dtype=dqkv_ref.dtype, **shape)
+    view = _Blocks(qkv_ref, bias_ref, key_ref, block=block, dtype=dqkv_ref.dtype, **shape)
     queries = view.positions(pl.program_id(2))
     scaled = view.load(queries, 0)
     rows = view.rows(queries)
@@ -267,9 +269,9 @@ def _blocked_query_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, dqkv_r
     plgpu.store(view.stats(delta_ref, queries), delta)
 
 
-def _blocked_key_kernel(qkv_ref, bias_ref, seed_ref, lse_ref, dout_ref, delta_ref, _,
+def _blocked_key_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, delta_ref, _,
                         dqkv_ref, *, block, **shape):
-    view = _Blocks(qkv_ref, bias_ref, seed_ref, block=block, dtype=dqkv_ref.dtype, **shape)
+    view = _Blocks(qkv_ref, bias_ref, key_ref, block=block, dtype=dqkv_ref.dtype, **shape)
     keys = view.positions(pl.program_id(2))
 
     def key_and_value_gradients(i, sums):
@@ -314,25 +316,25 @@ def _call(kernel, out_shape, args, shape, interpret, name, **options):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def _attention(qkv, bias, seed, shape, interpret):
-    return _attention_forward(qkv, bias, seed, shape, interpret)[0]
+def _attention(qkv, bias, key, shape, interpret):
+    return _attention_forward(qkv, bias, key, shape, interpret)[0]
 
 
-def _attention_forward(qkv, bias, seed, shape, interpret):
+def _attention_forward(qkv, bias, key, shape, interpret):
     batch, heads, seq_len, head_size, _ = shape
     out_shape = [jax.ShapeDtypeStruct((qkv.shape[0], heads * head_size), qkv.dtype),
                  jax.ShapeDtypeStruct((batch, heads, seq_len), jnp.float32)]
     kernel = _forward_kernel if seq_len <= MAX_SEQUENCE else _blocked_forward_kernel
-    context, lse = _call(kernel, out_shape, (qkv, bias, seed), shape, interpret,
+    context, lse = _call(kernel, out_shape, (qkv, bias, key), shape, interpret,
                          "attention_forward")
-    return context, (qkv, bias, seed, lse)
+    return context, (qkv, bias, key, lse)
 
 
 def _attention_backward(shape, interpret, residuals, dcontext):
-    qkv, bias, seed, lse = residuals
+    qkv, bias, key, lse = residuals
     batch, heads, seq_len, _, _ = shape
     gradient = jax.ShapeDtypeStruct(qkv.shape, qkv.dtype)
-    args = (qkv, bias, seed, lse, dcontext.astype(qkv.dtype))
+    args = (qkv, bias, key, lse, dcontext.astype(qkv.dtype))
     if seq_len <= MAX_SEQUENCE:
         dqkv = _call(_backward_kernel, gradient, args, shape, interpret, "attention_backward")
     else:  # queries' gradients and each row's delta, then keys' and values' into the same
@@ -341,7 +343,7 @@ def _attention_backward(shape, interpret, residuals, dcontext):
             shape, interpret, "attention_backward_queries")
         dqkv = _call(_blocked_key_kernel, gradient, (*args, delta, dqkv), shape, interpret,
                      "attention_backward_keys", input_output_aliases={6: 0})
-    return dqkv, jnp.zeros_like(bias), np.zeros(seed.shape, jax.dtypes.float0)
+    return dqkv, jnp.zeros_like(bias), np.zeros(key.shape, jax.dtypes.float0)
 
 
 _attention.defvjp(_attention_forward, _attention_backward)
@@ -371,8 +373,8 @@ def attention_with_dropout(qkv, bias, seed, *, batch, heads, steps, interpret=No
     seq_len = qkv.shape[0] // batch
     head_size = qkv.shape[1] // (3 * heads)
     shape = (batch, heads, seq_len, head_size, steps)
-    seed = jax.lax.bitcast_convert_type(jnp.asarray(seed, jnp.uint32), jnp.int32)
-    return _attention(qkv, jnp.asarray(bias, jnp.float32), seed, shape, interpret)
+    key = jax.lax.bitcast_convert_type(jnp.asarray(seed_key(seed), jnp.uint32), jnp.int32)
+    return _attention(qkv, jnp.asarray(bias, jnp.float32), key[None], shape, interpret)
 
 
 class _Words:
@@ -410,7 +412,7 @@ def einsum_attention(qkv, bias, seed, *, batch, heads, steps):
     logits = jnp.einsum("btnh,bsnh->bnts", scaled, key)
     probs = jax.nn.softmax(logits.astype(jnp.float32) + bias[:, None, None, :], axis=-1)
     probs = probs.astype(qkv.dtype)
-    keep = hashed_keep_mask((batch, heads, seq_len, seq_len), steps, _Words(seed))
+    keep = jnp.asarray(hashed_keep_mask((batch, heads, seq_len, seq_len), steps, _Words(seed)))
     scale = jnp.asarray(1 / (1 - steps / STEPS), qkv.dtype)
     probs = jnp.where(keep, probs * scale, jnp.zeros((), qkv.dtype))
     context = jnp.einsum("bnts,bsnh->btnh", probs, value)

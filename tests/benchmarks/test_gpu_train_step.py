@@ -132,7 +132,8 @@ def test_records_of_the_h200_runs_of_2026_11_27():
 def test_records_of_the_pallas_attention_runs():
     """H200 run 5: `ours` with the Pallas attention and the LayerNorms writing bfloat16,
     against `attn_xla`, `ln_f32_out`, both (the code before) and the peers; H100 run 4, where
-    the Pallas attention was the ablation `attn_pallas`."""
+    the Pallas attention was the ablation `attn_pallas`; H200 run 6: the one-round dropout
+    hash against `drop_hash2`, and the batch sweep."""
     results = BENCHMARKS / "results"
     run5 = gpu_train_step.records(results / "gpu_train_step-nvidia-h200-2026-11-27-run5.jsonl",
                                   "bert_base")
@@ -152,6 +153,14 @@ def test_records_of_the_pallas_attention_runs():
     pallas = next(r for r in run4 if r["name"] == "GPU train step ablation attn_pallas"
                   and "seq=128" in r["config"])
     assert (round(pallas["ours"]), round(pallas["peers"]["ours as shipped"])) == (4766, 4163)
+    run6 = gpu_train_step.records(results / "gpu_train_step-nvidia-h200-2026-11-27-run6.jsonl",
+                                  "bert_base")
+    ours = {r["config"].split(" mixed")[0]: round(r["ours"]) for r in run6
+            if r["name"] == "GPU train step (MLM+NSP)"}
+    assert ours == {"bert_base seq=128 batch=128": 5345, "bert_base seq=128 batch=64": 4795,
+                    "bert_base seq=128 batch=256": 5745, "bert_base seq=512 batch=32": 929}
+    hash2 = next(r for r in run6 if r["name"] == "GPU train step ablation drop_hash2")
+    assert round(hash2["ours"]) == 5218
 
 
 def test_records_of_the_h100_runs():
@@ -269,6 +278,36 @@ def test_ln_f32_out_ablation_keeps_the_blocks_output(monkeypatch):
             ablation.output_layer_norm.dtype_policy.name) == ("mixed_bfloat16", "float32")
     np.testing.assert_array_equal(np.asarray(ablation(x, np.ones((2, 8), "int32")), "float32"),
                                   np.asarray(shipped(x, np.ones((2, 8), "int32")), "float32"))
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the GPU benchmark's patches run on JAX")
+def test_drop_hash2_hashes_the_layers_and_the_kernels_masks_twice(monkeypatch):
+    """`drop_hash2` (the cost of the two-round mask): the Dropout layer's mask and the Pallas
+    attention's are still the same mask, at the same rate, another than one round's."""
+    import jax.numpy as jnp
+    import keras
+
+    from keras_bert_impl.layers import dropout
+    from keras_bert_impl.layers.pallas_attention import attention_with_dropout, einsum_attention
+
+    monkeypatch.setattr(dropout, "ROUNDS", dropout.ROUNDS)
+    qkv = jnp.asarray(np.random.default_rng(0).normal(size=(2 * 16, 3 * 32)), "float32")
+    args = (qkv, jnp.zeros((2, 16)), jnp.asarray([3, 4], "uint32"))
+    options = {"batch": 2, "heads": 2, "steps": 205}
+
+    def masks():
+        keep = dropout.hashed_keep_mask((256, 512), 205, keras.random.SeedGenerator(1))
+        return (np.asarray(keep), np.asarray(attention_with_dropout(*args, **options)),
+                np.asarray(einsum_attention(*args, **options)))
+
+    one = masks()
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["drop_hash2"])
+    assert dropout.ROUNDS == 2
+    two = masks()
+    assert abs(1 - two[0].mean() - 0.1) < 0.005 and (one[0] != two[0]).mean() > 0.1
+    np.testing.assert_allclose(two[1], two[2], atol=1e-5)
+    assert np.abs(one[1] - two[1]).max() > 0.1
 
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",

@@ -155,8 +155,10 @@ def test_bfloat16_variant_computes_in_bfloat16_with_float32_outputs():
     block = fast.encoder.transformer_layers[0]
     assert block.qkv_dense.compute_dtype == "bfloat16"
     assert block.qkv_dense.kernel.dtype == "bfloat16"  # no cast of the weights per call
-    assert block.attention_layer_norm.compute_dtype == "float32"
+    # LayerNorm: float32 weights used unrounded (no autocast), bfloat16 out (inner_layer_norm)
     assert block.attention_layer_norm.gamma.dtype == "float32"
+    assert not block.attention_layer_norm.autocast
+    assert block.attention_layer_norm.compute_dtype == "bfloat16"
     assert fast.classifier_dense.compute_dtype == "bfloat16"
     _assert_close(_logits(fast, x), expected)
     # The same numbers as Keras' mixed_bfloat16 (float32 variables cast to bfloat16 at each
