@@ -42,7 +42,8 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   form (one transpose of the fused q/k/v projection in, one out, with dropout); `attn_xla` the
   einsum form through XLA (shipped up to 3c81c01) instead of the Pallas kernels
   (`pallas_attention`, seq <= 512); `attn_warps4` / `attn_warps16` those with 4 or 16 warps a
-  program (8), `attn_blocks64` in blocks of 64 at every length;
+  program (8), `attn_fwd_warps4`, `attn_bwd_warps4`, `attn_bwd_warps16` only the forward's or
+  the backward's, `attn_blocks64` in blocks of 64 at every length;
 - `gelu_erfc` the exact GELU through `erfc`; `gelu_recompute` its gradient recomputing
   `Phi(x)` rather than keeping it; `softmax_bf16` attention's softmax in bf16;
   `softmax_recompute` its float32 softmax with the gradient recomputing the probabilities
@@ -54,7 +55,7 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   `ln_rows2`, `ln_rows8`, `ln_blocks16`, `ln_blocks2` the Pallas LayerNorm's tiles (rows per
   program 4 and backward tiles per program 8 shipped: 512 backward programs at 128 x 128, 4
   warps each; `ln_blocks2` makes 2,048); `gelu_tanh` the tanh GELU (other numerics: a probe of
-  what the exact GELU's `erf` costs); `spe4` four steps per `fit` execution;
+  what the exact GELU's `erf` costs); `spe4` / `spe8` four / eight steps per `fit` execution;
 - XLA flags: `triton_gemm` XLA's Triton gemm fusions, which importing our package turns off
   (`keras_bert_impl.xla_flags`); `xla_cublaslt` XLA's cuBLASLt matmuls (bias epilogues);
   `cmdbuf_off` no CUDA graphs (XLA's command buffers); `cmdbuf_min1` graphs of any size.
@@ -403,10 +404,19 @@ def _patch_attention_xla():
 
 def _patch_attention_warps(warps):
     """The Pallas attention's programs with `warps` warps (8 by default at seq 128: fewer
-    hold more of the `[seq, seq]` tiles per thread, more share them out)."""
+    hold more of the `[seq, seq]` tiles per thread, more share them out): a number for every
+    kernel, or `{kernel name: warps}` for some."""
     from keras_bert_impl.layers import pallas_attention
 
-    pallas_attention._warps = lambda seq_len: warps
+    shipped = pallas_attention._warps
+    chosen = warps if isinstance(warps, dict) else None
+
+    def patched(seq_len, kernel):
+        if chosen is None:
+            return warps
+        return chosen.get(kernel) or shipped(seq_len, kernel)
+
+    pallas_attention._warps = patched
 
 
 def _patch_attention_blocks(block):
@@ -448,6 +458,7 @@ VARIANTS = {
     "no_attn_dropout": {"config": {"attention_dropout": 0.0}},
     "no_dropout": {"config": {"attention_dropout": 0.0, "dropout": 0.0}},
     "spe4": {"steps_per_execution": 4},
+    "spe8": {"steps_per_execution": 8},
     "mlm_autodiff": {"mlm_autodiff": True},
     "ln_closed_form": {"ln_closed_form": True, "ln_xla": True},
     "ln_xla": {"ln_xla": True},
@@ -456,6 +467,9 @@ VARIANTS = {
     "ln_f32_out": {"ln_float32_output": True},
     "attn_warps4": {"attn_warps": 4},
     "attn_warps16": {"attn_warps": 16},
+    "attn_fwd_warps4": {"attn_warps": {"attention_forward": 4}},
+    "attn_bwd_warps4": {"attn_warps": {"attention_backward": 4}},
+    "attn_bwd_warps16": {"attn_warps": {"attention_backward": 16}},
     "attn_blocks64": {"attn_blocks": 64},
     "ln_rows2": {"ln_tiles": [2, 16]},
     "ln_rows8": {"ln_tiles": [8, 4]},

@@ -295,7 +295,9 @@ def _blocked_key_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, delta_ref
                 dvalue.astype(view.dtype))
 
 
-def _warps(seq_len):
+def _warps(seq_len, kernel):
+    """Warps a program of `kernel` (its name) runs at a tile of `seq_len` positions."""
+    del kernel  # the same for each kernel (`gpu_train_step.py`'s ablations try others)
     return 8 if seq_len >= 128 else 4
 
 
@@ -310,7 +312,7 @@ def _call(kernel, out_shape, args, shape, interpret, name, **options):
         keywords["block"] = BLOCK
     return pl.pallas_call(
         functools.partial(kernel, **keywords), grid=grid, out_shape=out_shape,
-        compiler_params=plgpu.CompilerParams(num_warps=_warps(min(seq_len, BLOCK))),
+        compiler_params=plgpu.CompilerParams(num_warps=_warps(min(seq_len, BLOCK), name)),
         interpret=interpret, name=name, **options,
     )(*args)
 

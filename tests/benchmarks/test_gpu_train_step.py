@@ -314,7 +314,7 @@ def test_drop_hash2_hashes_the_layers_and_the_kernels_masks_twice(monkeypatch):
                     reason="the GPU benchmark's patches run on JAX")
 def test_attention_ablations_reach_the_pallas_attention(monkeypatch):
     """`attn_xla` takes the block's training attention off the Pallas kernels (here pretended
-    on); `attn_blocks64` and `attn_warps4`/`16` change the kernels' tiles and warps."""
+    on); `attn_blocks64` and the `attn_*warps*` ones change the kernels' tiles and warps."""
     from keras_bert_impl.layers import pallas_attention, transformer
 
     monkeypatch.setattr(transformer, "runs_pallas_kernels", lambda: True)
@@ -327,7 +327,15 @@ def test_attention_ablations_reach_the_pallas_attention(monkeypatch):
     assert pallas_attention.supports(128, 64, 2, 12)
     for warps in (4, 16):
         gpu_train_step.apply_variant(gpu_train_step.VARIANTS[f"attn_warps{warps}"])
-        assert pallas_attention._warps(128) == warps
+        assert pallas_attention._warps(128, "attention_backward") == warps
+    for variant, kernel, warps in [("attn_fwd_warps4", "attention_forward", 4),
+                                   ("attn_bwd_warps16", "attention_backward", 16)]:
+        monkeypatch.setattr(pallas_attention, "_warps", pallas_attention._warps)
+        shipped = pallas_attention._warps
+        gpu_train_step.apply_variant(gpu_train_step.VARIANTS[variant])
+        assert pallas_attention._warps(128, kernel) == warps
+        other = ({"attention_forward", "attention_backward"} - {kernel}).pop()
+        assert pallas_attention._warps(128, other) == shipped(128, other)
 
 
 @pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
