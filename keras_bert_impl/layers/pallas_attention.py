@@ -46,6 +46,7 @@ from keras_bert_impl.layers import dropout
 from keras_bert_impl.layers.dropout import FINALISER, GOLDEN, STEPS, hashed_keep_mask, seed_key
 
 MAX_SEQUENCE = 128  # up to here one program holds a head's [seq, seq] logits
+QUERY_ROWS = MAX_SEQUENCE  # up to there, query rows a forward program takes (all keys at once)
 BLOCK = 128  # longer sequences: query and key blocks of this size (`_Blocks`)
 MAX_BLOCKED = 512
 
@@ -155,19 +156,18 @@ class _Blocks:
         return ref.at[self.batch_index, self.head, positions]
 
 
-def _forward_kernel(qkv_ref, bias_ref, key_ref, out_ref, lse_ref, **shape):
-    view = _Blocks(qkv_ref, bias_ref, key_ref, block=shape["seq_len"], dtype=out_ref.dtype,
-                   **shape)
-    positions = view.positions(0)
-    scores = view.scores(view.load(positions, 0), view.load(positions, 1), positions)
+def _forward_kernel(qkv_ref, bias_ref, key_ref, out_ref, lse_ref, *, rows, **shape):
+    view = _Blocks(qkv_ref, bias_ref, key_ref, block=rows, dtype=out_ref.dtype, **shape)
+    queries, keys = view.positions(pl.program_id(2)), jnp.arange(view.seq_len)
+    scores = view.scores(view.load(queries, 0), view.load(keys, 1), keys)
     peak = jnp.max(scores, axis=1)
     exps = jnp.exp(scores - peak[:, None])
     total = jnp.sum(exps, axis=1)
-    dropped = _dropout((exps / total[:, None]).astype(view.dtype),
-                       view.keep(positions, positions), view.steps)
-    context = _dot(dropped, view.load(positions, 2)).astype(view.dtype)
-    plgpu.store(_head(out_ref, view.rows(positions), view.offset, view.head_size), context)
-    plgpu.store(view.stats(lse_ref, positions), peak + jnp.log(total))
+    dropped = _dropout((exps / total[:, None]).astype(view.dtype), view.keep(queries, keys),
+                       view.steps)
+    context = _dot(dropped, view.load(keys, 2)).astype(view.dtype)
+    plgpu.store(_head(out_ref, view.rows(queries), view.offset, view.head_size), context)
+    plgpu.store(view.stats(lse_ref, queries), peak + jnp.log(total))
 
 
 def _backward_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, dqkv_ref, **shape):
@@ -301,17 +301,21 @@ def _warps(seq_len, kernel):
     return 8 if seq_len >= 128 else 4
 
 
-def _call(kernel, out_shape, args, shape, interpret, name, **options):
-    """`kernel` over a grid of (batch, heads), or (batch, heads, query or key blocks) where
-    the sequence is longer than one tile (`_Blocks`)."""
+def _call(kernel, out_shape, args, shape, interpret, name, rows=None, **options):
+    """`kernel` over a grid of (batch, heads, blocks): query or key blocks of `BLOCK` where
+    the sequence is longer than one tile (`_Blocks`), else `rows` query rows a program (the
+    whole sequence by default)."""
     batch, heads, seq_len, head_size, steps = shape
-    grid = (batch, heads)
     keywords = {"heads": heads, "seq_len": seq_len, "head_size": head_size, "steps": steps}
     if seq_len > MAX_SEQUENCE:
-        grid += (seq_len // BLOCK,)
-        keywords["block"] = BLOCK
+        keywords["block"] = blocks = BLOCK
+    elif rows is not None:
+        keywords["rows"] = blocks = rows
+    else:
+        blocks = seq_len
     return pl.pallas_call(
-        functools.partial(kernel, **keywords), grid=grid, out_shape=out_shape,
+        functools.partial(kernel, **keywords), grid=(batch, heads, seq_len // blocks),
+        out_shape=out_shape,
         compiler_params=plgpu.CompilerParams(num_warps=_warps(min(seq_len, BLOCK), name)),
         interpret=interpret, name=name, **options,
     )(*args)
@@ -328,7 +332,7 @@ def _attention_forward(qkv, bias, key, shape, interpret):
                  jax.ShapeDtypeStruct((batch, heads, seq_len), jnp.float32)]
     kernel = _forward_kernel if seq_len <= MAX_SEQUENCE else _blocked_forward_kernel
     context, lse = _call(kernel, out_shape, (qkv, bias, key), shape, interpret,
-                         "attention_forward")
+                         "attention_forward", rows=min(QUERY_ROWS, seq_len))
     return context, (qkv, bias, key, lse)
 
 
