@@ -161,6 +161,15 @@ def test_records_of_the_pallas_attention_runs():
                     "bert_base seq=128 batch=256": 5745, "bert_base seq=512 batch=32": 929}
     hash2 = next(r for r in run6 if r["name"] == "GPU train step ablation drop_hash2")
     assert round(hash2["ours"]) == 5218
+    run7 = gpu_train_step.records(results / "gpu_train_step-nvidia-h200-2026-11-27-run7.jsonl",
+                                  "bert_base")
+    main = next(r for r in run7 if r["name"] == "GPU train step (MLM+NSP)")
+    assert round(main["ours"]) == 5327 and "MFU 46.8% of the 802 TFLOP/s" in main["notes"]
+    assert {k: round(v) for k, v in main["peers"].items()} == {"keras-hub": 2043,
+                                                              "hf-compile": 3765}
+    ablations = {r["name"].rsplit(" ", 1)[1]: round(r["ours"]) for r in run7
+                 if r["name"].startswith("GPU train step ablation")}
+    assert ablations["attn_bwd_warps16"] == 4578 and ablations["spe8"] == 5365
 
 
 def test_records_of_the_h100_runs():
