@@ -23,7 +23,9 @@ gradients of each), the softmax in float32, and the same dropout mask for the sa
 (`dropout.hashed_keep_mask` over `[batch, heads, seq, seq]`, the Dropout layer's seed
 generator advanced once). Sequence length and head size must be powers of two from 16 (a
 Triton tile), the sequence at most `MAX_BLOCKED` (`supports`); other shapes take the einsum
-form. Up to `MAX_SEQUENCE` a program holds a head's whole `[seq, seq]` tile. Longer sequences
+form. Up to `MAX_SEQUENCE` a program holds a head's whole `[seq, seq]` tile (a forward program
+can take `QUERY_ROWS` of its query rows instead; on an H200, 64 or 32 rows and 4 or 16 warps
+all lost to the whole tile with 8 warps: 0.86-0.98x the step). Longer sequences
 go in blocks of `BLOCK` positions (`_Blocks`): a forward program per query block takes two
 passes over the key blocks (the rows' maximum and sum of exponentials, then the normalized
 probabilities, rounded and dropped, times the values: the einsum form's roundings still); the
