@@ -44,7 +44,9 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   (`pallas_attention`, seq <= 512); `attn_warps4` / `attn_warps16` those with 4 or 16 warps a
   program (8), `attn_fwd_warps4`, `attn_bwd_warps4`, `attn_bwd_warps16` only the forward's or
   the backward's, `attn_fwd_rows64` / `attn_fwd_rows32` the forward in programs of 64 / 32
-  query rows (each against all keys), `attn_blocks64` in blocks of 64 at every length;
+  query rows (each against all keys), `attn_bwd_loop64` / `attn_bwd_loop32` the backward
+  looping over key blocks of 64 / 32 (`KEY_BLOCK`), `attn_blocks64` in blocks of 64 at every
+  length;
 - `gelu_erfc` the exact GELU through `erfc`; `gelu_recompute` its gradient recomputing
   `Phi(x)` rather than keeping it; `softmax_bf16` attention's softmax in bf16;
   `softmax_recompute` its float32 softmax with the gradient recomputing the probabilities
@@ -428,6 +430,16 @@ def _patch_attention_query_rows(rows):
     pallas_attention.QUERY_ROWS = rows
 
 
+def _patch_attention_key_blocks(block):
+    """The Pallas attention's one-tile backward looping over key blocks of `block` (a
+    `[seq, block]` slice of the scores live at a time, the queries' gradient summed over
+    them; each row's delta from the context, flash attention's way), instead of the whole
+    `[seq, seq]` tile at once."""
+    from keras_bert_impl.layers import pallas_attention
+
+    pallas_attention.KEY_BLOCK = block
+
+
 def _patch_attention_blocks(block):
     """The Pallas attention in blocks of `block` positions from that length on (by default one
     tile per head up to 128, blocks of 128 beyond): smaller tiles, more programs."""
@@ -482,6 +494,8 @@ VARIANTS = {
     "attn_blocks64": {"attn_blocks": 64},
     "attn_fwd_rows64": {"attn_query_rows": 64},
     "attn_fwd_rows32": {"attn_query_rows": 32},
+    "attn_bwd_loop64": {"attn_key_block": 64},
+    "attn_bwd_loop32": {"attn_key_block": 32},
     "ln_rows2": {"ln_tiles": [2, 16]},
     "ln_rows8": {"ln_tiles": [8, 4]},
     "ln_blocks16": {"ln_tiles": [4, 16]},
@@ -527,6 +541,8 @@ def apply_variant(spec):
         _patch_attention_warps(spec["attn_warps"])
     if "attn_query_rows" in spec:
         _patch_attention_query_rows(spec["attn_query_rows"])
+    if "attn_key_block" in spec:
+        _patch_attention_key_blocks(spec["attn_key_block"])
     if "attn_blocks" in spec:
         _patch_attention_blocks(spec["attn_blocks"])
     if "ln_tiles" in spec:

@@ -49,6 +49,7 @@ from keras_bert_impl.layers.dropout import FINALISER, GOLDEN, STEPS, hashed_keep
 
 MAX_SEQUENCE = 128  # up to here one program holds a head's [seq, seq] logits
 QUERY_ROWS = MAX_SEQUENCE  # up to there, query rows a forward program takes (all keys at once)
+KEY_BLOCK = None  # up to there, key blocks the backward loops over (None: the whole tile)
 BLOCK = 128  # longer sequences: query and key blocks of this size (`_Blocks`)
 MAX_BLOCKED = 512
 
@@ -196,6 +197,46 @@ def _backward_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, dqkv_ref, **
     plgpu.store(_head(dqkv_ref, rows, 2 * hidden + offset, view.head_size), dvalue)
 
 
+def _looped_backward_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, out_ref, dqkv_ref,
+                            *, key_block, **shape):
+    """`_backward_kernel` over key blocks of `key_block` (`KEY_BLOCK`): a `[seq, key_block]`
+    slice of the scores at a time instead of the whole `[seq, seq]` tile, the queries'
+    gradient added up over the blocks. Each row's sum of probabilities times their gradients
+    is flash attention's `sum(d_context * context)` (equal in exact arithmetic; within the
+    compute dtype's rounding of the context otherwise)."""
+    view = _Blocks(qkv_ref, bias_ref, key_ref, block=key_block, dtype=dqkv_ref.dtype, **shape)
+    dtype, offset, hidden = view.dtype, view.offset, view.hidden
+    queries = jnp.arange(view.seq_len)
+    rows = view.rows(queries)
+    scaled = view.load(queries, 0)
+    upstream = plgpu.load(_head(dout_ref, rows, offset, view.head_size))
+    lse = plgpu.load(view.stats(lse_ref, queries))
+    context = plgpu.load(_head(out_ref, rows, offset, view.head_size))
+    delta = jnp.sum(upstream.astype(jnp.float32) * context.astype(jnp.float32), axis=1)
+
+    def key_block_gradients(j, dscaled):
+        keys = view.positions(j)
+        key = view.load(keys, 1)
+        probs = jnp.exp(view.scores(scaled, key, keys) - lse[:, None])
+        keep = view.keep(queries, keys)
+        dropped = _dropout(probs.astype(dtype), keep, view.steps)
+        ddropped = _dot(upstream, view.load(keys, 2), (1, 1)).astype(dtype)
+        dprobs = _dropout(ddropped, keep, view.steps).astype(jnp.float32)
+        dlogits = (probs * (dprobs - delta[:, None])).astype(dtype)
+        key_rows = view.rows(keys)
+        plgpu.store(_head(dqkv_ref, key_rows, hidden + offset, view.head_size),
+                    _dot(dlogits, scaled, (0, 0)).astype(dtype))
+        plgpu.store(_head(dqkv_ref, key_rows, 2 * hidden + offset, view.head_size),
+                    _dot(dropped, upstream, (0, 0)).astype(dtype))
+        return dscaled + _dot(dlogits, key)
+
+    dscaled = jax.lax.fori_loop(0, view.count, key_block_gradients,
+                                jnp.zeros((view.seq_len, view.head_size), jnp.float32))
+    dquery = (dscaled.astype(dtype).astype(jnp.float32)
+              * (1.0 / math.sqrt(view.head_size))).astype(dtype)
+    plgpu.store(_head(dqkv_ref, rows, offset, view.head_size), dquery)
+
+
 def _blocked_forward_kernel(qkv_ref, bias_ref, key_ref, out_ref, lse_ref, *, block, **shape):
     view = _Blocks(qkv_ref, bias_ref, key_ref, block=block, dtype=out_ref.dtype, **shape)
     queries = view.positions(pl.program_id(2))
@@ -335,15 +376,18 @@ def _attention_forward(qkv, bias, key, shape, interpret):
     kernel = _forward_kernel if seq_len <= MAX_SEQUENCE else _blocked_forward_kernel
     context, lse = _call(kernel, out_shape, (qkv, bias, key), shape, interpret,
                          "attention_forward", rows=min(QUERY_ROWS, seq_len))
-    return context, (qkv, bias, key, lse)
+    return context, (qkv, bias, key, lse, context)
 
 
 def _attention_backward(shape, interpret, residuals, dcontext):
-    qkv, bias, key, lse = residuals
+    qkv, bias, key, lse, context = residuals
     batch, heads, seq_len, _, _ = shape
     gradient = jax.ShapeDtypeStruct(qkv.shape, qkv.dtype)
     args = (qkv, bias, key, lse, dcontext.astype(qkv.dtype))
-    if seq_len <= MAX_SEQUENCE:
+    if seq_len <= MAX_SEQUENCE and KEY_BLOCK and KEY_BLOCK < seq_len:
+        dqkv = _call(functools.partial(_looped_backward_kernel, key_block=KEY_BLOCK), gradient,
+                     (*args, context), shape, interpret, "attention_backward")
+    elif seq_len <= MAX_SEQUENCE:
         dqkv = _call(_backward_kernel, gradient, args, shape, interpret, "attention_backward")
     else:  # queries' gradients and each row's delta, then keys' and values' into the same
         dqkv, delta = _call(_blocked_query_kernel, [

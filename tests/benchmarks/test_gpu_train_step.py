@@ -334,6 +334,9 @@ def test_attention_ablations_reach_the_pallas_attention(monkeypatch):
     monkeypatch.setattr(pallas_attention, "QUERY_ROWS", pallas_attention.QUERY_ROWS)
     gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_fwd_rows64"])
     assert pallas_attention.QUERY_ROWS == 64
+    monkeypatch.setattr(pallas_attention, "KEY_BLOCK", pallas_attention.KEY_BLOCK)
+    gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_bwd_loop64"])
+    assert pallas_attention.KEY_BLOCK == 64
     gpu_train_step.apply_variant(gpu_train_step.VARIANTS["attn_blocks64"])
     assert (pallas_attention.MAX_SEQUENCE, pallas_attention.BLOCK) == (64, 64)
     assert pallas_attention.supports(128, 64, 2, 12)

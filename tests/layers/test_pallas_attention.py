@@ -25,16 +25,19 @@ def context_and_gradient(attention, qkv, upstream):
     return np.asarray(attention(qkv), "float32"), np.asarray(jax.grad(loss)(qkv), "float32")
 
 
-@pytest.mark.parametrize("tiling", ["one tile", "query rows", "blocks"])
+@pytest.mark.parametrize("tiling", ["one tile", "query rows", "key blocks", "blocks"])
 @pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("bfloat16", 1e-2)])
 def test_kernels_equal_the_einsum_form_with_its_mask(monkeypatch, dtype, rtol, tiling):
     """One tile per head; its forward in programs of 4 query rows (`QUERY_ROWS`) against all
-    keys; or (as for sequences over `MAX_SEQUENCE`) blocks of 4 positions: 4 query blocks x 4
-    key blocks, the padding inside the third key block."""
+    keys; its backward looping over key blocks of 4 (`KEY_BLOCK`); or (as for sequences over
+    `MAX_SEQUENCE`) blocks of 4 positions: 4 query blocks x 4 key blocks, the padding inside
+    the third key block."""
     from keras_bert_impl.layers import pallas_attention
 
     if tiling == "query rows":
         monkeypatch.setattr(pallas_attention, "QUERY_ROWS", 4)
+    if tiling == "key blocks":  # the backward over 4 key blocks (`_looped_backward_kernel`)
+        monkeypatch.setattr(pallas_attention, "KEY_BLOCK", 4)
     if tiling == "blocks":
         monkeypatch.setattr(pallas_attention, "MAX_SEQUENCE", 4)
         monkeypatch.setattr(pallas_attention, "BLOCK", 4)
@@ -130,8 +133,9 @@ def test_block_runs_the_kernels_where_runs_pallas_kernels_says(monkeypatch, seq,
     assert "pallas_call" not in str(jax.make_jaxpr(lambda x: block(x, mask))(x))
 
 
-@pytest.mark.parametrize("seq, kernels, rows", [(128, 2, 128), (128, 2, 64), (512, 3, 128)])
-def test_kernels_lower_to_triton_for_cuda(monkeypatch, seq, kernels, rows):
+@pytest.mark.parametrize("seq, kernels, rows, key_block", [
+    (128, 2, 128, None), (128, 2, 64, 64), (512, 3, 128, None)])
+def test_kernels_lower_to_triton_for_cuda(monkeypatch, seq, kernels, rows, key_block):
     """Pallas' lowering to Triton (what runs first on a GPU) at BERT-base's head shape, forward
     and backward (one tile; in blocks, the backward in two kernels), done here for CUDA without
     one: it rejects what Triton cannot express."""
@@ -142,6 +146,7 @@ def test_kernels_lower_to_triton_for_cuda(monkeypatch, seq, kernels, rows):
     from keras_bert_impl.layers.pallas_attention import attention_with_dropout
 
     monkeypatch.setattr(pallas_attention, "QUERY_ROWS", rows)  # the forward's query rows
+    monkeypatch.setattr(pallas_attention, "KEY_BLOCK", key_block)  # the backward's key blocks
     batch, heads, head = 2, 12, 64
 
     def step(qkv, bias, seed, upstream):
