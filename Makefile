@@ -23,10 +23,9 @@ demo: $(VENV)/.installed-demo
 # The model code is backend-agnostic: its layer and model tests run again on JAX (not the
 # input checks and dynamic padding, which act on host data and tf.data before the backend, nor
 # tests marked tensorflow_only: raw-text preprocessing, which runs in tf.data on every backend),
-# and the GPU benchmark's own tests (its patches and Pallas kernels act on the JAX code paths).
+# and the GPU benchmark's own tests (its patches act on the JAX code paths).
 BACKEND_TESTS := tests/layers $(filter-out %/test_input_checks.py %/test_dynamic_padding.py,\
 	$(wildcard tests/models/test_*.py)) tests/benchmarks/test_gpu_train_step.py
-
 
 # pytest-xdist: one worker per core (`-n auto`), tests handed out as workers free up.
 XDIST := -n auto --dist worksteal

@@ -10,8 +10,9 @@ formulation by (one definition each, read at call time).
   einsums that transpose their operands, a scale and a bias pass over the logits, and a
   softmax; the block's own inference form is faster there (see `TransformerEncoderBlock`).
 * `runs_pallas_kernels()`: JAX on one NVIDIA GPU (no `keras.distribution`), where
-  `LayerNorm` runs its own Pallas (Triton) kernels (`pallas_layer_norm`) instead of XLA's
-  fusions of its `keras.ops` form; `KERAS_BERT_PALLAS=0` turns them off.
+  `LayerNorm` (`pallas_layer_norm`) and the encoder block's training attention
+  (`pallas_attention`) run their own Pallas (Triton) kernels instead of XLA's fusions of their
+  `keras.ops` forms; `KERAS_BERT_PALLAS=0` turns them off.
 
 Example:
 
