@@ -6,6 +6,7 @@ on (shapes, special tokens, masking, padding, text-like repetition), the plan's 
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,40 +93,52 @@ def test_driver_runs_ours_and_an_ablation_on_jax_cpu(tmp_path):
     assert "tok_scatter" in result.stdout and "vs ours" in result.stdout
 
 
+def committed_run(file_name):
+    """A committed run (`benchmarks/results/FILE_NAME`) as `python -m benchmarks` records,
+    keyed by contender (`"ours"` or the ablation's name) and shape (`"128x128"`)."""
+    found = {}
+    for record in gpu_train_step.records(BENCHMARKS / "results" / file_name, "bert_base"):
+        seq, batch = re.search(r"seq=(\d+) batch=(\d+)", record["config"]).groups()
+        name = record["name"].removeprefix("GPU train step ablation ")
+        found["ours" if name == "GPU train step (MLM+NSP)" else name, f"{seq}x{batch}"] = record
+    return found
+
+
+def ablation_rates(run, shape=None):
+    """{ablation: its seq/s, rounded} of a `committed_run`, at `shape` (default: any)."""
+    return {name: round(record["ours"]) for (name, at), record in run.items()
+            if name != "ours" and shape in (None, at)}
+
+
+def peer_rates(record):
+    return {peer: round(rate) for peer, rate in record["peers"].items()}
+
+
 def test_records_of_the_h200_run():
     """The committed H200 run as `python -m benchmarks` records: ours per shape against the
     peers measured at that shape, each ablation against ours as shipped, MFU in the notes."""
-    found = gpu_train_step.records(BENCHMARKS / "results" / "gpu_train_step-nvidia-h200.jsonl",
-                                   "bert_base")
-    ours = {r["config"]: r for r in found if r["name"] == "GPU train step (MLM+NSP)"}
-    main = ours["bert_base seq=128 batch=128 mixed_bfloat16 JAX fit"]
+    run = committed_run("gpu_train_step-nvidia-h200.jsonl")
+    main = run["ours", "128x128"]
+    assert main["config"] == "bert_base seq=128 batch=128 mixed_bfloat16 JAX fit"
     assert round(main["ours"]) == 3720 and main["dtype"] == "bfloat16"
-    assert {k: round(v) for k, v in main["peers"].items()} == {
-        "keras-hub": 3678, "hf-eager": 2240, "hf-compile": 3805}
+    assert peer_rates(main) == {"keras-hub": 3678, "hf-eager": 2240, "hf-compile": 3805}
     assert "MFU 33.8% of the 774 TFLOP/s" in main["notes"]
-    assert round(ours["bert_base seq=512 batch=32 mixed_bfloat16 JAX fit"]["peers"]["hf-compile"]) == 848
-    scatter = next(r for r in found if r["name"] == "GPU train step ablation tok_scatter")
+    assert round(run["ours", "512x32"]["peers"]["hf-compile"]) == 848
+    scatter = run["tok_scatter", "128x128"]
     assert round(scatter["ours"]) == 1953 and round(scatter["peers"]["ours as shipped"]) == 3720
 
 
 def test_records_of_the_h200_runs_of_2026_11_27():
     """Run 3 (fb814a9: LayerNorm as Pallas kernels) against the peers and `ln_xla`, the XLA
     LayerNorm it replaced; run 2, where the Pallas LayerNorm was the ablation `ln_pallas`."""
-    run3 = gpu_train_step.records(
-        BENCHMARKS / "results" / "gpu_train_step-nvidia-h200-2026-11-27-run3.jsonl", "bert_base")
-    main = next(r for r in run3 if r["name"] == "GPU train step (MLM+NSP)"
-                and r["config"].startswith("bert_base seq=128 batch=128"))
+    run3 = committed_run("gpu_train_step-nvidia-h200-2026-11-27-run3.jsonl")
+    main = run3["ours", "128x128"]
     assert round(main["ours"]) == 4559
-    assert {k: round(v) for k, v in main["peers"].items()} == {"keras-hub": 2070,
-                                                              "hf-compile": 3812}
+    assert peer_rates(main) == {"keras-hub": 2070, "hf-compile": 3812}
     assert "MFU 41.0% of the 783 TFLOP/s" in main["notes"]
-    ablations = {r["name"].rsplit(" ", 1)[1]: round(r["ours"]) for r in run3
-                 if r["name"].startswith("GPU train step ablation")}
-    assert ablations["ln_xla"] == 4458
-    run2 = gpu_train_step.records(
-        BENCHMARKS / "results" / "gpu_train_step-nvidia-h200-2026-11-27-run2.jsonl", "bert_base")
-    pallas = next(r for r in run2 if r["name"] == "GPU train step ablation ln_pallas"
-                  and "seq=128" in r["config"])
+    assert ablation_rates(run3)["ln_xla"] == 4458
+    pallas = committed_run("gpu_train_step-nvidia-h200-2026-11-27-run2.jsonl")[
+        "ln_pallas", "128x128"]
     assert (round(pallas["ours"]), round(pallas["peers"]["ours as shipped"])) == (4711, 4422)
 
 
@@ -134,41 +147,27 @@ def test_records_of_the_pallas_attention_runs():
     against `attn_xla`, `ln_f32_out`, both (the code before) and the peers; H100 run 4, where
     the Pallas attention was the ablation `attn_pallas`; H200 run 6: the one-round dropout
     hash against `drop_hash2`, and the batch sweep."""
-    results = BENCHMARKS / "results"
-    run5 = gpu_train_step.records(results / "gpu_train_step-nvidia-h200-2026-11-27-run5.jsonl",
-                                  "bert_base")
-    ours = {r["config"].split(" mixed")[0]: r for r in run5
-            if r["name"] == "GPU train step (MLM+NSP)"}
-    main = ours["bert_base seq=128 batch=128"]
+    run5 = committed_run("gpu_train_step-nvidia-h200-2026-11-27-run5.jsonl")
+    main = run5["ours", "128x128"]
     assert round(main["ours"]) == 5329
-    assert {k: round(v) for k, v in main["peers"].items()} == {"keras-hub": 2070,
-                                                              "hf-compile": 3831}
+    assert peer_rates(main) == {"keras-hub": 2070, "hf-compile": 3831}
     assert "MFU 46.5% of the 807 TFLOP/s" in main["notes"]
-    assert round(ours["bert_base seq=512 batch=32"]["ours"]) == 884
-    ablations = {r["name"].rsplit(" ", 1)[1]: round(r["ours"]) for r in run5
-                 if r["name"].startswith("GPU train step ablation") and "seq=128" in r["config"]}
-    assert ablations == {"attn_xla": 4769, "ln_f32_out": 5084, "attn_xla+ln_f32_out": 4579}
-    run4 = gpu_train_step.records(results / "gpu_train_step-nvidia-h100-2026-11-27-run4.jsonl",
-                                  "bert_base")
-    pallas = next(r for r in run4 if r["name"] == "GPU train step ablation attn_pallas"
-                  and "seq=128" in r["config"])
+    assert round(run5["ours", "512x32"]["ours"]) == 884
+    assert ablation_rates(run5, "128x128") == {"attn_xla": 4769, "ln_f32_out": 5084,
+                                               "attn_xla+ln_f32_out": 4579}
+    pallas = committed_run("gpu_train_step-nvidia-h100-2026-11-27-run4.jsonl")[
+        "attn_pallas", "128x128"]
     assert (round(pallas["ours"]), round(pallas["peers"]["ours as shipped"])) == (4766, 4163)
-    run6 = gpu_train_step.records(results / "gpu_train_step-nvidia-h200-2026-11-27-run6.jsonl",
-                                  "bert_base")
-    ours = {r["config"].split(" mixed")[0]: round(r["ours"]) for r in run6
-            if r["name"] == "GPU train step (MLM+NSP)"}
-    assert ours == {"bert_base seq=128 batch=128": 5345, "bert_base seq=128 batch=64": 4795,
-                    "bert_base seq=128 batch=256": 5745, "bert_base seq=512 batch=32": 929}
-    hash2 = next(r for r in run6 if r["name"] == "GPU train step ablation drop_hash2")
-    assert round(hash2["ours"]) == 5218
-    run7 = gpu_train_step.records(results / "gpu_train_step-nvidia-h200-2026-11-27-run7.jsonl",
-                                  "bert_base")
-    main = next(r for r in run7 if r["name"] == "GPU train step (MLM+NSP)")
+    run6 = committed_run("gpu_train_step-nvidia-h200-2026-11-27-run6.jsonl")
+    assert {shape: round(record["ours"]) for (name, shape), record in run6.items()
+            if name == "ours"} == {"128x128": 5345, "128x64": 4795, "128x256": 5745,
+                                   "512x32": 929}
+    assert ablation_rates(run6) == {"drop_hash2": 5218}
+    run7 = committed_run("gpu_train_step-nvidia-h200-2026-11-27-run7.jsonl")
+    main = run7["ours", "128x128"]
     assert round(main["ours"]) == 5327 and "MFU 46.8% of the 802 TFLOP/s" in main["notes"]
-    assert {k: round(v) for k, v in main["peers"].items()} == {"keras-hub": 2043,
-                                                              "hf-compile": 3765}
-    ablations = {r["name"].rsplit(" ", 1)[1]: round(r["ours"]) for r in run7
-                 if r["name"].startswith("GPU train step ablation")}
+    assert peer_rates(main) == {"keras-hub": 2043, "hf-compile": 3765}
+    ablations = ablation_rates(run7)
     assert ablations["attn_bwd_warps16"] == 4578 and ablations["spe8"] == 5365
 
 
@@ -176,20 +175,14 @@ def test_records_of_the_h100_runs():
     """The committed H100 run (2026-11-27, run 2): its `ours` is 41b4d93 (Triton gemms on);
     `xla_no_triton_gemm` is the code shipped since, 1.08x; the ablations that chose the
     hashed dropout mask and the sorted token gradient."""
-    found = gpu_train_step.records(BENCHMARKS / "results" / "gpu_train_step-nvidia-h100.jsonl",
-                                   "bert_base")
-    ours = {r["config"]: r for r in found if r["name"] == "GPU train step (MLM+NSP)"}
-    main = ours["bert_base seq=128 batch=128 mixed_bfloat16 JAX fit"]
+    run = committed_run("gpu_train_step-nvidia-h100.jsonl")
+    main = run["ours", "128x128"]
     assert round(main["ours"]) == 3814
-    assert {k: round(v) for k, v in main["peers"].items()} == {"keras-hub": 1872,
-                                                              "hf-compile": 3535}
+    assert peer_rates(main) == {"keras-hub": 1872, "hf-compile": 3535}
     assert "MFU 33.7% of the 797 TFLOP/s" in main["notes"]
-    ablations = {r["name"].rsplit(" ", 1)[1]: round(r["ours"]) for r in found
-                 if r["name"].startswith("GPU train step ablation")}
-    assert ablations == {"xla_no_triton_gemm": 4126, "tok_one_hot": 3539, "drop_paired": 3721,
-                         "no_dropout": 3950}
-    assert round(ours["bert_base seq=512 batch=32 mixed_bfloat16 JAX fit"]["peers"]
-                 ["hf-compile"]) == 793
+    assert ablation_rates(run) == {"xla_no_triton_gemm": 4126, "tok_one_hot": 3539,
+                                   "drop_paired": 3721, "no_dropout": 3950}
+    assert round(run["ours", "512x32"]["peers"]["hf-compile"]) == 793
 
 
 def test_results_needs_a_gpu(monkeypatch):
