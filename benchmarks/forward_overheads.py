@@ -16,8 +16,14 @@ the fused projection: no batched matmuls, softmax or transposes), `segment_gathe
 embedding looked up with a gather instead of DESIGN rule 6's one-hot matmul). A removed piece's
 ratio over `shipped`'s is the most that making it free could give.
 
+It also times the block's four projections (fused q/k/v, attention output, intermediate,
+output; `tokens x in -> out` plus bias) as TensorFlow runs them (`tf.matmul` + `bias_add` on
+variables in a `tf.function`: oneDNN's `_MklNativeFusedMatMul`) and as PyTorch does
+(`F.linear`), interleaved, and sums them over the layers: the share of the forward that is
+matmuls, and what it would take if TensorFlow's matmuls ran at PyTorch's rate at those shapes.
+
     python benchmarks/forward_overheads.py [--preset bert_tiny] [--batch 8] [--seq 128]
-        [--dtype float32|bfloat16] [--rounds 30] [--ablations]
+        [--dtype float32|bfloat16] [--rounds 30] [--ablations] [--no-projections]
 
 Measured on 2 cores of an AMD EPYC (AVX-512, float32, `bert_tiny`, batch 8 x 128, three
 runs of 2026-11-27): `predict_on_batch` 9.6-10.2 ms, `tf.function` 8.8-9.7, XLA 7.1-7.9, HF
@@ -27,6 +33,13 @@ runs of 2026-11-27): `predict_on_batch` 9.6-10.2 ms, `tf.function` 8.8-9.7, XLA 
 Keras' `layer_normalization`, moments, `E[x^2] - E[x]^2`, matmul reductions; PyTorch's fused
 kernel: 46 us) and the two attention cores (batched matmuls, softmax and transposes; PyTorch
 runs a fused CPU flash attention) are what PyTorch's eager forward does in fused kernels.
+The projections (two runs of 2026-11-28, same machine kind; forward HF / ours 0.82-0.88 via
+`tf.function`, 1.04-1.05 with XLA): TensorFlow's oneDNN matmuls at these shapes take 5.43-5.60
+ms for the two layers against PyTorch's 4.35 (0.78-0.80x; q/k/v 0.77-0.80x, attention output
+0.55-0.57x, intermediate 0.80-0.81x, output 0.85-0.89x), 63-66% of the `tf.function`
+forward; at PyTorch's rate the forward would be 0.93-1.03x HF's. The matmuls are about half of
+the gap, the op-by-op LayerNorms and attention cores the rest; none of the three is in the
+model's code to change without XLA (which fuses the ops and calls its own matmuls).
 """
 
 import argparse
@@ -39,6 +52,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 from bench_common import interleaved_best_seconds, result  # noqa: E402
 from encoder_throughput import hugging_face_calls, make_batch  # noqa: E402
 from keras import ops  # noqa: E402
@@ -100,6 +114,61 @@ def contenders(preset, batch, seq, dtype, call_paths=True):
     return calls
 
 
+def projections(config):
+    """`{name: (in, out)}`: the encoder block's four projections at `config`'s sizes."""
+    hidden, intermediate = config.hidden_size, config.intermediate_size
+    return {"qkv": (hidden, 3 * hidden), "attention_output": (hidden, hidden),
+            "intermediate": (hidden, intermediate), "output": (intermediate, hidden)}
+
+
+def projection_seconds(preset, batch, seq, rounds, repeat=10):
+    """`{name: {"tensorflow": s, "torch": s}}`: best seconds of each of the block's projections
+    on `batch * seq` float32 rows (with its bias), TensorFlow's `tf.matmul` + `bias_add` on
+    variables in a `tf.function` and PyTorch's `F.linear` in inference mode, interleaved;
+    `{}` without torch. Each timed call makes `repeat` projections one after the other (a
+    control dependency between TensorFlow's; each with its own kernel, as the layers have, and
+    each returned: TensorFlow's graph optimizer merges identical ops and drops unused ones), so
+    that a call's own cost, which the model's graph pays once, is not charged to every
+    matmul."""
+    import tensorflow as tf
+    try:
+        import torch
+    except ImportError:
+        return {}
+    rng = np.random.default_rng(0)
+    rows = batch * seq
+    calls = {}
+    for name, (fan_in, fan_out) in projections(BertConfig.from_preset(preset)).items():
+        x = rng.normal(size=(rows, fan_in)).astype("float32")
+        kernels = (rng.normal(size=(repeat, fan_in, fan_out)) / np.sqrt(fan_in)).astype(
+            "float32")
+        bias = rng.normal(size=(fan_out,)).astype("float32")
+        tf_x, tf_bias = tf.constant(x), tf.Variable(bias)
+        tf_kernels = [tf.Variable(kernel) for kernel in kernels]
+
+        @tf.function
+        def project(a=tf_x, ws=tf_kernels, b=tf_bias):
+            outputs = []
+            for w in ws:
+                with tf.control_dependencies(outputs[-1:]):
+                    outputs.append(tf.nn.bias_add(tf.matmul(a, w), b))
+            return outputs
+
+        calls[(name, "tensorflow")] = project
+        torch_x, torch_bias = torch.from_numpy(x), torch.from_numpy(bias)
+        torch_kernels = [torch.from_numpy(kernel.T.copy()) for kernel in kernels]
+
+        def linear(a=torch_x, ws=torch_kernels, b=torch_bias):
+            with torch.inference_mode():
+                return [torch.nn.functional.linear(a, w, b) for w in ws]
+
+        calls[(name, "torch")] = linear
+    seconds = {}
+    for (name, library), best in interleaved_best_seconds(calls, rounds).items():
+        seconds.setdefault(name, {})[library] = best / repeat
+    return seconds
+
+
 def measure(preset, batch, seq, dtype, rounds, variant="shipped", call_paths=True):
     """Best seconds per call of each of `contenders(...)`, our model with `variant`'s piece
     removed throughout (built, traced and timed inside `ablated(variant)`)."""
@@ -121,9 +190,11 @@ def ablation_ratios(preset, batch, seq, dtype, rounds):
     return ratios
 
 
-def results(preset="bert_tiny", batch=8, seq=128, dtype="float32", rounds=30, ablations=False):
-    """Measures and prints the call paths (and, with `ablations`, each variant's ratio to HF);
-    returns `result` records in ms (lower is better; peer: HF PyTorch)."""
+def results(preset="bert_tiny", batch=8, seq=128, dtype="float32", rounds=30, ablations=False,
+            project=True):
+    """Measures and prints the call paths (and, with `ablations`, each variant's ratio to HF;
+    with `project`, the projections' matmuls against PyTorch's at the same shapes); returns
+    `result` records in ms (lower is better; peers: HF PyTorch, PyTorch's matmuls)."""
     shape = f"{preset} batch={batch} seq={seq} dtype={dtype}"
     print(f"backend={keras.backend.backend()} {shape} rounds={rounds}; ms per forward, best "
           "of interleaved calls; ratio = HF / ours")
@@ -147,6 +218,41 @@ def results(preset="bert_tiny", batch=8, seq=128, dtype="float32", rounds=30, ab
                               ratios["shipped"], "ratio",
                               {variant: r for variant, r in ratios.items() if variant != "shipped"},
                               dtype=dtype, notes="peers: the same with that piece removed"))
+    if project:
+        records += projection_records(preset, batch, seq, rounds, ms.get("tf.function"), hf)
+    return records
+
+
+def projection_records(preset, batch, seq, rounds, forward_ms=None, hf_ms=None):
+    """Prints and records the block's projections, TensorFlow against PyTorch (ms per call),
+    and their sum over the layers: its share of our `tf.function` forward (`forward_ms`) and
+    HF's forward over ours were TensorFlow's matmuls as fast as PyTorch's (`hf_ms`)."""
+    seconds = projection_seconds(preset, batch, seq, rounds)
+    if not seconds:
+        print("  projections: torch not installed")
+        return []
+    layers = BertConfig.from_preset(preset).num_layers
+    shape = f"{preset} rows={batch * seq} float32"
+    print(f"  projections ({batch * seq} rows, float32, ms): TensorFlow / PyTorch")
+    records = []
+    for name, (fan_in, fan_out) in projections(BertConfig.from_preset(preset)).items():
+        ours, theirs = (1000 * seconds[name][key] for key in ("tensorflow", "torch"))
+        print(f"    {name:<17} {fan_in:>5} -> {fan_out:<5} {ours:7.3f} / {theirs:7.3f} "
+              f"({theirs / ours:.2f}x)", flush=True)
+        records.append(result(f"projection matmul: {name}", f"{shape} {fan_in}->{fan_out}",
+                              ours, "ms", {"PyTorch": theirs}, higher_is_better=False,
+                              dtype="float32"))
+    ours, theirs = (layers * 1000 * sum(s[key] for s in seconds.values())
+                    for key in ("tensorflow", "torch"))
+    line = f"    all {layers} layers' projections {ours:.2f} / {theirs:.2f} ms"
+    if forward_ms:
+        line += f"; {ours / forward_ms:.0%} of our tf.function forward"
+        if hf_ms:
+            line += (f"; at PyTorch's matmul rate HF / ours would be "
+                     f"{hf_ms / (forward_ms - ours + theirs):.2f}x")
+    print(line, flush=True)
+    records.append(result("projection matmuls: all layers", shape, ours, "ms",
+                          {"PyTorch": theirs}, higher_is_better=False, dtype="float32"))
     return records
 
 
@@ -159,6 +265,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--ablations", action="store_true",
                         help="also each variant in its own process, as a ratio to HF")
+    parser.add_argument("--no-projections", action="store_true",
+                        help="skip the projections' matmuls against PyTorch's")
     parser.add_argument("--variant", choices=ABLATIONS,
                         help="(internal) time this variant and HF, print JSON seconds")
     args = parser.parse_args()
@@ -166,7 +274,8 @@ def main():
         print(json.dumps(measure(args.preset, args.batch, args.seq, args.dtype, args.rounds,
                                  args.variant, call_paths=False)))
         return
-    results(args.preset, args.batch, args.seq, args.dtype, args.rounds, args.ablations)
+    results(args.preset, args.batch, args.seq, args.dtype, args.rounds, args.ablations,
+            not args.no_projections)
 
 
 if __name__ == "__main__":

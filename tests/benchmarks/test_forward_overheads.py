@@ -37,12 +37,20 @@ def test_an_ablation_changes_the_traced_model_only_while_open(variant):
         assert np.abs(traced - shipped).max() > 1e-2
 
 
-def test_records_each_call_path_against_hf():
+def test_records_each_call_path_against_hf_and_the_projections_against_pytorch():
     records = forward_overheads.results("bert_tiny", batch=2, seq=16, rounds=1)
     assert [r["name"] for r in records] == [
         "encoder forward: predict_on_batch", "encoder forward: tf.function",
-        "encoder forward: tf.function + XLA"]
+        "encoder forward: tf.function + XLA", "projection matmul: qkv",
+        "projection matmul: attention_output", "projection matmul: intermediate",
+        "projection matmul: output", "projection matmuls: all layers"]
     for record in records:
         assert record["unit"] == "ms" and not record["higher_is_better"]
         assert 0 < record["ours"] < 10_000
-        assert list(record["peers"]) == ["HF PyTorch"]
+        peer = "HF PyTorch" if record["name"].startswith("encoder") else "PyTorch"
+        assert list(record["peers"]) == [peer]
+    assert [r["config"].split()[-1] for r in records[3:7]] == [
+        "128->384", "128->128", "128->512", "512->128"]  # bert_tiny's hidden 128, FFN 512
+    # the layers' sum: two layers of the four projections
+    projections = [r["ours"] for r in records[3:7]]
+    assert records[-1]["ours"] == pytest.approx(2 * sum(projections))
