@@ -54,3 +54,12 @@ def test_records_each_call_path_against_hf_and_the_projections_against_pytorch()
     # the layers' sum: two layers of the four projections
     projections = [r["ours"] for r in records[3:7]]
     assert records[-1]["ours"] == pytest.approx(2 * sum(projections))
+
+
+def test_projections_in_bfloat16_are_timed_and_recorded_in_bfloat16():
+    records = forward_overheads.projection_records("bert_tiny", batch=2, seq=16, rounds=1,
+                                                   dtype="bfloat16")
+    assert [r["name"] for r in records][-1] == "projection matmuls: all layers"
+    assert {r["dtype"] for r in records} == {"bfloat16"}
+    assert all(r["config"].startswith("bert_tiny rows=32 bfloat16") for r in records)
+    assert all(0 < r["ours"] < 10_000 and 0 < r["peers"]["PyTorch"] < 10_000 for r in records)
