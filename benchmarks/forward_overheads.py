@@ -17,10 +17,11 @@ embedding looked up with a gather instead of DESIGN rule 6's one-hot matmul). A 
 ratio over `shipped`'s is the most that making it free could give.
 
 It also times the block's four projections (fused q/k/v, attention output, intermediate,
-output; `tokens x in -> out` plus bias) as TensorFlow runs them (`tf.matmul` + `bias_add` on
-variables in a `tf.function`: oneDNN's `_MklNativeFusedMatMul`) and as PyTorch does
-(`F.linear`), interleaved, and sums them over the layers: the share of the forward that is
-matmuls, and what it would take if TensorFlow's matmuls ran at PyTorch's rate at those shapes.
+output; `tokens x in -> out` plus bias, in the forward's `--dtype`) as TensorFlow runs them
+(`tf.matmul` + `bias_add` on variables in a `tf.function`: oneDNN's `_MklNativeFusedMatMul`)
+and as PyTorch does (`F.linear`), interleaved, and sums them over the layers: the share of the
+forward that is matmuls, and what HF / ours would be were TensorFlow's matmuls as fast as
+PyTorch's at those shapes.
 
     python benchmarks/forward_overheads.py [--preset bert_tiny] [--batch 8] [--seq 128]
         [--dtype float32|bfloat16] [--rounds 30] [--ablations] [--no-projections]
@@ -133,8 +134,8 @@ def projection_seconds(preset, batch, seq, rounds, dtype="float32", repeat=10):
     """`{name: {"tensorflow": s, "torch": s}}`: best seconds of each of the block's projections
     on `batch * seq` rows (with its bias) in `dtype` (float32 or bfloat16: inputs, kernels and
     bias), TensorFlow's `tf.matmul` + `bias_add` on variables in a `tf.function` and PyTorch's
-    `F.linear` in inference mode, interleaved;
-    `{}` without torch. Each timed call makes `repeat` projections one after the other (a
+    `F.linear` in inference mode, interleaved; `{}` without torch. Each timed call makes
+    `repeat` projections one after the other (a
     control dependency between TensorFlow's; each with its own kernel, as the layers have, and
     each returned: TensorFlow's graph optimizer merges identical ops and drops unused ones), so
     that a call's own cost, which the model's graph pays once, is not charged to every
@@ -243,20 +244,20 @@ def projection_records(preset, batch, seq, rounds, dtype="float32", forward_ms=N
     if not seconds:
         print("  projections: torch not installed")
         return []
-    layers = BertConfig.from_preset(preset).num_layers
+    config = BertConfig.from_preset(preset)
     shape = f"{preset} rows={batch * seq} {dtype}"
     print(f"  projections ({batch * seq} rows, {dtype}, ms): TensorFlow / PyTorch")
     records = []
-    for name, (fan_in, fan_out) in projections(BertConfig.from_preset(preset)).items():
+    for name, (fan_in, fan_out) in projections(config).items():
         ours, theirs = (1000 * seconds[name][key] for key in ("tensorflow", "torch"))
         print(f"    {name:<17} {fan_in:>5} -> {fan_out:<5} {ours:7.3f} / {theirs:7.3f} "
               f"({theirs / ours:.2f}x)", flush=True)
         records.append(result(f"projection matmul: {name}", f"{shape} {fan_in}->{fan_out}",
                               ours, "ms", {"PyTorch": theirs}, higher_is_better=False,
                               dtype=dtype))
-    ours, theirs = (layers * 1000 * sum(s[key] for s in seconds.values())
+    ours, theirs = (config.num_layers * 1000 * sum(s[key] for s in seconds.values())
                     for key in ("tensorflow", "torch"))
-    line = f"    all {layers} layers' projections {ours:.2f} / {theirs:.2f} ms"
+    line = f"    all {config.num_layers} layers' projections {ours:.2f} / {theirs:.2f} ms"
     if forward_ms:
         line += f"; {ours / forward_ms:.0%} of our tf.function forward"
         if hf_ms:
