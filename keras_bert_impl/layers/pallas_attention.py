@@ -130,6 +130,7 @@ class _Blocks:
         self.plane = self.batch_index * heads + self.head
         self.offset = self.head * head_size
         self.count = seq_len // block
+        self.query_scale = 1.0 / math.sqrt(head_size)
 
     def positions(self, index):
         return index * self.block + jnp.arange(self.block)
@@ -142,8 +143,7 @@ class _Blocks:
         values = plgpu.load(_head(self.qkv_ref, self.rows(positions),
                                   part * self.hidden + self.offset, self.head_size))
         if part == 0:
-            scale = 1.0 / math.sqrt(self.head_size)
-            values = (values.astype(jnp.float32) * scale).astype(self.dtype)
+            values = (values.astype(jnp.float32) * self.query_scale).astype(self.dtype)
         return values
 
     def scores(self, scaled, key, key_positions):
@@ -157,6 +157,13 @@ class _Blocks:
 
     def stats(self, ref, positions):
         return ref.at[self.batch_index, self.head, positions]
+
+    def query_gradient(self, dscaled):
+        """The unscaled queries' gradient from the float32 sums `dscaled` of the scaled ones':
+        rounded to the compute dtype, scaled as `load` scales the queries, rounded again (the
+        einsum form's roundings)."""
+        return (dscaled.astype(self.dtype).astype(jnp.float32)
+                * self.query_scale).astype(self.dtype)
 
 
 def _forward_kernel(qkv_ref, bias_ref, key_ref, out_ref, lse_ref, *, rows, **shape):
@@ -189,12 +196,27 @@ def _backward_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, dqkv_ref, **
     ddropped = _dot(upstream, view.load(positions, 2), (1, 1)).astype(dtype)
     dprobs = _dropout(ddropped, keep, view.steps).astype(jnp.float32)
     dlogits = (probs * (dprobs - jnp.sum(dprobs * probs, axis=1)[:, None])).astype(dtype)
-    dscaled = _dot(dlogits, key).astype(dtype)
-    dquery = (dscaled.astype(jnp.float32) * (1.0 / math.sqrt(view.head_size))).astype(dtype)
     dkey = _dot(dlogits, scaled, (0, 0)).astype(dtype)
-    plgpu.store(_head(dqkv_ref, rows, offset, view.head_size), dquery)
+    plgpu.store(_head(dqkv_ref, rows, offset, view.head_size),
+                view.query_gradient(_dot(dlogits, key)))
     plgpu.store(_head(dqkv_ref, rows, hidden + offset, view.head_size), dkey)
     plgpu.store(_head(dqkv_ref, rows, 2 * hidden + offset, view.head_size), dvalue)
+
+
+def _blocked_gradients(view, scaled, upstream, queries, keys, lse, delta=None):
+    """A query block's and a key block's float32 probabilities, dropped probabilities and,
+    given each query row's `delta` (the sum of its probabilities times their gradients), the
+    logits' gradient (rounded); without `delta`, the probabilities' gradient instead."""
+    key = view.load(keys, 1)
+    probs = jnp.exp(view.scores(scaled, key, keys) - lse[:, None])
+    keep = view.keep(queries, keys)
+    dropped = _dropout(probs.astype(view.dtype), keep, view.steps)
+    ddropped = _dot(upstream, view.load(keys, 2), (1, 1)).astype(view.dtype)
+    dprobs = _dropout(ddropped, keep, view.steps).astype(jnp.float32)
+    if delta is None:
+        return probs, dprobs
+    dlogits = (probs * (dprobs - delta[:, None])).astype(view.dtype)
+    return key, dropped, dlogits
 
 
 def _looped_backward_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, out_ref, dqkv_ref,
@@ -216,13 +238,8 @@ def _looped_backward_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, out_r
 
     def key_block_gradients(j, dscaled):
         keys = view.positions(j)
-        key = view.load(keys, 1)
-        probs = jnp.exp(view.scores(scaled, key, keys) - lse[:, None])
-        keep = view.keep(queries, keys)
-        dropped = _dropout(probs.astype(dtype), keep, view.steps)
-        ddropped = _dot(upstream, view.load(keys, 2), (1, 1)).astype(dtype)
-        dprobs = _dropout(ddropped, keep, view.steps).astype(jnp.float32)
-        dlogits = (probs * (dprobs - delta[:, None])).astype(dtype)
+        key, dropped, dlogits = _blocked_gradients(view, scaled, upstream, queries, keys, lse,
+                                                   delta)
         key_rows = view.rows(keys)
         plgpu.store(_head(dqkv_ref, key_rows, hidden + offset, view.head_size),
                     _dot(dlogits, scaled, (0, 0)).astype(dtype))
@@ -232,9 +249,7 @@ def _looped_backward_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, out_r
 
     dscaled = jax.lax.fori_loop(0, view.count, key_block_gradients,
                                 jnp.zeros((view.seq_len, view.head_size), jnp.float32))
-    dquery = (dscaled.astype(dtype).astype(jnp.float32)
-              * (1.0 / math.sqrt(view.head_size))).astype(dtype)
-    plgpu.store(_head(dqkv_ref, rows, offset, view.head_size), dquery)
+    plgpu.store(_head(dqkv_ref, rows, offset, view.head_size), view.query_gradient(dscaled))
 
 
 def _blocked_forward_kernel(qkv_ref, bias_ref, key_ref, out_ref, lse_ref, *, block, **shape):
@@ -267,22 +282,6 @@ def _blocked_forward_kernel(qkv_ref, bias_ref, key_ref, out_ref, lse_ref, *, blo
     plgpu.store(view.stats(lse_ref, queries), peak + jnp.log(total))
 
 
-def _blocked_gradients(view, scaled, upstream, queries, keys, lse, delta=None):
-    """A query block's and a key block's float32 probabilities, dropped probabilities and,
-    given each query row's `delta` (the sum of its probabilities times their gradients), the
-    logits' gradient (rounded); without `delta`, the probabilities' gradient instead."""
-    key = view.load(keys, 1)
-    probs = jnp.exp(view.scores(scaled, key, keys) - lse[:, None])
-    keep = view.keep(queries, keys)
-    dropped = _dropout(probs.astype(view.dtype), keep, view.steps)
-    ddropped = _dot(upstream, view.load(keys, 2), (1, 1)).astype(view.dtype)
-    dprobs = _dropout(ddropped, keep, view.steps).astype(jnp.float32)
-    if delta is None:
-        return probs, dprobs
-    dlogits = (probs * (dprobs - delta[:, None])).astype(view.dtype)
-    return key, dropped, dlogits
-
-
 def _blocked_query_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, dqkv_ref, delta_ref,
                           *, block, **shape):
     view = _Blocks(qkv_ref, bias_ref, key_ref, block=block, dtype=dqkv_ref.dtype, **shape)
@@ -306,9 +305,7 @@ def _blocked_query_kernel(qkv_ref, bias_ref, key_ref, lse_ref, dout_ref, dqkv_re
 
     sums = jax.lax.fori_loop(0, view.count, query_gradient,
                              jnp.zeros((block, view.head_size), jnp.float32))
-    dquery = (sums.astype(view.dtype).astype(jnp.float32)
-              * (1.0 / math.sqrt(view.head_size))).astype(view.dtype)
-    plgpu.store(_head(dqkv_ref, rows, view.offset, view.head_size), dquery)
+    plgpu.store(_head(dqkv_ref, rows, view.offset, view.head_size), view.query_gradient(sums))
     plgpu.store(view.stats(delta_ref, queries), delta)
 
 
