@@ -142,3 +142,23 @@ def interleaved_best_seconds(fns, rounds, warmup=2, settle=1):
             fn()
             best[name] = min(best[name], time.perf_counter() - start)
     return best
+
+
+def compute_whole_last_block():
+    """Makes `TransformerEncoderBlock` compute every row even where it is given
+    `query_positions`, then take those rows (`rows_at`): the task models' last block as it ran
+    before `BertEncoder.last_block_at` (the heads reading the encoder's whole outputs). Patch
+    before the models are traced; returns the function that restores the shipped block."""
+    from keras_bert_impl.layers import transformer
+
+    block = transformer.TransformerEncoderBlock
+    shipped = block.call
+
+    def whole_then_rows(self, x, padding_mask, query_positions=None, training=None):
+        outputs = shipped(self, x, padding_mask, training=training)
+        if query_positions is None:
+            return outputs
+        return transformer.rows_at(outputs, query_positions)
+
+    block.call = whole_then_rows
+    return lambda: setattr(block, "call", shipped)

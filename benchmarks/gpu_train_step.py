@@ -58,6 +58,8 @@ measure what it costs or what an alternative would give): `ours` as shipped;
   fusions (shipped before 2026-11-27) instead of its Pallas kernels (`pallas_layer_norm`);
   `ln_closed_form` that with its gradient written out; `ln_f32_out` the LayerNorms inside the
   layers writing float32 (shipped up to 3c81c01) rather than bfloat16 (`inner_layer_norm`);
+  `last_block_whole` the last block at every row, the heads reading theirs out of it (shipped
+  up to 85d6b1e), where `BertEncoder.last_block_at` computes `[CLS]` and the masked rows alone;
   `ln_rows2`, `ln_rows8`, `ln_blocks16`, `ln_blocks2` the Pallas LayerNorm's tiles (rows per
   program 4 and backward tiles per program 8 shipped: 512 backward programs at 128 x 128, 4
   warps each; `ln_blocks2` makes 2,048); `gelu_tanh` the tanh GELU (other numerics: a probe of
@@ -508,6 +510,7 @@ VARIANTS = {
     "gelu_tanh": {"config": {"hidden_act": "gelu_approximate"}},
     "xla_cublaslt": {"xla_flags": "--xla_gpu_enable_cublaslt=true"},
     "triton_gemm": {"xla_flags": XLA_DEFAULTS},
+    "last_block_whole": {"last_block_whole": True},
 }
 
 
@@ -550,6 +553,10 @@ def apply_variant(spec):
         _patch_attention_blocks(spec["attn_blocks"])
     if "ln_tiles" in spec:
         _patch_layer_norm_tiles(*spec["ln_tiles"])
+    if spec.get("last_block_whole"):
+        from bench_common import compute_whole_last_block
+
+        compute_whole_last_block()
 
 
 # --- contenders -------------------------------------------------------------------------

@@ -60,6 +60,10 @@ BENCHMARKS = {
         quick={"preset": "bert_tiny", "batch": 4, "seq": 32, "rounds": 2},
         about="a CPU forward through predict_on_batch, a tf.function and XLA vs HF, and what "
               "LayerNorm, the attention core and the segment lookup cost (ablations)"),
+    "last_block": Benchmark(
+        "last_block_rows", quick={"presets": ["bert_tiny"], "batch": 4, "seq": 32, "steps": 2},
+        about="the last block at the rows the heads read (train step, classifier forward) vs "
+              "at every row, and keras-hub"),
     "pretrain": Benchmark(
         "pretrain_throughput", quick={"preset": "bert_tiny", "batch": 4, "seq": 32,
                                       "rounds": 1, "warmup": 1},

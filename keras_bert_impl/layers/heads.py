@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
 from keras_bert_impl.layers.normalization import inner_layer_norm
-from keras_bert_impl.layers.transformer import get_activation
+from keras_bert_impl.layers.transformer import get_activation, rows_at
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -69,7 +69,9 @@ class MaskedLMHead(keras.layers.Layer):
 
     Call arguments:
         sequence_output: `[batch, seq_len, hidden]`.
-        mask_positions: int `[batch, num_predictions]`, positions to predict.
+        mask_positions: int `[batch, num_predictions]`, positions to predict; `None` when
+            `sequence_output` holds the rows to predict already (`[batch, num_predictions,
+            hidden]`: the pretrainer's last block computes only those).
 
     Example:
 
@@ -118,12 +120,10 @@ class MaskedLMHead(keras.layers.Layer):
         )
         self.built = True
 
-    def call(self, sequence_output, mask_positions):
-        seq_len = ops.shape(sequence_output)[1]
-        selector = ops.one_hot(
-            ops.cast(mask_positions, "int32"), seq_len, dtype=self.compute_dtype
-        )
-        x = ops.matmul(selector, ops.cast(sequence_output, self.compute_dtype))
+    def call(self, sequence_output, mask_positions=None):
+        x = ops.cast(sequence_output, self.compute_dtype)
+        if mask_positions is not None:
+            x = rows_at(x, mask_positions)
         # Rows of predictions, [batch * predictions, hidden]: 2-D matmuls (see the encoder block).
         rows = ops.reshape(x, (-1, self.hidden_size))
         rows = self.activation(self.transform(rows))
@@ -132,8 +132,10 @@ class MaskedLMHead(keras.layers.Layer):
         logits = ops.cast(logits, "float32") + ops.cast(self.output_bias, "float32")
         return ops.reshape(logits, ops.shape(x)[:2] + (self.vocab_size,))
 
-    def compute_output_shape(self, sequence_output_shape, mask_positions_shape):
-        return tuple(mask_positions_shape) + (self.vocab_size,)
+    def compute_output_shape(self, sequence_output_shape, mask_positions_shape=None):
+        predictions = sequence_output_shape if mask_positions_shape is None else (
+            mask_positions_shape)
+        return tuple(predictions[:2]) + (self.vocab_size,)
 
     def get_config(self):
         config = super().get_config()

@@ -26,6 +26,14 @@ bias add and, at inference, with the exact GELU (one oneDNN kernel each on a CPU
 elementwise passes, as separate ops (`bert_base` forward on 2 cores: 0.96x -> 1.16x Hugging Face
 PyTorch). Under XLA (JAX) the reshapes are free.
 
+With `query_positions` the block computes its output at those rows only (what a task
+model's heads read of the last block: `BertEncoder.last_block_at`): the fused projection of
+every row (keys and values need them all), the queries taken at the positions (`rows_at`, a
+one-hot matmul), then the einsum attention of those queries over every key, and the attention
+output, feed-forward and LayerNorms on `count` rows. Its values are the whole block's at those
+rows, up to float rounding; while training its dropout masks are drawn for the smaller
+tensors (the same rates).
+
 LoRA (`enable_lora`): every projection is a `LoraDense`, so any of them can carry low-rank
 adapters: `"attention_output"`, `"intermediate"` and `"output"` on the whole kernel (Keras' own
 `Dense.enable_lora`), `"query"`, `"key"` and `"value"` each on its third of the fused qkv kernel
@@ -181,6 +189,24 @@ def attention_bias(padding_mask):
     return ops.where(ops.cast(padding_mask, "bool")[:, None, None, :], 0.0, -10000.0)
 
 
+def rows_at(sequence, positions):
+    """`sequence` `[batch, seq_len, width]` at `positions` `[batch, count]`: `[batch, count,
+    width]`, as a one-hot matmul (a gather whose gradient is a matmul, not a scatter-add: DESIGN
+    rule 6), in `sequence`'s dtype.
+
+    Example:
+
+    ```python
+    import numpy as np
+    sequence = np.arange(6, dtype="float32").reshape(1, 3, 2)
+    np.asarray(rows_at(sequence, np.array([[2, 0]]))).tolist()  # [[[4.0, 5.0], [0.0, 1.0]]]
+    ```
+    """
+    selector = ops.one_hot(ops.cast(positions, "int32"), ops.shape(sequence)[1],
+                           dtype=sequence.dtype)
+    return ops.matmul(selector, sequence)
+
+
 def get_activation(name):
     if name not in ACTIVATIONS:
         raise ValueError(f"Unknown hidden_act {name!r}; allowed values are {sorted(ACTIVATIONS)}.")
@@ -207,6 +233,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         x: float tensor `[batch, seq_len, hidden_size]`.
         padding_mask: bool/int tensor `[batch, seq_len]`, true at real tokens. Padding
             positions are never attended to.
+        query_positions: optional int tensor `[batch, count]`: the block's output at those
+            positions only, `[batch, count, hidden_size]`, each row attending to every token
+            (see below). `None`: every position.
 
     Example:
 
@@ -415,12 +444,34 @@ class TransformerEncoderBlock(keras.layers.Layer):
         # context: [batch, heads, seq_len, head_size]
         return ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (-1, self.hidden_size))
 
-    def call(self, x, padding_mask, training=None):
+    def _attention_at(self, rows, batch, seq_len, padding_mask, query_positions, training):
+        """The attention of the queries at `query_positions` `[batch, queries]` over every
+        key, as rows `[batch * queries, hidden]`: the fused projection of every row (keys and
+        values need them all), its query third taken at the positions."""
+        qkv = ops.reshape(self.qkv_dense(rows), (batch, seq_len, 3 * self.hidden_size))
+        query, key, value = ops.split(qkv, 3, axis=-1)
+        query = rows_at(query, query_positions)
+        queries = ops.shape(query_positions)[1]
+        query = ops.reshape(query, (batch, queries, self.num_heads, self.head_size))
+        key, value = (ops.reshape(t, (batch, seq_len, self.num_heads, self.head_size))
+                      for t in (key, value))
+        context = self._attention_with_dropout(query, key, value, attention_bias(padding_mask),
+                                               training)
+        return ops.reshape(context, (-1, self.hidden_size))
+
+    def call(self, x, padding_mask, query_positions=None, training=None):
         batch, seq_len = ops.shape(x)[0], ops.shape(x)[1]
         # The block works on rows of tokens, [batch * seq_len, hidden]: 2-D matmuls, which
         # TensorFlow fuses with their bias add (and GELU) on CPUs.
         rows = ops.reshape(x, (-1, self.hidden_size))
-        context = self._attention(rows, batch, seq_len, padding_mask, training)
+        if query_positions is None:
+            context = self._attention(rows, batch, seq_len, padding_mask, training)
+            length = seq_len
+        else:
+            context = self._attention_at(rows, batch, seq_len, padding_mask, query_positions,
+                                         training)
+            length = ops.shape(query_positions)[1]
+            rows = ops.reshape(rows_at(x, query_positions), (-1, self.hidden_size))
         attention = self.attention_output_dropout(
             self.attention_output_dense(context), training=training
         )
@@ -428,10 +479,12 @@ class TransformerEncoderBlock(keras.layers.Layer):
         ffn = self.output_dense(self.activation(self.intermediate_dense(rows)))
         ffn = self.output_dropout(ffn, training=training)
         rows = ops.cast(self.output_layer_norm(rows + ffn), self.compute_dtype)
-        return ops.reshape(rows, (batch, seq_len, self.hidden_size))
+        return ops.reshape(rows, (batch, length, self.hidden_size))
 
-    def compute_output_shape(self, x_shape, padding_mask_shape=None):
-        return tuple(x_shape)
+    def compute_output_shape(self, x_shape, padding_mask_shape=None, query_positions_shape=None):
+        if query_positions_shape is None:
+            return tuple(x_shape)
+        return (x_shape[0], query_positions_shape[1], x_shape[2])
 
     def get_config(self):
         config = super().get_config()

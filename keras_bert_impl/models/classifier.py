@@ -1,6 +1,7 @@
 """`BertClassifier`: sentence (or sentence-pair) classification and regression."""
 
 import keras
+from keras import ops
 
 from keras_bert_impl.models.task import classification_logits
 from keras_bert_impl.models.text_task import BertTextTask
@@ -40,8 +41,12 @@ class BertClassifier(BertTextTask):
     def __init__(self, encoder, num_classes, dropout=0.1, preprocessor=None, label_names=None,
                  **kwargs):
         inputs = dict(encoder.input)
+        # The pooler reads the last block at [CLS] only, which computes that row alone
+        # (`BertEncoder.last_block_at`).
+        cls_row = encoder.last_block_at(inputs, encoder(inputs),
+                                        ops.zeros_like(inputs["token_ids"][:, :1]))
         logits, dense = classification_logits(
-            encoder, encoder(inputs)["pooled_output"], num_classes, dropout
+            encoder, encoder.pooler(cls_row), num_classes, dropout
         )
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder

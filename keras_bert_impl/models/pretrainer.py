@@ -5,6 +5,10 @@ Batches are `(x, y)` with keras-hub's names:
 * `x = {"token_ids", "segment_ids", "padding_mask", "mask_positions"}`
 * `y = {"mask_ids", "mask_weights", "next_sentence_labels"}`
 
+The heads read the last encoder block at `[CLS]` and the `mask_positions` only, so that block
+computes those rows alone (`BertEncoder.last_block_at`): the same logits, up to float
+rounding, as the heads on the encoder's whole outputs.
+
 The loss is the reference's: MLM cross-entropy averaged over the real predictions
 (weighted by `mask_weights`, divided by their sum) plus NSP cross-entropy averaged over the
 batch. `compile()` has defaults (AdamW, BERT's weight-decay rule) so `fit(dataset)` just works.
@@ -102,9 +106,15 @@ class BertPretrainer(BertTask):
             dtype=encoder.dtype_policy,
             name="nsp_head",
         )
+        # The heads read the last block at [CLS] (the pooler's) and the masked positions
+        # only; it computes those rows alone (`BertEncoder.last_block_at`).
+        cls_position = ops.zeros_like(inputs["mask_positions"][:, :1])
+        predicted = encoder.last_block_at(
+            inputs, encoder_outputs, ops.concatenate([cls_position, inputs["mask_positions"]],
+                                                     axis=1))
         outputs = {
-            "mlm_logits": mlm_head(encoder_outputs["sequence_output"], inputs["mask_positions"]),
-            "nsp_logits": nsp_head(encoder_outputs["pooled_output"]),
+            "mlm_logits": mlm_head(predicted[:, 1:]),
+            "nsp_logits": nsp_head(encoder.pooler(predicted)),
         }
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.encoder = encoder

@@ -16,7 +16,7 @@ from keras_bert_impl.layers import (
     Pooler,
     TransformerEncoderBlock,
 )
-from keras_bert_impl.layers.transformer import attention_bias
+from keras_bert_impl.layers.transformer import attention_bias, rows_at
 from tests.harness import assert_all_close, run_layer_test
 
 BATCH, SEQ, HIDDEN, VOCAB = 2, 6, 16, 50
@@ -174,6 +174,40 @@ def test_heads_first_attention_drops_what_the_einsum_form_drops():
     assert float(np.abs(ops.convert_to_numpy(heads_first - undropped)).max()) > 1e-2
 
 
+QUERY_POSITIONS = np.array([[0, 2, 5], [0, 3, 1]], "int32")  # row 1's 5 is padding
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_block_at_query_positions_is_the_whole_block_at_those_rows(training):
+    """`query_positions`: the block computed at those rows only, attending to every real key,
+    equals the whole block's output there, in values and in gradients (dropout off; with
+    `training=True` the einsum form with its softmax)."""
+    block = TransformerEncoderBlock(hidden_size=HIDDEN, num_heads=2, intermediate_size=32,
+                                    dropout=0.0, attention_dropout=0.0)
+    x = hidden_states()
+    weights = np.random.default_rng(2).normal(size=(BATCH, 3, HIDDEN)).astype("float32")
+
+    def at_rows(v):
+        return block(v, PADDING, query_positions=QUERY_POSITIONS, training=training)
+
+    def whole(v):
+        return rows_at(block(v, PADDING, training=training), QUERY_POSITIONS)
+
+    assert tuple(at_rows(x).shape) == (BATCH, 3, HIDDEN)
+    assert_all_close(at_rows(x), whole(x), atol=1e-5, rtol=1e-5)
+    gradients = [_gradients(lambda v, f=f: ops.sum(f(v) * weights), x)[0]
+                 for f in (at_rows, whole)]
+    np.testing.assert_allclose(gradients[0], gradients[1], atol=1e-5, rtol=1e-4)
+    assert np.abs(gradients[0]).max() > 1e-2
+
+
+def test_block_at_query_positions_symbolic_shape():
+    block = TransformerEncoderBlock(hidden_size=HIDDEN, num_heads=2, intermediate_size=32)
+    y = block(keras.Input((None, HIDDEN)), keras.Input((None,), dtype="int32"),
+              query_positions=keras.Input((3,), dtype="int32"))
+    assert tuple(y.shape) == (None, 3, HIDDEN)
+
+
 def test_gelu_approximate_differs_from_exact():
     x = hidden_states()
     blocks = {}
@@ -253,6 +287,16 @@ def test_masked_lm_head_matches_numpy_reference():
     h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-12)
     expected = h @ ops.convert_to_numpy(head.embeddings.token_embeddings).T + w["output_bias"]
     np.testing.assert_allclose(logits, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_masked_lm_head_reads_rows_already_at_the_positions():
+    """Without `mask_positions` the head scores the rows it is given (the pretrainer's last
+    block computes only those): the logits of the same rows picked from the sequence."""
+    head = _mlm_head()
+    x = hidden_states()
+    picked = head(rows_at(x, MASK_POSITIONS))
+    assert tuple(picked.shape) == (BATCH, 3, VOCAB)
+    assert_all_close(picked, head(x, MASK_POSITIONS), atol=1e-6)
 
 
 def test_masked_lm_head_is_tied_to_the_embedding_variable():

@@ -137,6 +137,57 @@ def test_pretrainer_outputs_and_tied_weights():
     )
 
 
+def _weight_gradients(model, x):
+    """`{variable path: gradient}` of a fixed function of the model's two logits (inference
+    mode) for each trainable variable, on the current backend."""
+    rng = np.random.default_rng(3)
+
+    def loss(outputs):
+        return sum(keras.ops.sum(keras.ops.cast(outputs[name], "float32")
+                                 * rng.normal(size=outputs[name].shape).astype("float32"))
+                   for name in ("mlm_logits", "nsp_logits"))
+
+    variables = model.trainable_variables
+    if keras.backend.backend() == "jax":
+        import jax
+
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def of_values(values):
+            return loss(model.stateless_call(values, non_trainable, x, training=False)[0])
+
+        gradients = jax.grad(of_values)([v.value for v in variables])
+    else:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = loss(model(x, training=False))
+        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(value, variables)]
+    return {v.path: np.asarray(g) for v, g in zip(variables, gradients, strict=True)}
+
+
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_pretrainer_runs_its_last_block_only_where_the_heads_read(num_layers):
+    """The last block runs at `[CLS]` and the masked positions only: the pretrainer's logits
+    and weight gradients equal those of the heads on the encoder's whole outputs (what the
+    pretrainer computed before, same weights)."""
+    config = SMALL.replace(num_layers=num_layers)
+    pretrainer = BertPretrainer(BertEncoder(config))
+    x, _ = pretraining_batch(batch=3, seq=12, predictions=4)
+    x["padding_mask"][1, 9:] = 0
+    inputs = dict(pretrainer.encoder.input, mask_positions=pretrainer.input["mask_positions"])
+    encoded = pretrainer.encoder({k: inputs[k] for k in pretrainer.encoder.input})
+    whole = keras.Model(inputs, {
+        "mlm_logits": pretrainer.mlm_head(encoded["sequence_output"], inputs["mask_positions"]),
+        "nsp_logits": pretrainer.nsp_head(encoded["pooled_output"]),
+    })
+    assert_all_close(pretrainer(x), whole(x), atol=1e-5, rtol=1e-5)
+    ours, theirs = _weight_gradients(pretrainer, x), _weight_gradients(whole, x)
+    assert sorted(ours) == sorted(theirs) and len(ours) == len(pretrainer.trainable_variables)
+    for path, gradient in ours.items():
+        np.testing.assert_allclose(gradient, theirs[path], atol=2e-5, rtol=1e-4, err_msg=path)
+
+
 def test_fit_step_with_xla():
     pretrainer = BertPretrainer(BertEncoder(SMALL))
     x, y = pretraining_batch()
