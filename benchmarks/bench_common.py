@@ -107,6 +107,12 @@ def model_flops(config, batch, seq, predictions=0, train=True):
     the `predictions` masked positions per sequence, as our head computes them) + attention
     12 x layers x hidden x seq x tokens (QK^T and AV, forward and backward); a forward pass
     (`train=False`) is a third of each (2 x and 4 x). Documented in `pretrain_throughput.py`.
+
+    These are the model's nominal FLOPs, every row of every layer, as issue 15 counts them:
+    since `BertEncoder.last_block_at` the pretrainer's last block computes only `[CLS]` and
+    the masked rows (at BERT-base, seq 128, 20 predictions, about 5% fewer matmul FLOPs per
+    step), so a model-FLOPs utilisation from this count includes work no longer done; the
+    sequences/s ratios to the peers are the comparison.
     """
     tokens = batch * seq
     hidden, layers, vocab = config.hidden_size, config.num_layers, config.vocab_size

@@ -133,9 +133,10 @@ class BertEncoder(BertModelBase):
         LayerNorms on `count` rows instead of `seq_len`; the encoder's own last block and
         pooler then feed nothing and are left out of the compiled step (TensorFlow's graph
         pruning, XLA's dead-code elimination). Same values as the whole block's output at
-        those rows, up to float rounding: on 2 CPU cores the BERT-base pretraining step
-        (batch 8 x 128, 19 predictions) runs 1.027x faster (3,141 -> 3,057 ms), `bert_tiny`'s
-        1.12-1.14x.
+        those rows, up to float rounding. On 2 CPU cores (batch 8 x 128, 19 predictions;
+        `benchmarks/last_block_rows.py`) the BERT-base pretraining step runs 1.027-1.039x
+        faster (3,141 -> 3,057 ms), its classifier's forward 1.055x; `bert_tiny`'s 1.12-1.18x
+        and 1.48x.
 
         Example:
 
