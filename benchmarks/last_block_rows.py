@@ -14,8 +14,10 @@ and keras-hub's model for the same job, interleaved in one process on the Tensor
 
 The ratios printed are the shipped model's sequences/s over each contender's (> 1: faster).
 Measured on 2 cores of an AMD EPYC (AVX-512, float32, batch 8 x 128, 19 predictions) on
-2026-11-28, two runs: the BERT-base train step 1.027x and 1.027x the whole last block (3,141 ->
-3,057 ms), `bert_tiny`'s 1.12-1.14x.
+2026-11-28 (`--steps 6`): the BERT-base train step 1.039x the whole last block and 1.166x
+keras-hub, its classifier forward 1.055x and 1.106x; `bert_tiny` 1.182x / 1.529x and 1.479x /
+1.937x. Two earlier A/Bs of the train step alone: BERT-base 1.027x twice (3,141 -> 3,057 ms),
+`bert_tiny` 1.115x and 1.141x.
 """
 
 import argparse
