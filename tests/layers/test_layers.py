@@ -174,7 +174,7 @@ def test_heads_first_attention_drops_what_the_einsum_form_drops():
     assert float(np.abs(ops.convert_to_numpy(heads_first - undropped)).max()) > 1e-2
 
 
-QUERY_POSITIONS = np.array([[0, 2, 5], [0, 3, 1]], "int32")  # row 1's 5 is padding
+QUERY_POSITIONS = np.array([[0, 2, 5], [0, 3, 5]], "int32")  # row 1 pads positions 4 and 5
 
 
 @pytest.mark.parametrize("training", [False, True])
