@@ -41,10 +41,10 @@ from keras_bert_impl.optimizers import create_adamw  # noqa: E402
 JOBS = ("train", "classify")
 
 
-def our_calls(config, x_mlm, y, whole):
-    """`{job: callable}`: our pretrainer's train step and classifier's forward on the batch,
-    built and traced (one untimed call each) with the last block at the read rows, or with
-    `whole` at every row."""
+def our_calls(config, x, x_mlm, y, whole):
+    """`{job: callable}`: our pretrainer's train step (on `x_mlm`, `y`) and classifier's
+    forward (on `x`), built and traced (one untimed call each) with the last block at the read
+    rows, or with `whole` at every row."""
     restore = compute_whole_last_block() if whole else (lambda: None)
     try:
         keras.utils.set_random_seed(0)
@@ -52,7 +52,6 @@ def our_calls(config, x_mlm, y, whole):
         pretrainer.compile(optimizer=create_adamw(1e-4))
         classifier = BertClassifier(BertEncoder(config), num_classes=2)
         classifier.compile()
-        x = {k: v for k, v in x_mlm.items() if k != "mask_positions"}
         calls = {"train": lambda: pretrainer.train_on_batch(x_mlm, y),
                  "classify": lambda: classifier.predict_on_batch(x)}
         for call in calls.values():
@@ -62,7 +61,7 @@ def our_calls(config, x_mlm, y, whole):
     return calls
 
 
-def keras_hub_calls(config, x_mlm, y):
+def keras_hub_calls(config, x, x_mlm, y):
     """`{job: callable}` of keras-hub's `BertMaskedLM` train step and `BertTextClassifier`
     forward, or `{}` without keras-hub."""
     backbone, masked_lm = keras_hub_models(config)
@@ -73,7 +72,6 @@ def keras_hub_calls(config, x_mlm, y):
     classifier = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=2,
                                                      preprocessor=None)
     classifier.compile(optimizer=keras_adamw(1e-4))
-    x = {k: v for k, v in x_mlm.items() if k != "mask_positions"}
     return {"train": lambda: masked_lm.train_on_batch(x_mlm, y["mask_ids"],
                                                       sample_weight=y["mask_weights"]),
             "classify": lambda: classifier.predict_on_batch(x)}
@@ -85,9 +83,9 @@ def measure(preset, batch, seq, steps):
     config = BertConfig.from_preset(preset)
     x, positions, y = make_batch(config, batch, seq, max(1, round(0.15 * seq)))
     x_mlm = dict(x, mask_positions=positions)
-    contenders = {"ours": our_calls(config, x_mlm, y, whole=False),
-                  "whole last block": our_calls(config, x_mlm, y, whole=True),
-                  "keras-hub": keras_hub_calls(config, x_mlm, y)}
+    contenders = {"ours": our_calls(config, x, x_mlm, y, whole=False),
+                  "whole last block": our_calls(config, x, x_mlm, y, whole=True),
+                  "keras-hub": keras_hub_calls(config, x, x_mlm, y)}
     seconds = {}
     for job in JOBS:
         calls = {name: jobs[job] for name, jobs in contenders.items() if job in jobs}

@@ -448,13 +448,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
         """The attention of the queries at `query_positions` `[batch, queries]` over every
         key, as rows `[batch * queries, hidden]`: the fused projection of every row (keys and
         values need them all), its query third taken at the positions."""
-        qkv = ops.reshape(self.qkv_dense(rows), (batch, seq_len, 3 * self.hidden_size))
-        query, key, value = ops.split(qkv, 3, axis=-1)
-        query = rows_at(query, query_positions)
+        query, key, value = self._split_heads(self.qkv_dense(rows), batch, seq_len)
+        query = rows_at(ops.reshape(query, (batch, seq_len, self.hidden_size)), query_positions)
         queries = ops.shape(query_positions)[1]
         query = ops.reshape(query, (batch, queries, self.num_heads, self.head_size))
-        key, value = (ops.reshape(t, (batch, seq_len, self.num_heads, self.head_size))
-                      for t in (key, value))
         context = self._attention_with_dropout(query, key, value, attention_bias(padding_mask),
                                                training)
         return ops.reshape(context, (-1, self.hidden_size))
