@@ -11,8 +11,10 @@ machine with a GPU the JAX train step of `gpu_train_step.py`) measures
 ours and its peers in the same run, after the machine's own matmul ceiling (`machine.py`);
 the results go to `benchmarks/results/<machine>.json` and `<machine>.md` (`report.py`): one
 table row per measurement with ours, each peer, the ratios (> 1: we are faster) and the
-model-FLOPs utilisation where the FLOPs are known. A missing peer package is recorded as a
-missing peer, a failing benchmark as its one-line error; the run goes on. The registry and
+model-FLOPs utilisation where the FLOPs are known, rewritten after each benchmark (a run
+stopped part-way keeps what it measured and names, as `pending`, what it did not reach). A
+missing peer package is recorded as a missing peer, a failing benchmark as its one-line error;
+the run goes on. The registry and
 the runner are in `suite.py`; each script still runs on its own (`python benchmarks/NAME.py`).
 """
 

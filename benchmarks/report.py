@@ -92,7 +92,8 @@ def markdown(run):
         f"- ceiling (TensorFlow {ceiling.get('matmul', '?')}^3 matmul on the CPU, same run): "
         f"{peak or ceiling.get('error', 'not measured')}",
         f"- run: {'--quick' if run.get('quick') else 'full sizes'}, started "
-        f"{run.get('started', '?')}, {run.get('seconds', 0):.0f} s",
+        f"{run.get('started', '?')}, {run.get('seconds', 0):.0f} s"
+        + (f"; stopped before {', '.join(run['pending'])}" if run.get("pending") else ""),
         "",
         "Ratios are ours / peer for rates and peer / ours for times: > 1 means we are faster. "
         "MFU: our model FLOP/s / the measured matmul ceiling.",

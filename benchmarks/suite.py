@@ -142,8 +142,10 @@ def run_one(name, quick):
 
 
 def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None):
-    """Runs the benchmarks `names` (all when empty), writes the report; returns the run."""
+    """Runs the benchmarks `names` (all when empty), writing the report after each; returns
+    the run."""
     names = list(names or BENCHMARKS)
+    paths = None
     started = time.perf_counter()
     machine = machine_info.describe()
     print(f"machine: {machine['slug']} ({machine['cpu']}, {machine['cores']} cores, "
@@ -155,7 +157,7 @@ def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None):
     print(f"ceiling: {ceiling}", flush=True)
     the_run = {"machine": machine, "ceiling": ceiling, "quick": quick,
                "started": datetime.datetime.now().isoformat(timespec="seconds"),
-               "seconds": 0.0, "benchmarks": {}}
+               "seconds": 0.0, "benchmarks": {}, "pending": list(names)}
     for name in names:
         print(f"\n=== {name} ({'quick' if quick else 'full'}): {BENCHMARKS[name].about}",
               flush=True)
@@ -163,8 +165,14 @@ def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None):
         status = f"error: {entry['error']}" if entry["error"] else \
             f"{len(entry['results'])} measurement(s)"
         print(f"=== {name}: {status}, {entry['seconds']:.0f} s", flush=True)
-    the_run["seconds"] = round(time.perf_counter() - started, 1)
-    paths = report.write(the_run, out)
+        # The report is rewritten after each benchmark, so that a run stopped part-way (a
+        # killed process, a machine taken back) keeps what it measured, its "pending" list
+        # naming what it did not reach.
+        the_run["pending"].remove(name)
+        the_run["seconds"] = round(time.perf_counter() - started, 1)
+        paths = report.write(the_run, out)
+    if paths is None:
+        paths = report.write(the_run, out)
     print(f"\nwrote {paths[0]} and {paths[1]} ({the_run['seconds']:.0f} s)")
     return the_run
 

@@ -146,3 +146,32 @@ def test_a_failing_benchmark_is_recorded_and_the_run_goes_on(monkeypatch, tmp_pa
 def test_unknown_names_are_refused():
     with pytest.raises(SystemExit):
         suite.main(["no-such-benchmark"])
+
+
+def test_a_run_stopped_part_way_keeps_the_benchmarks_it_finished(monkeypatch, tmp_path):
+    described = machine.describe(cpuinfo=CPUINFO, gpu=None, core_count=2, packages=("numpy",))
+    monkeypatch.setattr(suite.machine_info, "describe", lambda: described)
+    monkeypatch.setattr(suite.machine_info, "ceiling",
+                        lambda machine, size: {"matmul": size, "float32": 100.0})
+    record = bench_common.result("tokens", "uncased", 3.0, "M tokens/s", {"HF": 1.0})
+
+    def measure(name):
+        if name == "load_weights":
+            raise KeyboardInterrupt  # the process stopped while this benchmark ran
+        return lambda **kwargs: [record]
+
+    monkeypatch.setattr(suite, "resolve", measure)
+    with pytest.raises(KeyboardInterrupt):
+        suite.run(["tokenizer_uncased", "load_weights", "serving"], quick=True,
+                  out=str(tmp_path))
+    written = json.loads((tmp_path / f"{described['slug']}.json").read_text())
+    assert list(written["benchmarks"]) == ["tokenizer_uncased"]
+    assert written["benchmarks"]["tokenizer_uncased"]["results"][0]["ratios"] == {"HF": 3.0}
+    assert written["pending"] == ["load_weights", "serving"]
+    text = (tmp_path / f"{described['slug']}.md").read_text()
+    assert "stopped before load_weights, serving" in text
+
+    suite.run(["tokenizer_uncased"], quick=True, out=str(tmp_path))
+    written = json.loads((tmp_path / f"{described['slug']}.json").read_text())
+    assert written["pending"] == []
+    assert "stopped before" not in (tmp_path / f"{described['slug']}.md").read_text()
