@@ -175,3 +175,16 @@ def test_a_run_stopped_part_way_keeps_the_benchmarks_it_finished(monkeypatch, tm
     written = json.loads((tmp_path / f"{described['slug']}.json").read_text())
     assert written["pending"] == []
     assert "stopped before" not in (tmp_path / f"{described['slug']}.md").read_text()
+
+
+def test_the_committed_cpu_run_is_complete_and_its_table_is_its_data():
+    results = BENCHMARKS / "results"
+    run = json.loads((results / "amd-epyc-2c.json").read_text())
+    assert run["pending"] == [] and not run["quick"]
+    assert all(entry["error"] is None and entry["results"]
+               for entry in run["benchmarks"].values())
+    assert (results / "amd-epyc-2c.md").read_text() == report.markdown(run)
+    train = [r for r in run["benchmarks"]["encoder"]["results"]
+             if r["name"].startswith("train step") and "bert_base" in r["config"]]
+    assert train and train[0]["ratios"]["keras-hub"] == pytest.approx(
+        train[0]["ours"] / train[0]["peers"]["keras-hub"])
