@@ -14,8 +14,8 @@ table row per measurement with ours, each peer, the ratios (> 1: we are faster) 
 model-FLOPs utilisation where the FLOPs are known, rewritten after each benchmark (a run
 stopped part-way keeps what it measured and names, as `pending`, what it did not reach). A
 missing peer package is recorded as a missing peer, a failing benchmark as its one-line error;
-the run goes on. The registry and
-the runner are in `suite.py`; each script still runs on its own (`python benchmarks/NAME.py`).
+the run goes on. The registry and the runner are in `suite.py`; each script still runs on its
+own (`python benchmarks/NAME.py`).
 """
 
 import os

@@ -145,7 +145,6 @@ def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None):
     """Runs the benchmarks `names` (all when empty), writing the report after each; returns
     the run."""
     names = list(names or BENCHMARKS)
-    paths = None
     started = time.perf_counter()
     machine = machine_info.describe()
     print(f"machine: {machine['slug']} ({machine['cpu']}, {machine['cores']} cores, "
@@ -170,8 +169,6 @@ def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None):
         # naming what it did not reach.
         the_run["pending"].remove(name)
         the_run["seconds"] = round(time.perf_counter() - started, 1)
-        paths = report.write(the_run, out)
-    if paths is None:
         paths = report.write(the_run, out)
     print(f"\nwrote {paths[0]} and {paths[1]} ({the_run['seconds']:.0f} s)")
     return the_run
