@@ -64,6 +64,10 @@ BENCHMARKS = {
         "last_block_rows", quick={"presets": ["bert_tiny"], "batch": 4, "seq": 32, "steps": 2},
         about="the last block at the rows the heads read (train step, classifier forward) vs "
               "at every row, and keras-hub"),
+    "input_gradient": Benchmark(
+        "input_gradient", quick={"presets": ["bert_tiny"], "batch": 4, "seq": 32, "steps": 2},
+        about="the train step with the intermediate projection's batched input gradient vs "
+              "autodiff's, and keras-hub"),
     "pretrain": Benchmark(
         "pretrain_throughput", quick={"preset": "bert_tiny", "batch": 4, "seq": 32,
                                       "rounds": 1, "warmup": 1},

@@ -279,10 +279,11 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.initializer_range = initializer_range
         self.layer_norm_epsilon = layer_norm_epsilon
 
-        def dense(units, name, num_slices=1):
+        def dense(units, name, num_slices=1, batched_input_gradient=False):
             return LoraDense(
                 units,
                 num_slices=num_slices,
+                batched_input_gradient=batched_input_gradient,
                 kernel_initializer=bert_initializer(initializer_range),
                 dtype=self.dtype_policy,
                 name=name,
@@ -300,7 +301,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
             dropout, dtype=self.dtype_policy, name="attention_output_dropout"
         )
         self.attention_layer_norm = layer_norm("attention_layer_norm")
-        self.intermediate_dense = dense(intermediate_size, "intermediate")
+        # its input gradient contracts over the widest axis: see LoraDense
+        self.intermediate_dense = dense(intermediate_size, "intermediate",
+                                        batched_input_gradient=True)
         self.output_dense = dense(hidden_size, "output")
         self.output_dropout = Dropout(
             dropout, dtype=self.dtype_policy, name="output_dropout"

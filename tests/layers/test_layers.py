@@ -584,3 +584,78 @@ def test_tensorflow_fuses_the_blocks_bias_adds_and_gelu_into_its_matmuls():
         assert counts["Erf"] == 0, counts
     else:
         assert len(fused) == 4, fused
+
+
+def test_projection_with_batched_input_gradient_equals_the_matmuls_value_and_gradients():
+    """`project_with_batched_input_gradient` (the intermediate projection while training on
+    TensorFlow): `x @ kernel + bias` and its autodiff gradients for x, kernel and bias."""
+    from keras_bert_impl.layers.lora import project_with_batched_input_gradient
+
+    rng = np.random.default_rng(3)
+    x, kernel = rng.normal(size=(6, 8)).astype("float32"), rng.normal(size=(8, 20)).astype(
+        "float32")
+    bias, upstream = rng.normal(size=20).astype("float32"), rng.normal(size=(6, 20)).astype(
+        "float32")
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(project_with_batched_input_gradient(x, kernel, bias)),
+        x @ kernel + bias, atol=1e-5)
+    gradients = _gradients(
+        lambda *a: ops.sum(project_with_batched_input_gradient(*a) * upstream), x, kernel, bias)
+    for name, mine, expected in zip(["x", "kernel", "bias"], gradients,
+                                    [upstream @ kernel.T, x.T @ upstream, upstream.sum(0)]):
+        np.testing.assert_allclose(mine, expected, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("variant", ["float32", "lora", "mixed_bfloat16"])
+def test_block_trains_the_same_with_the_batched_intermediate_input_gradient(variant):
+    """The encoder block's intermediate projection takes its input gradient as a batched
+    matmul with the kernel's transpose while training on TensorFlow (one `BatchMatMulV2` of
+    a `[1, intermediate, hidden]` kernel in the traced gradient, none with the flag off; the
+    graph optimizer folds the transpose into `adj_y`): the block's output and its gradients
+    for the input and every weight equal the autodiff form's: in float32, with LoRA adapters
+    on the intermediate projection (the gradient reaches them through the merged kernel) and
+    under `mixed_bfloat16` (bfloat16 rounding)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the batched input gradient is TensorFlow's (batches_input_gradients)")
+    import tensorflow as tf
+
+    block = TransformerEncoderBlock(
+        hidden_size=16, num_heads=2, intermediate_size=64, dropout=0.0, attention_dropout=0.0,
+        dtype="mixed_bfloat16" if variant == "mixed_bfloat16" else None)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 6, 16)).astype("float32")
+    projection = tf.constant(rng.normal(size=(2, 6, 16)).astype("float32"))
+    mask = np.array([[1] * 6, [1] * 4 + [0] * 2], "int32")
+    block(x, mask)
+    if variant == "lora":
+        block.enable_lora(2, targets=("intermediate",))
+        for v in block.trainable_variables:
+            v.assign(rng.normal(scale=0.1, size=v.shape).astype("float32"))
+    assert block.intermediate_dense.batched_input_gradient
+
+    @tf.function
+    def outputs_and_gradients(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = block(inputs, mask, training=True)
+            # a random projection: every term counts
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * projection)
+        return [y] + tape.gradient(loss, [inputs] + block.trainable_variables)
+
+    def run():
+        graph = outputs_and_gradients.get_concrete_function(tf.constant(x)).graph
+        adjoint_products = [op for op in graph.get_operations() if op.type == "BatchMatMulV2"
+                            and op.inputs[1].shape.as_list() == [1, 64, 16]]
+        values = outputs_and_gradients(tf.constant(x))
+        return len(adjoint_products), [tf.cast(t, tf.float32).numpy() for t in values]
+
+    batched_count, batched = run()
+    block.intermediate_dense.batched_input_gradient = False
+    outputs_and_gradients = tf.function(outputs_and_gradients.python_function)
+    autodiff_count, autodiff = run()
+    assert (batched_count, autodiff_count) == (1, 0)
+    names = ["output", "input"] + [v.path for v in block.trainable_variables]
+    assert len(batched) == len(names) == (4 if variant == "lora" else 14)
+    tolerance = 3e-2 if variant == "mixed_bfloat16" else 1e-5
+    for name, mine, expected in zip(names, batched, autodiff):
+        np.testing.assert_allclose(mine, expected, atol=tolerance, rtol=tolerance, err_msg=name)

@@ -89,6 +89,9 @@ def test_config_rebuilds_the_adapters():
     clone.build((None, HIDDEN))
     assert [v.name for v in clone.weights] == [v.name for v in layer.weights]
     assert (clone.lora_rank, clone.lora_alpha, clone.lora_slices) == (2, 8, (0, 2))
+    assert "batched_input_gradient" not in layer.get_config()  # the default is not written
+    wide = LoraDense.from_config(LoraDense(16, batched_input_gradient=True).get_config())
+    assert wide.batched_input_gradient and not clone.batched_input_gradient
     with pytest.raises(ValueError, match="num_slices"):
         LoraDense(10, num_slices=3)
     bad = LoraDense(6, num_slices=3)
