@@ -24,8 +24,8 @@ faster (`execution.batches_input_gradients()`: TensorFlow), a 2-D input's gradie
 as a one-batch matmul with the kernel's adjoint (`project_with_batched_input_gradient`) instead
 of autodiff's 2-D `MatMul` with `transpose_b`. The encoder block sets it on its intermediate
 projection, the one whose input gradient contracts over the widest axis (BERT-base train step
-on 2 CPU cores: 1.008-1.027x in seven interleaved A/Bs; on the fused q/k/v projection too it
-was 0.95-1.01x, so only there). Same values, the same gradients up to float rounding.
+on 2 CPU cores: 1.003-1.027x in eight interleaved A/Bs; with the fused q/k/v projection too,
+0.95-1.01x, so only there). Same values, the same gradients up to float rounding.
 
 Quantization: `quantize("int8")` (what `model.quantize("int8")` calls on every leaf layer) is
 Keras' own `Dense.quantize`, which skips subclasses unless they opt in; `LoraDense` opts in
