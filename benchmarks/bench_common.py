@@ -124,6 +124,17 @@ def model_flops(config, batch, seq, predictions=0, train=True):
             + 2 * factor * layers * hidden * seq * tokens)
 
 
+def rates_against_peers(ours, peers):
+    """`"name rate (ours / rate x); ..."` for `peers` `{name: rate or None}` (`missing` where
+    a peer did not run), the tail of a benchmark's printed line.
+
+    Example: `rates_against_peers(2.0, {"keras-hub": 1.0, "HF": None})` is
+    `"keras-hub 1.00 (2.000x); HF missing"`.
+    """
+    return "; ".join(f"{name} {'missing' if rate is None else f'{rate:.2f} ({ours / rate:.3f}x)'}"
+                     for name, rate in peers.items())
+
+
 def interleaved_best_seconds(fns, rounds, warmup=2, settle=1):
     """Best (minimum) seconds per call of each function, calls interleaved round by round.
 

@@ -23,7 +23,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-from bench_common import interleaved_best_seconds, model_flops, result  # noqa: E402
+from bench_common import (  # noqa: E402
+    interleaved_best_seconds,
+    model_flops,
+    rates_against_peers,
+    result,
+)
 from encoder_throughput import make_batch  # noqa: E402
 from last_block_rows import keras_hub_calls  # noqa: E402
 
@@ -77,9 +82,8 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7):
         ours = batch / seconds["ours"]
         peers = {name: batch / seconds[name] if name in seconds else None
                  for name in (AUTODIFF, "keras-hub")}
-        print(f"{preset:<10} train step ours {ours:8.2f} seq/s; " + "; ".join(
-            f"{name} {'missing' if rate is None else f'{rate:.2f} ({ours / rate:.3f}x)'}"
-            for name, rate in peers.items()), flush=True)
+        print(f"{preset:<10} train step ours {ours:8.2f} seq/s; "
+              + rates_against_peers(ours, peers), flush=True)
         records.append(result(
             "train step (MLM+NSP), batched intermediate input gradient",
             f"{preset} batch={batch} seq={seq}", ours, "seq/s", peers,

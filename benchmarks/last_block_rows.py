@@ -30,6 +30,7 @@ from bench_common import (  # noqa: E402
     compute_whole_last_block,
     interleaved_best_seconds,
     model_flops,
+    rates_against_peers,
     result,
 )
 from encoder_throughput import keras_adamw, keras_hub_models, make_batch  # noqa: E402
@@ -108,9 +109,8 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7):
             ours = batch / times["ours"]
             peers = {name: batch / times[name] if name in times else None
                      for name in ("whole last block", "keras-hub")}
-            print(f"{preset:<10} {job:<9} ours {ours:8.2f} seq/s; " + "; ".join(
-                f"{name} {'missing' if rate is None else f'{rate:.2f} ({ours / rate:.3f}x)'}"
-                for name, rate in peers.items()), flush=True)
+            print(f"{preset:<10} {job:<9} ours {ours:8.2f} seq/s; "
+                  + rates_against_peers(ours, peers), flush=True)
             train = job == "train"
             records.append(result(
                 "train step (MLM+NSP), last block at the read rows" if train
