@@ -75,8 +75,8 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7):
         x_mlm = dict(x, mask_positions=positions)
         calls = {"ours": our_train_step(config, x_mlm, y, batched=True),
                  AUTODIFF: our_train_step(config, x_mlm, y, batched=False)}
-        calls.update({"keras-hub": call for job, call in
-                      keras_hub_calls(config, x, x_mlm, y).items() if job == "train"})
+        hub = keras_hub_calls(config, x, x_mlm, y, jobs=("train",))
+        calls.update({"keras-hub": hub["train"]} if hub else {})
         seconds = interleaved_best_seconds(calls, steps)
         keras.backend.clear_session()
         ours = batch / seconds["ours"]

@@ -62,20 +62,23 @@ def our_calls(config, x, x_mlm, y, whole):
     return calls
 
 
-def keras_hub_calls(config, x, x_mlm, y):
+def keras_hub_calls(config, x, x_mlm, y, jobs=JOBS):
     """`{job: callable}` of keras-hub's `BertMaskedLM` train step and `BertTextClassifier`
-    forward, or `{}` without keras-hub."""
+    forward, the `jobs` asked for (the classifier is built only for "classify"), or `{}`
+    without keras-hub."""
     backbone, masked_lm = keras_hub_models(config)
     if backbone is None:
         return {}
-    import keras_hub
+    calls = {"train": lambda: masked_lm.train_on_batch(x_mlm, y["mask_ids"],
+                                                       sample_weight=y["mask_weights"])}
+    if "classify" in jobs:
+        import keras_hub
 
-    classifier = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=2,
-                                                     preprocessor=None)
-    classifier.compile(optimizer=keras_adamw(1e-4))
-    return {"train": lambda: masked_lm.train_on_batch(x_mlm, y["mask_ids"],
-                                                      sample_weight=y["mask_weights"]),
-            "classify": lambda: classifier.predict_on_batch(x)}
+        classifier = keras_hub.models.BertTextClassifier(backbone=backbone, num_classes=2,
+                                                         preprocessor=None)
+        classifier.compile(optimizer=keras_adamw(1e-4))
+        calls["classify"] = lambda: classifier.predict_on_batch(x)
+    return {job: calls[job] for job in jobs}
 
 
 def measure(preset, batch, seq, steps):

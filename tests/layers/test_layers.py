@@ -633,7 +633,6 @@ def test_block_trains_the_same_with_the_batched_intermediate_input_gradient(vari
             v.assign(rng.normal(scale=0.1, size=v.shape).astype("float32"))
     assert block.intermediate_dense.batched_input_gradient
 
-    @tf.function
     def outputs_and_gradients(inputs):
         with tf.GradientTape() as tape:
             tape.watch(inputs)
@@ -643,15 +642,18 @@ def test_block_trains_the_same_with_the_batched_intermediate_input_gradient(vari
         return [y] + tape.gradient(loss, [inputs] + block.trainable_variables)
 
     def run():
-        graph = outputs_and_gradients.get_concrete_function(tf.constant(x)).graph
-        adjoint_products = [op for op in graph.get_operations() if op.type == "BatchMatMulV2"
-                            and op.inputs[1].shape.as_list() == [1, 64, 16]]
-        values = outputs_and_gradients(tf.constant(x))
-        return len(adjoint_products), [tf.cast(t, tf.float32).numpy() for t in values]
+        """A fresh trace (the flag is read while tracing): how many batched input gradients
+        of the intermediate kernel its graph has, and its values in float32."""
+        function = tf.function(outputs_and_gradients)
+        graph = function.get_concrete_function(tf.constant(x)).graph
+        batched_input_gradients = [op for op in graph.get_operations()
+                                   if op.type == "BatchMatMulV2"
+                                   and op.inputs[1].shape.as_list() == [1, 64, 16]]
+        values = function(tf.constant(x))
+        return len(batched_input_gradients), [tf.cast(t, tf.float32).numpy() for t in values]
 
     batched_count, batched = run()
     block.intermediate_dense.batched_input_gradient = False
-    outputs_and_gradients = tf.function(outputs_and_gradients.python_function)
     autodiff_count, autodiff = run()
     assert (batched_count, autodiff_count) == (1, 0)
     names = ["output", "input"] + [v.path for v in block.trainable_variables]
