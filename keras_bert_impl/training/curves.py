@@ -2,18 +2,22 @@
 
 `read_scalars(logdir)` reads what Keras' `TensorBoard` callback wrote (`batch_*` every
 `update_freq` steps, `epoch_*` per epoch; `logs/train` and `logs/validation` of a run), so
-the curves of a finished or resumed run can be drawn without TensorBoard. `save_curves` draws
-panels of named series with matplotlib (the `demo` extra), headless.
+the curves of a finished, resumed or killed run can be drawn without TensorBoard (a record cut
+short at the end of a file, a write a kill interrupted, ends that file with a warning: the
+events before it are read). `save_curves` draws panels of named series with matplotlib (the
+`demo` extra), headless.
 """
 
 import glob
 import os
+import warnings
 
 
 def read_scalars(logdir):
     """`{tag: [(step, value), ...]}` of the scalar summaries in `logdir`'s event files,
     sorted by step; a step written twice (a resumed run) keeps its last value. A missing
-    folder gives `{}`.
+    folder gives `{}`; a file whose last record was cut short (a run killed while writing it)
+    gives the events before that record, with a warning.
 
     Example:
 
@@ -31,7 +35,7 @@ def read_scalars(logdir):
 
     by_tag = {}
     for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
+        for event in _events(path):
             for value in event.summary.value:
                 if value.HasField("tensor"):
                     number = tf.make_ndarray(value.tensor)
@@ -44,6 +48,28 @@ def read_scalars(logdir):
                     continue
                 by_tag.setdefault(value.tag, {})[int(event.step)] = scalar
     return {tag: sorted(points.items()) for tag, points in by_tag.items()}
+
+
+def _events(path):
+    """The `Event` protos of one TensorBoard event file, in order, read as TFRecords; a record
+    that cannot be read (cut short by a kill, or corrupt) ends the file with a warning naming
+    it and how many events were read."""
+    import tensorflow as tf
+
+    records = iter(tf.data.TFRecordDataset(path))
+    count = 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except tf.errors.DataLossError:
+            warnings.warn(f"{path}: record {count + 1} is cut short or corrupt (a run killed "
+                          f"while writing it?); reading the {count} events before it.",
+                          stacklevel=3)
+            return
+        count += 1
+        yield tf.compat.v1.Event.FromString(record.numpy())
 
 
 def save_curves(panels, path, columns=3):

@@ -25,6 +25,23 @@ def test_read_scalars_keeps_the_last_value_of_a_step_and_sorts(tmp_path):
     assert read_scalars(str(tmp_path / "missing")) == {}
 
 
+def test_read_scalars_reads_up_to_a_record_a_kill_cut_short(tmp_path):
+    writer = tf.summary.create_file_writer(str(tmp_path))
+    with writer.as_default():
+        for step in range(5):
+            tf.summary.scalar("epoch_loss", 1.0 / (step + 1), step=step)
+    writer.close()
+    (path,) = tmp_path.iterdir()
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-7])  # the last record's write interrupted
+    with pytest.warns(UserWarning, match=r"record 6 is cut short or corrupt .* the 5 events"):
+        scalars = read_scalars(str(tmp_path))
+    # The file's first event is its version record; the four whole scalars are kept.
+    assert scalars["epoch_loss"] == [(step, pytest.approx(1.0 / (step + 1))) for step in range(4)]
+    path.write_bytes(whole)
+    assert len(read_scalars(str(tmp_path))["epoch_loss"]) == 5
+
+
 def test_save_curves_writes_a_png_and_nothing_else(tmp_path):
     png = tmp_path / "sub" / "curves.png"
     panels = {"loss": {"train": [(0, 2.0), (1, 1.0)], "held back": []},
