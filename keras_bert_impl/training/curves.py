@@ -2,10 +2,9 @@
 
 `read_scalars(logdir)` reads what Keras' `TensorBoard` callback wrote (`batch_*` every
 `update_freq` steps, `epoch_*` per epoch; `logs/train` and `logs/validation` of a run), so
-the curves of a finished, resumed or killed run can be drawn without TensorBoard (a record cut
-short at the end of a file, a write a kill interrupted, ends that file with a warning: the
-events before it are read). `save_curves` draws panels of named series with matplotlib (the
-`demo` extra), headless.
+the curves of a finished, resumed or killed run can be drawn without TensorBoard (a file whose
+last record a kill cut short gives the events before it, with a warning). `save_curves` draws
+panels of named series with matplotlib (the `demo` extra), headless.
 """
 
 import glob
