@@ -135,6 +135,16 @@ def rates_against_peers(ours, peers):
                      for name, rate in peers.items())
 
 
+def add_preset_arguments(parser):
+    """Adds the flags the interleaved train-step comparisons share (`encoder_throughput`,
+    `last_block_rows`, `input_gradient`): `--presets` (default `bert_tiny bert_base`),
+    `--batch` 8, `--seq` 128, `--steps` 7 interleaved rounds."""
+    parser.add_argument("--presets", nargs="+", default=["bert_tiny", "bert_base"])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=7, help="interleaved rounds")
+
+
 def interleaved_best_seconds(fns, rounds, warmup=2, settle=1):
     """Best (minimum) seconds per call of each function, calls interleaved round by round.
 

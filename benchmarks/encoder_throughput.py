@@ -31,7 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_common import interleaved_best_seconds, model_flops, result  # noqa: E402
+from bench_common import (  # noqa: E402
+    add_preset_arguments,
+    interleaved_best_seconds,
+    model_flops,
+    result,
+)
 
 from keras_bert_impl import BertConfig, BertEncoder, BertPretrainer  # noqa: E402
 from keras_bert_impl.models.inference import inference_policy  # noqa: E402
@@ -249,10 +254,7 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7, jit="
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["bert_tiny", "bert_base"])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=7, help="interleaved rounds")
+    add_preset_arguments(parser)
     parser.add_argument(
         "--jit", choices=["defaults", "on", "off"], default="defaults",
         help="defaults: each library's own compile() default (Keras' 'auto' for both: XLA "

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 from bench_common import (  # noqa: E402
+    add_preset_arguments,
     compute_whole_last_block,
     interleaved_best_seconds,
     model_flops,
@@ -127,10 +128,7 @@ def results(presets=("bert_tiny", "bert_base"), batch=8, seq=128, steps=7):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["bert_tiny", "bert_base"])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=7, help="interleaved rounds")
+    add_preset_arguments(parser)
     args = parser.parse_args()
     results(args.presets, args.batch, args.seq, args.steps)
 
