@@ -4,8 +4,8 @@ command's own output changes (SHA-256 of every file before and after); the model
 `ValueError` naming the value, its position and the limit.
 
 The matrix: empty / whitespace-only / one-document / binary corpus, a cased vocab through the
-uncased pipeline, resuming a run with another preset or vocab, convert onto an existing model
-and onto its own source, out-of-range token and segment ids, too-long sequences."""
+uncased pipeline, a Latin-1 vocab, resuming a run with another preset or vocab, convert onto an
+existing model and onto its own source, out-of-range token and segment ids, too-long sequences."""
 
 import hashlib
 import os
@@ -51,6 +51,7 @@ def workspace(tmp_path):
     (tmp_path / "vocab.txt").write_text("\n".join(UNCASED) + "\n")
     (tmp_path / "cased_vocab.txt").write_text("\n".join(CASED) + "\n")
     (tmp_path / "other_vocab.txt").write_text("\n".join(UNCASED + ["extra"]) + "\n")
+    (tmp_path / "latin1_vocab.txt").write_bytes("\n".join(UNCASED + ["caf\xe9"]).encode("latin-1"))
     shutil.copytree(shared_file("bert_tiny_mlm"), tmp_path / "hf_model")
     run = tmp_path / "run"  # as a run looks after its first checkpoint
     write_preset(str(run), BertConfig.from_preset("bert_tiny", vocab_size=len(UNCASED)), {},
@@ -83,6 +84,9 @@ CASES = {
     "binary garbage corpus": (
         lambda w: _pretrain(w, "garbage.bin"),
         ["garbage.bin", "not valid UTF-8", "--max-bad-lines"]),
+    "Latin-1 vocab": (
+        lambda w: _pretrain(w, "docs.txt", "latin1_vocab.txt"),
+        ["latin1_vocab.txt is not UTF-8 text: byte 0xe9 on line 20", "save it as UTF-8"]),
     "cased vocab, uncased pipeline": (
         lambda w: _pretrain(w, "docs.txt", "cased_vocab.txt"),
         ["cased_vocab.txt is cased", "Pass --cased"]),

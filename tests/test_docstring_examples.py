@@ -37,7 +37,7 @@ def _documented_objects():
                         "presets.lora",
                         "presets.checkpoint", "presets.ours", "presets.hub",
                         "presets.tokenizer_spec", "presets.canonical", "presets.huggingface",
-                        "presets.google", "presets.detect", "flags", "_moved", "keras_private",
+                        "presets.google", "presets.detect", "flags", "_moved", "keras_private", "user_files",
                         "training.callbacks", "training.distribute", "training.pretrain",
                         "metrics.squad", "metrics.tagging", "metrics.glue",
                         "metrics.keras_metrics", "models.text_task", "models.text_inputs",

@@ -1,6 +1,7 @@
 """The package reads one way down: no upward import (module level or inside a function) and
 no import circle between files. The layers, bottom to top:
 
+    user_files                                          users' text files, read for all
     config, flags, xla_flags, _moved, metrics           the ground
     layers/, optimizers                                 Keras building blocks
     presets/                                            files: our format, readers, names
@@ -25,6 +26,7 @@ ROOT = os.path.dirname(keras_bert_impl.__file__)
 PACKAGE = "keras_bert_impl"
 RANKS = {
     "config": 0, "flags": 0, "_moved": 0, "metrics": 0, "keras_private": 0, "xla_flags": 0,
+    "user_files": -1,
     "layers": 1, "optimizers": 1,
     "presets": 2,
     "text": 3,

@@ -19,6 +19,7 @@ import os
 import re
 
 from keras_bert_impl.text.tag_decoding import tag_ids as _tag_ids
+from keras_bert_impl.user_files import open_text
 
 __all__ = ["CONLL2003_LABELS", "TaggingData", "conll_split_paths", "read_conll",
            "read_conll_directory"]
@@ -28,6 +29,7 @@ CONLL2003_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "
                     "I-MISC")
 
 _TAG = re.compile(r"O|[BIES]-\S+")
+CONLL_KIND = "a CoNLL file (TOKEN ... TAG per line, a blank line between sentences)"
 _SPLIT_FILES = {"train": ("train.txt",), "valid": ("valid.txt", "dev.txt"),
                 "test": ("test.txt",)}
 
@@ -127,11 +129,10 @@ def read_conll(path, label_names=None):
     names = list(CONLL2003_LABELS if label_names is None else label_names)
     known = set(names)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"The tagging file {path!r} does not exist; pass a CoNLL file "
-                                "(TOKEN ... TAG per line, a blank line between sentences).")
+        raise FileNotFoundError(f"The tagging file {path!r} does not exist; pass {CONLL_KIND}.")
     words, tags = [], []
     sentence_words, sentence_tags = [], []
-    with open(path, encoding="utf-8") as f:
+    with open_text(path, CONLL_KIND) as f:
         for number, line in enumerate(f, start=1):
             columns = line.split()
             if not columns or columns[0] == "-DOCSTART-":

@@ -21,6 +21,7 @@ import json
 import os
 
 from keras_bert_impl.data.tfds_source import prepared_builder
+from keras_bert_impl.user_files import open_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +177,7 @@ def read_squad(path_or_json):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"The SQuAD file {path!r} does not exist; pass the path of "
                                     "a SQuAD JSON file (e.g. dev-v1.1.json).")
-        with open(path, encoding="utf-8") as f:
+        with open_text(path, "a SQuAD JSON file") as f:
             try:
                 parsed = json.load(f)
             except json.JSONDecodeError as error:

@@ -36,6 +36,7 @@ import os
 
 from keras_bert_impl.export.signatures import SERVING_DEFAULT
 from keras_bert_impl.flags import Progress, add_inference_flags
+from keras_bert_impl.user_files import open_text
 
 # The flag that fills each input name.
 FLAGS = {"text": "--text", "text_a": "--text", "text_b": "--text-b", "question": "--question",
@@ -110,7 +111,7 @@ def read_jsonl(path):
     ```
     """
     columns, keys = {}, None
-    with open(path, encoding="utf-8") as f:
+    with open_text(path, 'a JSON lines file of inputs, e.g. {"text": "a good film"} per line') as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue

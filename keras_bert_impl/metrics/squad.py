@@ -32,6 +32,8 @@ import os
 import re
 import string
 
+from keras_bert_impl.user_files import open_text
+
 __all__ = ["normalize_answer", "exact_match_score", "f1_score", "squad_scores"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -102,7 +104,7 @@ def f1_score(prediction, ground_truth, empty_matches_empty=False):
 def _articles(dataset):
     """The list of articles of `dataset` (a path, the parsed JSON, or its "data" list)."""
     if isinstance(dataset, (str, os.PathLike)):
-        with open(dataset, encoding="utf-8") as f:
+        with open_text(dataset, "a SQuAD JSON file") as f:
             dataset = json.load(f)
     if isinstance(dataset, dict):
         if "data" not in dataset:

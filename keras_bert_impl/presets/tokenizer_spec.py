@@ -31,6 +31,7 @@ import warnings
 from keras_bert_impl.presets.detect import detect_format
 from keras_bert_impl.presets.hub import resolve_preset_path
 from keras_bert_impl.presets.ours import PRESET_FILE, VOCAB_FILE, read_preset_file
+from keras_bert_impl.user_files import open_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,15 +60,18 @@ class TokenizerSpec:
         return read_vocab_file(self.vocabulary)
 
 
+VOCAB_FILE_KIND = "a vocab.txt (UTF-8, one WordPiece token per line)"
+
+
 def read_vocab_file(path):
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Vocabulary file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        tokens = [line.rstrip("\n").rstrip("\r") for line in f]
+    """The tokens of a `vocab.txt`, one a line, in id order (trailing blank lines dropped); a
+    missing, empty or non-UTF-8 file is an error naming it."""
+    with open_text(path, VOCAB_FILE_KIND) as f:
+        tokens = f.read().split("\n")
     while tokens and tokens[-1] == "":
         tokens.pop()
     if not tokens:
-        raise ValueError(f"Vocabulary file {path} is empty.")
+        raise ValueError(f"The vocabulary file {path} is empty; pass {VOCAB_FILE_KIND}.")
     return tokens
 
 

@@ -37,6 +37,7 @@ import os
 
 import keras
 
+from keras_bert_impl.presets.tokenizer_spec import read_vocab_file
 from keras_bert_impl.text import _char_classes
 from keras_bert_impl.text._base import TextLayer, as_string_tensor
 
@@ -139,14 +140,7 @@ def load_vocabulary(vocabulary):
     """
     if isinstance(vocabulary, (str, os.PathLike)):
         path = os.fspath(vocabulary)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"The vocabulary file {path!r} does not exist; pass the path "
-                                    "of a vocab.txt (one WordPiece token per line).")
-        with open(path, encoding="utf-8") as f:
-            tokens = f.read().split("\n")
-        if tokens and tokens[-1] == "":
-            tokens.pop()
-        tokens = [t.rstrip("\r") for t in tokens]
+        tokens = read_vocab_file(path)
         source = f"the vocabulary file {path!r}"
     else:
         try:

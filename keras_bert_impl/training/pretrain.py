@@ -179,11 +179,7 @@ def _vocab_size(vocab):
     if not os.path.isfile(vocab):
         raise FileNotFoundError(f"Vocab file {vocab!r} does not exist; pass --vocab vocab.txt "
                                 "(one WordPiece per line, e.g. from `keras-bert vocab`).")
-    with open(vocab, encoding="utf-8") as f:
-        size = sum(1 for line in f if line.rstrip("\n"))
-    if size == 0:
-        raise ValueError(f"Vocab file {vocab!r} is empty.")
-    return size
+    return len(read_vocab_file(vocab))
 
 
 def _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precision):
