@@ -38,6 +38,8 @@ class BertClassifier(BertTextTask):
     ```
     """
 
+    labels_are_class_ids = True
+
     def __init__(self, encoder, num_classes, dropout=0.1, preprocessor=None, label_names=None,
                  **kwargs):
         inputs = dict(encoder.input)

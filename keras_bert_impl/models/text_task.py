@@ -10,6 +10,9 @@
   batched `tf.data` of them): the preprocessor runs in `tf.data` (see
   `keras_bert_impl.models.text_inputs`) and each batch is cut to its longest example
   (dynamic padding, `pad_to_multiple`); token ids are still taken as they are;
+* labels checked before any graph runs where the task takes class ids (classification,
+  tagging): names mapped to ids through `label_names`, unknown names, ids out of range and
+  fractions an error naming the label and its position (`keras_bert_impl.models.labels`);
 * `compile()` with no arguments: AdamW (no decay on LayerNorm and biases) at 5e-5 with 10%
   linear warmup and linear decay to 0 over the length of the first `fit`
   (`FitLengthWarmupDecay`), plus the task's loss and metrics (`default_loss`,
@@ -22,7 +25,9 @@ import logging
 import warnings
 
 import keras
+import numpy as np
 
+from keras_bert_impl.models.labels import class_ids
 from keras_bert_impl.models.task import BertTask
 from keras_bert_impl.models.text_inputs import (
     PAD_TO_MULTIPLE,
@@ -103,6 +108,10 @@ class BertTextTask(BertTask):
     # Whether `predict` returns one row per token; such batches keep their full length so
     # that Keras can concatenate them.
     per_token_outputs = False
+    # Whether `y` holds class ids of `num_classes` classes (named by `label_names`): `fit` and
+    # `evaluate` then check labels given as NumPy or lists and map names to ids
+    # (`labels.class_ids`) before any graph runs.
+    labels_are_class_ids = False
 
     def _attach_text_arguments(self, preprocessor=None, label_names=None):
         # A preset stores the preprocessor as its class name and arguments without the
@@ -209,8 +218,21 @@ class BertTextTask(BertTask):
             return self._text_dataset(*data, batch_size=batch_size, shuffle=shuffle)
         return self._text_dataset(data, batch_size=batch_size, shuffle=shuffle)
 
+    def _class_ids(self, y):
+        """`y` checked and named labels mapped to ids (`labels.class_ids`) where this task
+        takes class ids and `y` is NumPy or a list; anything else as it is."""
+        if (not self.labels_are_class_ids or getattr(self, "is_regression", False)
+                or not isinstance(y, (list, tuple, np.ndarray))):
+            return y
+        return class_ids(y, self.num_classes, self.label_names, type(self).__name__)
+
     def fit(self, x=None, y=None, *args, **kwargs):
         arguments = _fit_arguments(args, kwargs)
+        y = self._class_ids(y)
+        validation = arguments.get("validation_data")
+        if isinstance(validation, tuple) and len(validation) in (2, 3):
+            arguments["validation_data"] = (validation[0], self._class_ids(validation[1]),
+                                            *validation[2:])
         if self._needs_preprocessing(x):
             if arguments.get("validation_split"):
                 raise ValueError("validation_split does not work with raw text; pass "
@@ -254,6 +276,7 @@ class BertTextTask(BertTask):
         schedule.set_total_steps(max(1, (max(epochs, 1) * steps) // accumulation))
 
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        y = self._class_ids(y)
         if self._needs_preprocessing(x):
             x, y = self._text_dataset(x, y, kwargs.pop("sample_weight", None),
                                       batch_size=batch_size), None

@@ -236,3 +236,61 @@ def test_fit_length_schedule_warms_up_and_decays():
     assert float(schedule(100)) == 0.0
     restored = FitLengthWarmupDecay.from_config(schedule.get_config())
     assert (restored.decay_steps, restored.warmup_steps) == (100, 10)
+
+
+@tensorflow_only
+def test_label_names_train_as_their_ids(tokenizer):
+    named = ["positive" if label else "negative" for label in LABELS]
+    curves = []
+    for labels in (LABELS, named, np.array(named)):
+        classifier = _classifier(tokenizer)
+        classifier.compile(**QUICK)
+        history = classifier.fit(SENTENCES, labels, batch_size=4, epochs=2, shuffle=False,
+                                 validation_data=(SENTENCES[:4], labels[:4]), verbose=0)
+        curves.append(history.history["loss"] + history.history["val_loss"]
+                      + [classifier.evaluate(SENTENCES, labels, verbose=0)[0]])
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-6)
+    np.testing.assert_allclose(curves[2], curves[0], rtol=1e-6)
+
+
+@tensorflow_only
+@pytest.mark.parametrize("labels, message", [
+    (["negative", "neutral"] * 8, r"y\[1\] = 'neutral' is not one of this BertClassifier's "
+                                  r"label_names \['negative', 'positive'\]\.$"),
+    ([0, 1] * 7 + [2, 0], r"y\[14\] = 2 is outside this BertClassifier's class ids 0\.\.1 "
+                          r"\(num_classes=2\); build it with num_classes=3 or more"),
+    (np.array([0, -1] * 8), r"y\[1\] = -1 is outside .* fix the labels\.$"),
+    ([0.0, 0.5] * 8, r"y\[1\] = 0\.5 is not a class id: .* integers 0\.\.1"),
+], ids=["unknown name", "id past the classes", "negative id", "fraction"])
+def test_bad_labels_fail_before_the_graph_naming_label_and_position(tokenizer, labels, message):
+    classifier = _classifier(tokenizer)
+    classifier.compile(**QUICK)
+    with pytest.raises(ValueError, match=message):
+        classifier.fit(SENTENCES, labels, batch_size=4, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=message):
+        classifier.fit(SENTENCES, LABELS, epochs=1, verbose=0,
+                       validation_data=(SENTENCES, labels))
+    with pytest.raises(ValueError, match=message):
+        classifier.evaluate(SENTENCES, labels, verbose=0)
+    assert classifier.optimizer.iterations.numpy() == 0  # nothing trained
+
+
+@tensorflow_only
+def test_names_without_label_names_and_tags_by_name(tokenizer):
+    classifier = _classifier(tokenizer, label_names=None)
+    classifier.compile(**QUICK)
+    with pytest.raises(ValueError, match=r"y\[0\] = 'negative' is a label name, but this "
+                                         r"BertClassifier has no label_names: pass class ids"):
+        classifier.fit(SENTENCES, ["negative"] * 16, verbose=0)
+    names = ["O", "B-PER", "B-LOC"]
+    tagger = BertTokenClassifier.from_preset(
+        "bert_tiny", num_classes=3, label_names=names,
+        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
+    tagger.compile(**QUICK)
+    words = [["john", "lives", "in", "paris"], ["paris", "good"]]
+    by_id = tagger.evaluate(words, [[1, 0, 0, 2], [2, 0]], verbose=0)
+    by_name = tagger.evaluate(words, [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "O"]], verbose=0)
+    np.testing.assert_allclose(by_name, by_id, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"y\[1, 1\] = 'I-PER' is not one of this "
+                                         r"BertTokenClassifier's label_names"):
+        tagger.evaluate(words, [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "I-PER"]], verbose=0)
