@@ -325,6 +325,10 @@ def check_data(x, limits, y=None, where=""):
         x = x[0]
     inputs = _host_inputs(x)
     if inputs is not None:
+        tokens = _as_array(inputs["token_ids"]) if "token_ids" in inputs else None
+        if tokens is not None and tokens.ndim and not len(tokens):
+            raise ValueError(f"{where}token_ids holds no examples (shape {tuple(tokens.shape)}); "
+                             "pass at least one sequence.")
         check_inputs(inputs, limits, where)
     if y is not None:
         check_labels(y, limits, where)

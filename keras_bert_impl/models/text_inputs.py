@@ -95,6 +95,7 @@ def _count(value):
 
 
 PAD_TO_MULTIPLE = 16
+NO_EXAMPLES = "x holds no examples (an empty list or array); pass at least one text."
 
 
 def trim_padding(multiple=PAD_TO_MULTIPLE, per_token_labels=False):
@@ -170,6 +171,8 @@ def text_dataset(preprocessor, x, y=None, sample_weight=None, batch_size=None, s
         if sample_weight is not None and y is None:
             raise ValueError("sample_weight needs labels y.")
         count = _count(parts[0])
+        if count == 0:
+            raise ValueError(NO_EXAMPLES)
         for name, part in zip(("y", "sample_weight"), parts[1:]):
             if _count(part) != count:
                 raise ValueError(f"x has {count} examples but {name} has {_count(part)}; "

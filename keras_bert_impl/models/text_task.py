@@ -30,6 +30,7 @@ import numpy as np
 from keras_bert_impl.models.labels import class_ids
 from keras_bert_impl.models.task import BertTask
 from keras_bert_impl.models.text_inputs import (
+    NO_EXAMPLES,
     PAD_TO_MULTIPLE,
     is_raw_text,
     steps_in,
@@ -202,6 +203,8 @@ class BertTextTask(BertTask):
         return trim_padding(self.pad_to_multiple, per_token_labels=self.per_token_labels)
 
     def _needs_preprocessing(self, x):
+        if isinstance(x, (list, tuple, np.ndarray)) and len(x) == 0:
+            raise ValueError(NO_EXAMPLES)
         if not is_raw_text(x):
             return False
         if self.preprocessor is None:

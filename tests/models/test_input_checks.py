@@ -307,3 +307,17 @@ def test_an_id_past_the_vocabulary_raises_instead_of_nan_on_jax():
     assert out.count("VALUE_ERROR") == 2, out
     assert "BertEncoder(inputs): token_ids[0, 1] = 50 is outside the vocabulary [0, 50)" in out
     assert "BertEncoder.predict(): token_ids[0, 1] = 50" in out
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "call"])
+def test_no_examples_is_named_instead_of_a_keras_internal_error(models, method):
+    # Keras fails on zero rows inside its data adapter ("pop from an empty set",
+    # "batch_outputs" unbound); an eager call on zero rows is fine and stays allowed.
+    x, _ = valid_batch()
+    x = {k: v[:0] for k, v in x.items() if k != "mask_positions"}
+    model = models["classifier"]
+    assert_raises_naming(["token_ids holds no examples (shape (0, 6))",
+                          "pass at least one sequence"],
+                         lambda: invoke(model, method, x, np.zeros(0, "int32")),
+                         where(model, method))
+    assert model(x).shape == (0, 3)

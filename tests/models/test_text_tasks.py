@@ -294,3 +294,15 @@ def test_names_without_label_names_and_tags_by_name(tokenizer):
     with pytest.raises(ValueError, match=r"y\[1, 1\] = 'I-PER' is not one of this "
                                          r"BertTokenClassifier's label_names"):
         tagger.evaluate(words, [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "I-PER"]], verbose=0)
+
+
+@pytest.mark.parametrize("texts", [[], (), np.array([], str)], ids=["list", "tuple", "array"])
+def test_no_texts_is_named_instead_of_a_keras_internal_error(tokenizer, texts):
+    classifier = _classifier(tokenizer)
+    classifier.compile(**QUICK)
+    message = r"^x holds no examples \(an empty list or array\); pass at least one text\.$"
+    for call in (lambda: classifier.predict(texts, verbose=0),
+                 lambda: classifier.fit(texts, [], verbose=0),
+                 lambda: classifier.evaluate(texts, [], verbose=0)):
+        with pytest.raises(ValueError, match=message):
+            call()
