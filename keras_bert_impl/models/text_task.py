@@ -11,8 +11,9 @@
   `keras_bert_impl.models.text_inputs`) and each batch is cut to its longest example
   (dynamic padding, `pad_to_multiple`); token ids are still taken as they are;
 * labels checked before any graph runs where the task takes class ids (classification,
-  tagging): names mapped to ids through `label_names`, unknown names, ids out of range and
-  fractions an error naming the label and its position (`keras_bert_impl.models.labels`);
+  tagging; `fit`, `evaluate` and `*_on_batch`): names mapped to ids through `label_names`;
+  unknown names, ids out of range and fractions an error naming the label and its position
+  (`keras_bert_impl.models.labels`);
 * `compile()` with no arguments: AdamW (no decay on LayerNorm and biases) at 5e-5 with 10%
   linear warmup and linear decay to 0 over the length of the first `fit`
   (`FitLengthWarmupDecay`), plus the task's loss and metrics (`default_loss`,
@@ -285,6 +286,12 @@ class BertTextTask(BertTask):
                                       batch_size=batch_size), None
             batch_size = None
         return super().evaluate(x, y, batch_size, *args, **kwargs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        return super().train_on_batch(x, self._class_ids(y), *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        return super().test_on_batch(x, self._class_ids(y), *args, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
         if self._needs_preprocessing(x):

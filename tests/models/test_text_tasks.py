@@ -272,6 +272,10 @@ def test_bad_labels_fail_before_the_graph_naming_label_and_position(tokenizer, l
                        validation_data=(SENTENCES, labels))
     with pytest.raises(ValueError, match=message):
         classifier.evaluate(SENTENCES, labels, verbose=0)
+    ids = {k: np.asarray(v) for k, v in classifier.preprocessor(np.array(SENTENCES)).items()}
+    for on_batch in (classifier.train_on_batch, classifier.test_on_batch):
+        with pytest.raises(ValueError, match=message):
+            on_batch(ids, labels)
     assert classifier.optimizer.iterations.numpy() == 0  # nothing trained
 
 
