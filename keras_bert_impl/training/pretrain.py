@@ -196,10 +196,14 @@ def _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precis
         )
     for name, value in (("steps", steps), ("phase2_steps", phase2_steps)):
         if value % checkpoint_every:
+            divisor = math.gcd(steps, phase2_steps, checkpoint_every)
+            other = (f", or checkpoint_every={divisor}" if divisor % steps_per_execution == 0
+                     else "")
             raise ValueError(
                 f"{name} ({value}) must be a multiple of checkpoint_every ({checkpoint_every}) "
                 f"(fit runs in epochs of checkpoint_every steps); e.g. {name}="
-                f"{math.ceil(value / checkpoint_every) * checkpoint_every}."
+                f"{math.ceil(value / checkpoint_every) * checkpoint_every}{other} (--"
+                f"{name.replace('_', '-')}, --checkpoint-every on the command line)."
             )
 
 

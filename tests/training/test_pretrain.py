@@ -133,7 +133,10 @@ def test_mixed_float16_uses_loss_scaling(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"steps": 10, "checkpoint_every": 4}, ValueError, r"steps \(10\).*multiple.*steps=12"),
+        ({"steps": 10, "checkpoint_every": 4}, ValueError,
+         r"steps \(10\).*multiple.*steps=12, or checkpoint_every=2 \(--steps, --checkpoint-every"),
+        ({"steps": 3, "checkpoint_every": 4, "steps_per_execution": 2}, ValueError,
+         r"steps \(3\).*multiple.*steps=4 \(--steps"),
         ({"precision": "fp8"}, ValueError, "Unknown precision 'fp8'"),
         ({"checkpoint_every": 3, "steps": 3, "steps_per_execution": 2}, ValueError,
          "multiple of steps_per_execution"),
