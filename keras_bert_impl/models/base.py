@@ -291,8 +291,10 @@ class BertModelBase(keras.Model):
 
         Returns:
             The model. Encoder weights come from the checkpoint; heads too when it has them
-            (a head it lacks starts fresh, with a warning). The checkpoint's vocabulary and
-            casing are kept as `model.tokenizer_spec`.
+            (a head it lacks starts fresh, with a warning, and so does one of other shapes
+            where `num_classes` is given: a fine-tuned classifier of 2 classes starts a
+            3-class one with `num_classes=3`, as in keras-hub). The checkpoint's vocabulary
+            and casing are kept as `model.tokenizer_spec`.
         """
         extras = {k: kwargs.pop(k) for k in cls.preset_extras if k in kwargs}
         given = set(kwargs)
@@ -315,6 +317,9 @@ class BertModelBase(keras.Model):
         checkpoint = read_checkpoint(preset, weights=load_weights)
         if checkpoint.model_class in (None, cls.__name__):
             decided = {k: v for k, v in checkpoint.model_kwargs.items() if k in own}
+            if model_kwargs.get("num_classes", decided.get("num_classes")) != decided.get(
+                    "num_classes"):
+                decided.pop("label_names", None)  # names of the checkpoint's other classes
             model_kwargs = {**decided, **model_kwargs}
         cls._require_arguments(model_kwargs, preset)
         config = checkpoint.config.replace(**overrides) if overrides else checkpoint.config
@@ -323,6 +328,7 @@ class BertModelBase(keras.Model):
             assign_weights(
                 model, checkpoint.weights, source=checkpoint.source,
                 source_names=checkpoint.source_names,
+                replace_mismatched_heads="num_classes" in given,
             )
         model.tokenizer_spec = checkpoint.tokenizer
         model.finish_from_preset(preset, given, **extras)

@@ -101,7 +101,8 @@ def extract_weights(model):
             for name, v in model_variables(model).items()}
 
 
-def assign_weights(model, weights, source="checkpoint", source_names=None, warn=True):
+def assign_weights(model, weights, source="checkpoint", source_names=None, warn=True,
+                   replace_mismatched_heads=False):
     """Checks `weights` against `model` and assigns them; raises before writing anything.
 
     Args:
@@ -110,6 +111,9 @@ def assign_weights(model, weights, source="checkpoint", source_names=None, warn=
         source: the file the weights came from, named in errors and warnings.
         source_names: optional `{canonical_name: name in the source file}` for messages.
         warn: warn about model heads the checkpoint lacks (left at their initial values).
+        replace_mismatched_heads: a head whose weights in `weights` have other shapes than
+            the model's (a classifier asked for another `num_classes`) keeps its initial
+            values, with a warning, instead of failing the load.
 
     Returns:
         A dict with `loaded`, `missing_heads` and `unused` canonical names.
@@ -130,9 +134,16 @@ def assign_weights(model, weights, source="checkpoint", source_names=None, warn=
             f"first.")
     weights = dict(weights)
     decoder = weights.pop("mlm/decoder", None)
+    replaced = {}
+    if replace_mismatched_heads:
+        replaced = {n: (tuple(weights[n].shape), tuple(v.shape)) for n, v in targets.items()
+                    if is_head(n) and n in weights
+                    and tuple(weights[n].shape) != tuple(v.shape)}
+        for name in replaced:
+            del weights[name]
 
     missing = [n for n in targets if n not in weights and not is_head(n)]
-    missing_heads = [n for n in targets if n not in weights and is_head(n)]
+    missing_heads = [n for n in targets if n not in weights and is_head(n) and n not in replaced]
     unused = [n for n in weights if n not in targets]
     unused_body = [n for n in unused if not is_head(n)]
     mismatched = []
@@ -192,8 +203,18 @@ def assign_weights(model, weights, source="checkpoint", source_names=None, warn=
             f"({len(missing_heads)} variables: {', '.join(missing_heads)}).",
             stacklevel=3,
         )
+    if replaced and warn:
+        shapes = ", ".join(f"{n} {there} there, {here} here" for n, (there, here)
+                           in replaced.items())
+        warnings.warn(
+            f"{source} has a {'/'.join(sorted({n.split('/')[0] for n in replaced}))} head of "
+            f"other shapes than this {type(model).__name__}'s ({shapes}): its new head starts "
+            f"from random initial values; the other weights are loaded.",
+            stacklevel=3,
+        )
     return {
         "loaded": [n for n in targets if n in weights],
         "missing_heads": missing_heads,
+        "replaced_heads": list(replaced),
         "unused": unused,
     }

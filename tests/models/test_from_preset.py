@@ -112,3 +112,32 @@ def test_load_weights_false_builds_the_architecture_only(tmp_path):
     assert fresh.config == trained.config
     assert not np.allclose(fresh.token_embeddings.numpy(), trained.token_embeddings.numpy())
     assert 0.01 < fresh.token_embeddings.numpy().std() < 0.03
+
+
+def test_another_num_classes_starts_a_new_head_on_the_checkpoints_encoder(tmp_path):
+    # keras-hub's rule (a given num_classes takes the preset's backbone, not its head); here
+    # a head that fits is still loaded, and one that does not is named in a warning.
+    two = BertClassifier(BertEncoder(SMALL), num_classes=2, label_names=["no", "yes"])
+    path = str(tmp_path / "two")
+    two.save_to_preset(path, tokenizer=TokenizerSpec(VOCAB, lowercase=True, source="t"))
+    trained = extract_weights(two)
+    same = BertClassifier.from_preset(path, num_classes=2)
+    assert same.label_names == ["no", "yes"]
+    for name, value in extract_weights(same).items():
+        np.testing.assert_array_equal(value, trained[name], name)
+    for cls in (BertClassifier, BertTokenClassifier):
+        with pytest.warns(UserWarning, match=r"has a classifier head of other shapes than this "
+                                             rf"{cls.__name__}'s \(classifier/dense/kernel "
+                                             r"\(8, 2\) there, \(8, 3\) here, "
+                                             r"classifier/dense/bias \(2,\) there, \(3,\) here\)"):
+            three = cls.from_preset(path, num_classes=3)
+        assert three.num_classes == 3 and three.label_names is None
+        loaded = extract_weights(three)
+        for name, value in loaded.items():
+            if name.startswith("classifier/"):
+                assert value.shape[-1] == 3
+            elif name in trained:
+                np.testing.assert_array_equal(value, trained[name], name)
+    with pytest.warns(UserWarning, match="new head starts from random initial values"):
+        named = BertClassifier.from_preset(path, num_classes=3, label_names=["a", "b", "c"])
+    assert named.label_names == ["a", "b", "c"]
