@@ -67,6 +67,8 @@ def class_ids(y, num_classes, label_names=None, owner="model"):
     nested lists. Raises `ValueError` at the first label that is not a class id (see the
     module docstring); `owner` names the model in the message."""
     ids = None if label_names is None else {str(n): i for i, n in enumerate(label_names)}
+    if isinstance(y, (list, tuple)) and y and all(isinstance(v, numbers.Integral) for v in y):
+        y = np.asarray(y)  # a flat list of ids: the vectorized check below
     if isinstance(y, np.ndarray) and y.dtype != object:
         flat = y.reshape(-1)
         if y.dtype.kind in "biu":  # integers: one vectorized range check

@@ -116,7 +116,8 @@ def assign_weights(model, weights, source="checkpoint", source_names=None, warn=
             values, with a warning, instead of failing the load.
 
     Returns:
-        A dict with `loaded`, `missing_heads` and `unused` canonical names.
+        A dict with `loaded`, `missing_heads`, `replaced_heads` and `unused` canonical
+        names.
     """
     source_names = source_names or {}
 
