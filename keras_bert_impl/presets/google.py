@@ -129,10 +129,25 @@ def read_config(path):
     return BertConfig.from_json_file(config_path)
 
 
+# What every object-based (TF2 `tf.train.Checkpoint`) checkpoint holds, and google-research/
+# bert's name-based (TF1 `tf.compat.v1.train.Saver`) ones never do.
+OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
 def read_weights(path):
     """`({canonical: array}, {canonical: google_name}, checkpoint_prefix)` of `path`."""
     prefix = find_checkpoint(path)
-    weights, names = google_to_canonical(read_variables(prefix), source=prefix)
+    variables = read_variables(prefix)
+    if OBJECT_GRAPH in variables:
+        example = next((n for n in sorted(variables) if n != OBJECT_GRAPH), "")
+        raise WeightLoadError(
+            f"{prefix} is an object-based TF2 checkpoint (tf.train.Checkpoint, as TensorFlow "
+            f"Model Garden's official/nlp BERT writes; e.g. {example!r}), not google-research/"
+            f"bert's name-based one (bert/embeddings/word_embeddings, ...), which is what a "
+            f"{CONFIG_FILE} directory is read as. Load the same model from google-research/"
+            f"bert's checkpoints or its Hugging Face copy (e.g. google-bert/bert-base-uncased): "
+            f"both load here.")
+    weights, names = google_to_canonical(variables, source=prefix)
     return weights, names, prefix
 
 
