@@ -13,6 +13,7 @@ except ValueError as error:
 
 import os
 
+from keras_bert_impl.presets.hub import missing_directory
 from keras_bert_impl.presets.ours import FORMAT_NAME, PRESET_FILE, WEIGHTS_FILE
 
 FORMATS = (FORMAT_NAME, "huggingface", "google")
@@ -25,7 +26,7 @@ def detect_format(path):
     files found when no supported format matches.
     """
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"BERT preset directory not found: {path}")
+        raise missing_directory(path)
     files = sorted(os.listdir(path))
     has = set(files).__contains__
     if has(PRESET_FILE):

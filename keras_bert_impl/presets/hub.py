@@ -57,6 +57,36 @@ def preset_cache_dir():
     )
 
 
+def missing_directory(path):
+    """The `FileNotFoundError` for a preset `path` that is not a directory, saying what it is
+    instead: a file of a checkpoint (pass its directory), a TensorFlow checkpoint prefix (the
+    reference's `init_checkpoint`), a Hugging Face repository id (write `hf://owner/name`) or
+    nothing at all.
+
+    Example:
+
+    ```python
+    error = missing_directory("google-bert/bert-base-uncased")
+    "write 'hf://google-bert/bert-base-uncased'" in str(error)  # True
+    ```
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isfile(path):
+        return FileNotFoundError(f"{path} is a file, not a BERT preset directory; pass the "
+                                 f"directory that holds it: {folder}.")
+    if os.path.isfile(path + ".index"):
+        return FileNotFoundError(
+            f"{path} is a TensorFlow checkpoint prefix, not a BERT preset directory; pass its "
+            f"directory ({folder}), holding bert_config.json, vocab.txt and that checkpoint "
+            f"as bert_model.ckpt (or as its only checkpoint).")
+    message = f"BERT preset directory not found: {path}"
+    if (path.count("/") == 1 and not path.startswith((".", "/", "~"))
+            and not os.path.exists(os.path.dirname(path))):
+        message += f"; for the Hugging Face Hub repository write 'hf://{path}'."
+    return FileNotFoundError(message)
+
+
 def resolve_preset_path(name):
     """A local directory for `name`: the directory itself, the cache, or a hub download."""
     if os.path.isdir(name):
@@ -66,12 +96,13 @@ def resolve_preset_path(name):
     elif name in HUB_PRESETS:
         repo, local_name = HUB_PRESETS[name], name
     elif os.sep in name or "/" in name or name.startswith("."):
-        raise FileNotFoundError(f"BERT preset directory not found: {name}")
+        raise missing_directory(name)
     else:
         raise ValueError(
             f"Unknown preset {name!r}: it is neither a directory, an architecture name "
             f"(random weights: {', '.join(sorted(PRESETS))}), a preset with weights "
-            f"({', '.join(sorted(HUB_PRESETS))}) nor an 'hf://owner/repo' handle."
+            f"({', '.join(sorted(HUB_PRESETS))}) nor an 'hf://owner/repo' handle (a Hugging "
+            f"Face repository: 'hf://{name}' or 'hf://OWNER/{name}')."
         )
     cached = os.path.join(preset_cache_dir(), local_name)
     if os.path.isdir(cached) and os.listdir(cached):

@@ -183,6 +183,32 @@ def test_hub_name_offline_says_which_files_to_place_where(tmp_path, monkeypatch)
     assert "model.safetensors" in message and "vocab.txt" in message
 
 
+def test_a_path_that_is_not_a_preset_directory_says_what_it_is(tmp_path, monkeypatch):
+    hf = shutil.copytree(bert_tiny_mlm_dir(), tmp_path / "hf")
+    weights = str(hf / "model.safetensors")
+    with pytest.raises(FileNotFoundError, match=rf"^{weights} is a file, not a BERT preset "
+                                                rf"directory; pass the directory that holds "
+                                                rf"it: {hf}\.$"):
+        BertEncoder.from_preset(weights)
+    (tmp_path / "google" / "model.ckpt-1000.index").parent.mkdir()
+    (tmp_path / "google" / "model.ckpt-1000.index").write_bytes(b"")
+    prefix = str(tmp_path / "google" / "model.ckpt-1000")  # the reference's init_checkpoint
+    with pytest.raises(FileNotFoundError, match=r"model.ckpt-1000 is a TensorFlow checkpoint "
+                                                r"prefix, not a BERT preset directory; pass its "
+                                                r"directory \("):
+        BertEncoder.from_preset(prefix)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^BERT preset directory not found: "
+                                                r"google-bert/bert-base-uncased; for the Hugging "
+                                                r"Face Hub repository write "
+                                                r"'hf://google-bert/bert-base-uncased'\.$"):
+        BertEncoder.from_preset("google-bert/bert-base-uncased")
+    with pytest.raises(ValueError, match=r"Unknown preset 'bert-base-uncased'.*a Hugging Face "
+                                         r"repository: 'hf://bert-base-uncased' or "
+                                         r"'hf://OWNER/bert-base-uncased'\)\.$"):
+        BertEncoder.from_preset("bert-base-uncased")
+
+
 def test_hub_download_failure_is_reported(tmp_path, monkeypatch):
     import huggingface_hub
 
