@@ -45,6 +45,19 @@ def _hold_out_rows(data, fraction, seed, subset):
     return subset(data, rest), subset(data, sorted(held))
 
 
+def _hold_out_classes(data, fraction, seed):
+    """`(rest, held_out)` of `ClassificationData` keeping the class proportions
+    (`stratified_split`); where the classes are too small to give any of them a held-out
+    example, `round(fraction * len(data))` rows (at least one) drawn at random, as the other
+    tasks hold out."""
+    from keras_bert_impl.data.classification import stratified_split
+
+    rest, held = stratified_split(data, [fraction], seed)
+    if len(held) or len(data) < 2:
+        return rest, held
+    return _hold_out_rows(data, fraction, seed, lambda d, rows: d.subset(rows))
+
+
 def _tagging_subset(data, indices):
     return dataclasses.replace(data, words=[data.words[i] for i in indices],
                                tags=[data.tags[i] for i in indices])
@@ -65,8 +78,6 @@ def _hold_out_articles(data, fraction, seed):
 
 
 def _classification(task, spec, data, tfds, validation_fraction, seed, table_options):
-    from keras_bert_impl.data.classification import stratified_split
-
     if spec.source == "bbc":
         from keras_bert_impl.data.bbc_news import read_bbc_classification
 
@@ -77,15 +88,14 @@ def _classification(task, spec, data, tfds, validation_fraction, seed, table_opt
     if spec.source == "table":
         from keras_bert_impl.data.table import read_table
 
-        options = {k: v for k, v in table_options.items() if k != "max_per_topic" and v}
+        options = {k: v for k, v in table_options.items()
+                   if k not in ("max_per_topic", "validation_path") and v}
         train = read_table(data, **options)
         validation_path = table_options.get("validation_path")
         if validation_path:
-            options.pop("validation_path", None)
             options["label_names"] = train.label_names
             return {"train": train, "validation": read_table(validation_path, **options)}
-        options.pop("validation_path", None)
-        rest, held = stratified_split(train, [validation_fraction], seed)
+        rest, held = _hold_out_classes(train, validation_fraction, seed)
         return {"train": rest, "validation": held}
     from keras_bert_impl.data.glue import read_glue, read_tfds_glue
 
@@ -97,7 +107,7 @@ def _classification(task, spec, data, tfds, validation_fraction, seed, table_opt
     train = read_glue(task, data, "train")
     if os.path.isfile(os.path.join(data, f"{dev}.tsv")):
         return {"train": train, "validation": read_glue(task, data, dev)}
-    rest, held = stratified_split(train, [validation_fraction], seed)
+    rest, held = _hold_out_classes(train, validation_fraction, seed)
     return {"train": rest, "validation": held}
 
 
