@@ -224,6 +224,16 @@ def test_tfds_glue_with_mock_data():
     assert all(isinstance(y, float) for y in stsb.labels)
 
 
+def test_tfds_finds_what_it_downloads_on_a_fresh_install(tmp_path):
+    # Before downloading, download_and_prepare reads the builder's checksums through
+    # importlib_resources, which the etils tensorflow-datasets 4.9.10 installs no longer
+    # brings: without our pin `--tfds` failed with ModuleNotFoundError, online or not.
+    tfds = pytest.importorskip("tensorflow_datasets")
+    builder = tfds.builder("glue/sst2", data_dir=str(tmp_path))
+    assert builder.code_path.name == "glue.py"
+    assert any("SST-2" in url for url in builder.url_infos)
+
+
 def test_tfds_glue_maps_class_ids_by_name_and_reads_tests_unlabelled():
     tfds = pytest.importorskip("tensorflow_datasets")
     import tensorflow as tf
