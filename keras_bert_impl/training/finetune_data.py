@@ -160,10 +160,20 @@ def load_splits(task, data, tfds=False, validation_fraction=0.1, seed=0, **table
             raise FileNotFoundError(f"{data} does not exist; pass the {task} data folder "
                                     "(or file) with --data.")
     if spec.kind in ("classification", "regression"):
-        return _classification(task, spec, data, tfds, validation_fraction, seed, table_options)
-    if spec.kind == "tagging":
-        return _tagging(data, validation_fraction, seed)
-    return _spans(data, tfds, validation_fraction, seed)
+        splits = _classification(task, spec, data, tfds, validation_fraction, seed,
+                                 table_options)
+    elif spec.kind == "tagging":
+        splits = _tagging(data, validation_fraction, seed)
+    else:
+        splits = _spans(data, tfds, validation_fraction, seed)
+    for name in ("train", "validation"):
+        if not len(splits[name]):
+            sizes = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
+            raise ValueError(
+                f"The {name} split of {task} is empty ({sizes} examples, validation_fraction "
+                f"{validation_fraction}); give more examples (--max-per-topic for bbc), a "
+                f"larger --validation-fraction, or a validation file.")
+    return splits
 
 
 def limit(data, count):

@@ -34,3 +34,12 @@ def test_too_few_examples_per_class_still_hold_out_validation(tmp_path):
     bigger = _csv(tmp_path / "bigger.csv", [("good film", "pos"), ("bad film", "neg")] * 10)
     held = load_splits("csv", bigger)["validation"]
     assert sorted(held.labels) == [0, 1]  # stratified where the classes allow it
+
+
+def test_an_empty_split_is_named_with_the_sizes_and_the_fix():
+    # 4 BBC articles a topic: 10% of each topic rounds to none.
+    with pytest.raises(ValueError, match=r"^The validation split of bbc is empty \(train 20, "
+                                         r"validation 0, test 0 examples, validation_fraction "
+                                         r"0\.1\); give more examples \(--max-per-topic"):
+        load_splits("bbc", None, max_per_topic=4)
+    assert len(load_splits("bbc", None, max_per_topic=5)["validation"]) == 5
