@@ -122,6 +122,9 @@ def user_error_types():
     for name in ("NotFoundError", "PermissionDeniedError", "ResourceExhaustedError"):
         if isinstance(getattr(errors, name, None), type):
             types.append(getattr(errors, name))
+    tfds_source = sys.modules.get("keras_bert_impl.data.tfds_source")  # imported if used
+    if tfds_source is not None:
+        types.append(tfds_source.DatasetUnavailableError)
     return tuple(types)
 
 

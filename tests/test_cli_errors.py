@@ -11,6 +11,7 @@ import pytest
 
 from keras_bert_impl import cli
 from keras_bert_impl.cli import main
+from keras_bert_impl.data.tfds_source import DatasetUnavailableError
 from tests.training.helpers import REPO_ROOT
 
 # What TensorFlow prints while loading when nothing filters it.
@@ -86,6 +87,8 @@ def test_debug_before_or_after_the_command_raises(argv):
     (TypeError("bad type"), "error: bad type (keras-bert --debug shows the traceback)"),
     (FloatingPointError("Training diverged: lower --learning-rate"),
      "error: Training diverged: lower --learning-rate"),
+    (DatasetUnavailableError("Could not prepare the TFDS dataset 'wikipedia' (ConnectionError)"),
+     "error: Could not prepare the TFDS dataset 'wikipedia' (ConnectionError)"),
 ])
 def test_user_errors_of_every_kind(monkeypatch, capsys, error, line):
     from keras_bert_impl.training import pretrain_cli

@@ -1,10 +1,16 @@
 """Opening a TFDS dataset for our readers, with one clear error when it cannot be prepared."""
 
 
+class DatasetUnavailableError(RuntimeError):
+    """A TFDS dataset that could not be downloaded or prepared (offline, a name TFDS does not
+    know, a failed download): bad input or environment, which `keras-bert` reports in one
+    line."""
+
+
 def prepared_builder(name, data_dir=None, instead=""):
-    """`tfds.builder(name, data_dir)` after `download_and_prepare()`; a `RuntimeError`
-    naming the dataset and what to do offline (`instead`: the local alternative) when the
-    download or preparation fails.
+    """`tfds.builder(name, data_dir)` after `download_and_prepare()`; a
+    `DatasetUnavailableError` naming the dataset and what to do offline (`instead`: the local
+    alternative) when the download or preparation fails.
 
     Example:
 
@@ -21,7 +27,7 @@ def prepared_builder(name, data_dir=None, instead=""):
         builder = tfds.builder(name, data_dir=data_dir)
         builder.download_and_prepare()
     except Exception as error:  # noqa: BLE001 - network/registry errors come in many types
-        raise RuntimeError(
+        raise DatasetUnavailableError(
             f"Could not prepare the TFDS dataset {name!r} ({type(error).__name__}: {error}). "
             "Downloading needs network access; on an offline machine prepare it elsewhere and "
             f"copy it into the TFDS data_dir{', or ' + instead if instead else ''}."
