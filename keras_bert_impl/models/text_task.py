@@ -134,8 +134,20 @@ class BertTextTask(BertTask):
             if expected is not None and len(label_names) != expected:
                 raise ValueError(f"{type(self).__name__} has {expected} classes but "
                                  f"{len(label_names)} label_names were given: {label_names}.")
-        self.preprocessor = preprocessor
+        self.preprocessor = self._fitting_preprocessor(preprocessor)
         self.label_names = label_names
+
+    def _fitting_preprocessor(self, preprocessor):
+        """`preprocessor`, or a `ValueError` if it packs more tokens than the encoder has
+        positions (the graph would fail on the first batch, or read garbage on a GPU)."""
+        length = getattr(preprocessor, "sequence_length", None)
+        limit = self.get_encoder().config.max_position_embeddings
+        if length is not None and length > limit:
+            raise ValueError(
+                f"The preprocessor packs {length} tokens (sequence_length={length}) but this "
+                f"{type(self).__name__}'s encoder has {limit} positions "
+                f"(max_position_embeddings={limit}); pass sequence_length={limit} or less.")
+        return preprocessor
 
     def expected_label_count(self):
         """How many `label_names` the model takes (its classes), or `None` when it takes none."""
@@ -315,7 +327,8 @@ class BertTextTask(BertTask):
         arguments = dict(self._preset_preprocessor or {})
         if sequence_length is not None:
             arguments["sequence_length"] = sequence_length
-        self.preprocessor = self._preprocessor_from_preset(self, arguments)
+        self.preprocessor = self._fitting_preprocessor(
+            self._preprocessor_from_preset(self, arguments))
 
     @classmethod
     def _preprocessor_from_preset(cls, model, arguments):

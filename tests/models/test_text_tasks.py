@@ -310,3 +310,22 @@ def test_no_texts_is_named_instead_of_a_keras_internal_error(tokenizer, texts):
                  lambda: classifier.evaluate(texts, [], verbose=0)):
         with pytest.raises(ValueError, match=message):
             call()
+
+
+def test_a_preprocessor_longer_than_the_positions_is_refused(tokenizer, tmp_path):
+    small = dict(TINY, max_position_embeddings=32)
+    message = (r"^The preprocessor packs 48 tokens \(sequence_length=48\) but this "
+               r"{}'s encoder has 32 positions \(max_position_embeddings=32\); pass "
+               r"sequence_length=32 or less\.$")
+    with pytest.raises(ValueError, match=message.format("BertClassifier")):
+        BertClassifier.from_preset("bert_tiny", num_classes=2, **small,
+                                   preprocessor=BertClassifierPreprocessor(tokenizer, 48))
+    with pytest.raises(ValueError, match=message.format("BertSpanLabeler")):
+        BertSpanLabeler.from_preset("bert_tiny", **small, preprocessor=BertSpanPreprocessor(
+            tokenizer, sequence_length=48, doc_stride=8, max_query_length=8))
+    preset = str(tmp_path / "preset")
+    BertClassifier.from_preset(
+        "bert_tiny", num_classes=2, **small,
+        preprocessor=BertClassifierPreprocessor(tokenizer, 32)).save_to_preset(preset)
+    with pytest.raises(ValueError, match=message.format("BertTokenClassifier")):
+        BertTokenClassifier.from_preset(preset, num_classes=3, sequence_length=48)
