@@ -16,6 +16,7 @@ from keras_bert_impl.training.pretrain import pretrain
 from tests.training.helpers import REPO_ROOT, run_worker, worker_command, worker_env
 
 TINY = {"vocab_size": 512}
+SHORT = dict(TINY, max_position_embeddings=64)
 DATA = functools.partial(synthetic_pretraining_dataset, vocab_size=512, max_predictions=5)
 
 
@@ -138,6 +139,11 @@ def test_mixed_float16_uses_loss_scaling(tmp_path):
         ({"steps": 3, "checkpoint_every": 4, "steps_per_execution": 2}, ValueError,
          r"steps \(3\).*multiple.*steps=4 \(--steps"),
         ({"precision": "fp8"}, ValueError, "Unknown precision 'fp8'"),
+        ({"seq_len": 80, "config_overrides": SHORT}, ValueError,
+         r"--seq-len 80 is longer than the model's 64 positions \(max_position_embeddings=64\); "
+         r"pass --seq-len 64"),
+        ({"phase2_steps": 2, "phase2_seq_len": 128, "config_overrides": SHORT}, ValueError,
+         r"--phase2-seq-len 128 is longer than the model's 64 positions"),
         ({"checkpoint_every": 3, "steps": 3, "steps_per_execution": 2}, ValueError,
          "multiple of steps_per_execution"),
         ({"dataset_fn": None, "vocab": "/nonexistent/vocab.txt", "corpus": "x"},
