@@ -110,7 +110,9 @@ def run(args):
     finally:
         progress.learning.__exit__(None, None, None)
     now = time.monotonic()
-    print(f"keras-bert vocab: wrote {len(tokens):,} tokens to {args.out} from "
+    fewer = (f" (fewer than --size {args.size:,}: the corpus has no more distinct pieces)"
+             if len(tokens) < args.size else "")
+    print(f"keras-bert vocab: wrote {len(tokens):,} tokens{fewer} to {args.out} from "
           f"{len(files):,} file(s) in {now - progress.start:.0f} s (counting "
           f"{progress.counted - progress.start:.0f} s, learning {now - progress.counted:.0f} s)")
     return 0
