@@ -4,7 +4,18 @@
 class DatasetUnavailableError(RuntimeError):
     """A TFDS dataset that could not be downloaded or prepared (offline, a name TFDS does not
     know, a failed download): bad input or environment, which `keras-bert` reports in one
-    line."""
+    line.
+
+    Example:
+
+    ```python
+    try:
+        prepared_builder("no_such_dataset", instead="pass local files")
+    except DatasetUnavailableError as error:
+        message = str(error)
+    message.startswith("Could not prepare the TFDS dataset 'no_such_dataset'")  # True
+    ```
+    """
 
 
 def prepared_builder(name, data_dir=None, instead=""):
