@@ -38,7 +38,7 @@ class BertClassifier(BertTextTask):
     ```
     """
 
-    labels_are_class_ids = True
+    class_id_axes = 1
 
     def __init__(self, encoder, num_classes, dropout=0.1, preprocessor=None, label_names=None,
                  **kwargs):

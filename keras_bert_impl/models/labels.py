@@ -60,6 +60,25 @@ def _checked(value, index, num_classes, ids, owner):
     return int(value)
 
 
+def label_axes(y):
+    """How many axes of `y` (NumPy, or lists) index labels: NumPy's `ndim` without a trailing
+    axis of 1 (Keras' `[batch, 1]` sparse labels), 2 for lists of lists, else 1. A task that
+    takes class ids on `k` axes checks `y` where this is at most `k`: one more axis is a
+    one-hot or soft label per class, for a loss the user compiled.
+
+    Example:
+
+    ```python
+    import numpy as np
+    label_axes([0, 2, 1]), label_axes(np.zeros((4, 1))), label_axes([[0.9, 0.1]])  # (1, 1, 2)
+    ```
+    """
+    if isinstance(y, np.ndarray):
+        return y.ndim - 1 if y.ndim > 1 and y.shape[-1] == 1 else y.ndim
+    rows = list(y)
+    return 2 if rows and all(isinstance(r, (list, tuple, np.ndarray)) for r in rows) else 1
+
+
 def class_ids(y, num_classes, label_names=None, owner="model"):
     """`y` with every label a class id in `0..num_classes - 1`: an array or list of one label
     per example, or a list of lists (one label per word); names are mapped through

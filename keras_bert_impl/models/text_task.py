@@ -28,7 +28,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_bert_impl.models.labels import class_ids
+from keras_bert_impl.models.labels import class_ids, label_axes
 from keras_bert_impl.models.task import BertTask
 from keras_bert_impl.models.text_inputs import (
     NO_EXAMPLES,
@@ -110,10 +110,11 @@ class BertTextTask(BertTask):
     # Whether `predict` returns one row per token; such batches keep their full length so
     # that Keras can concatenate them.
     per_token_outputs = False
-    # Whether `y` holds class ids of `num_classes` classes (named by `label_names`): `fit` and
-    # `evaluate` then check labels given as NumPy or lists and map names to ids
-    # (`labels.class_ids`) before any graph runs.
-    labels_are_class_ids = False
+    # On how many axes `y` holds class ids of `num_classes` classes (named by `label_names`):
+    # 1 one per example, 2 one per token; `fit`, `evaluate` and `*_on_batch` then check labels
+    # given as NumPy or lists and map names to ids (`labels.class_ids`) before any graph
+    # runs. `None`: labels of another kind (spans), passed as they are.
+    class_id_axes = None
 
     def _attach_text_arguments(self, preprocessor=None, label_names=None):
         # A preset stores the preprocessor as its class name and arguments without the
@@ -236,9 +237,11 @@ class BertTextTask(BertTask):
 
     def _class_ids(self, y):
         """`y` checked and named labels mapped to ids (`labels.class_ids`) where this task
-        takes class ids and `y` is NumPy or a list; anything else as it is."""
-        if (not self.labels_are_class_ids or getattr(self, "is_regression", False)
-                or not isinstance(y, (list, tuple, np.ndarray))):
+        takes class ids and `y` is NumPy or a list of them; anything else (tensors, datasets,
+        one-hot or soft labels for a loss the user compiled) as it is."""
+        if (self.class_id_axes is None or getattr(self, "is_regression", False)
+                or not isinstance(y, (list, tuple, np.ndarray))
+                or label_axes(y) > self.class_id_axes):
             return y
         return class_ids(y, self.num_classes, self.label_names, type(self).__name__)
 

@@ -40,7 +40,7 @@ class BertTokenClassifier(BertTextTask):
 
     per_token_labels = True
     per_token_outputs = True
-    labels_are_class_ids = True
+    class_id_axes = 2
 
     def __init__(self, encoder, num_classes, dropout=0.1, preprocessor=None, label_names=None,
                  **kwargs):

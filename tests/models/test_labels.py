@@ -4,7 +4,7 @@ error naming it and its position (pure NumPy: the same on every backend)."""
 import numpy as np
 import pytest
 
-from keras_bert_impl.models.labels import class_ids
+from keras_bert_impl.models.labels import class_ids, label_axes
 
 
 def test_ids_and_names_in_every_form():
@@ -36,3 +36,10 @@ def test_unknown_name_lists_the_names():
     with pytest.raises(ValueError, match=r"^y\[2\] = 'maybe' is not one of this Tagger's "
                                          r"label_names \['no', 'yes'\]\.$"):
         class_ids(["yes", "no", "maybe"], 2, ["no", "yes"], owner="Tagger")
+
+
+def test_label_axes_counts_the_axes_that_index_labels():
+    assert label_axes([0, 1]) == label_axes(np.array([0, 1])) == 1
+    assert label_axes(np.zeros((5, 1))) == 1  # Keras' [batch, 1] sparse labels
+    assert label_axes([[0.9, 0.1]]) == label_axes(np.zeros((5, 2))) == 2  # soft / one-hot
+    assert label_axes([[0, 2], [1]]) == 2 and label_axes(np.zeros((2, 7, 3))) == 3

@@ -329,3 +329,22 @@ def test_a_preprocessor_longer_than_the_positions_is_refused(tokenizer, tmp_path
         preprocessor=BertClassifierPreprocessor(tokenizer, 32)).save_to_preset(preset)
     with pytest.raises(ValueError, match=message.format("BertTokenClassifier")):
         BertTokenClassifier.from_preset(preset, num_classes=3, sequence_length=48)
+
+
+@tensorflow_only
+def test_one_hot_and_soft_labels_pass_to_a_compiled_loss(tokenizer):
+    # One more axis than the task's class ids is a label per class, for a loss the user
+    # compiled (here with label smoothing): passed on as it is, not checked as ids.
+    classifier = _classifier(tokenizer)
+    classifier.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(
+        from_logits=True), metrics=["categorical_accuracy"], **QUICK)
+    soft = np.array([[0.9, 0.1] if label == 0 else [0.1, 0.9] for label in LABELS], "float32")
+    for labels in (soft, np.eye(2, dtype="float32")[LABELS]):
+        history = classifier.fit(SENTENCES, labels, batch_size=8, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+    sparse = _classifier(tokenizer)
+    sparse.compile(**QUICK)
+    column = np.array(LABELS)[:, None]  # Keras' [batch, 1] sparse labels: still checked
+    assert np.isfinite(sparse.evaluate(SENTENCES, column, verbose=0)[0])
+    with pytest.raises(ValueError, match=r"y\[1, 0\] = 2 is outside"):
+        sparse.evaluate(SENTENCES, np.array([[0], [2]] * 8), verbose=0)
