@@ -7,7 +7,9 @@ label value of 2 which is outside the valid range of [0, 2)` under a page of gra
 Here names are mapped through the model's `label_names` (as Hugging Face's `label2id` does),
 and a name the model does not know, a fractional value or an id outside `0..num_classes-1`
 is a `ValueError` naming the label, its position and the fix. Labels of one example each
-(`[batch]`, a classifier) and of one word each (lists of lists, a tagger) are both taken.
+(`[batch]`, a classifier) and of one word each (lists of lists, a tagger) are both taken; a
+task leaves unchecked labels with one more axis than its ids (`label_axes`: one-hot or soft
+labels, for a loss the user compiled).
 
 Example:
 
