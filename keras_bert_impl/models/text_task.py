@@ -120,6 +120,7 @@ class BertTextTask(BertTask):
         # A preset stores the preprocessor as its class name and arguments without the
         # tokenizer; `from_preset` builds it once the tokenizer is known.
         self._preset_preprocessor = None
+        given = isinstance(preprocessor, keras.layers.Layer)  # not a stored config
         if isinstance(preprocessor, dict) and "config" not in preprocessor:
             self._preset_preprocessor, preprocessor = preprocessor, None
         elif isinstance(preprocessor, dict):
@@ -135,20 +136,22 @@ class BertTextTask(BertTask):
             if expected is not None and len(label_names) != expected:
                 raise ValueError(f"{type(self).__name__} has {expected} classes but "
                                  f"{len(label_names)} label_names were given: {label_names}.")
-        self.preprocessor = self._fitting_preprocessor(preprocessor)
+        if given:
+            self._check_sequence_length(getattr(preprocessor, "sequence_length", None))
+        self.preprocessor = preprocessor
         self.label_names = label_names
 
-    def _fitting_preprocessor(self, preprocessor):
-        """`preprocessor`, or a `ValueError` if it packs more tokens than the encoder has
-        positions (the graph would fail on the first batch, or read garbage on a GPU)."""
-        length = getattr(preprocessor, "sequence_length", None)
+    def _check_sequence_length(self, length):
+        """A `ValueError` for a `sequence_length` the caller gave that is longer than the
+        encoder's positions (a batch that long fails in the graph, or reads past the position
+        table on a GPU). Defaults and stored presets are not checked: their batches are cut
+        to their longest example, so short texts still run."""
         limit = self.get_encoder().config.max_position_embeddings
         if length is not None and length > limit:
             raise ValueError(
                 f"The preprocessor packs {length} tokens (sequence_length={length}) but this "
                 f"{type(self).__name__}'s encoder has {limit} positions "
                 f"(max_position_embeddings={limit}); pass sequence_length={limit} or less.")
-        return preprocessor
 
     def expected_label_count(self):
         """How many `label_names` the model takes (its classes), or `None` when it takes none."""
@@ -329,9 +332,9 @@ class BertTextTask(BertTask):
             return
         arguments = dict(self._preset_preprocessor or {})
         if sequence_length is not None:
+            self._check_sequence_length(sequence_length)
             arguments["sequence_length"] = sequence_length
-        self.preprocessor = self._fitting_preprocessor(
-            self._preprocessor_from_preset(self, arguments))
+        self.preprocessor = self._preprocessor_from_preset(self, arguments)
 
     @classmethod
     def _preprocessor_from_preset(cls, model, arguments):
