@@ -84,6 +84,21 @@ def score(model, task, data, batch_size=32):
                                 na_probs=answers.null_odds() if version_2 else None)
 
 
+def _check_sequence_length(sequence_length, init):
+    """A `ValueError`, before anything is built, for a `--seq-len` longer than the positions
+    of the checkpoint `init` (its config alone is read)."""
+    from keras_bert_impl.config import PRESETS, BertConfig
+    from keras_bert_impl.presets import read_checkpoint
+
+    config = (BertConfig.from_preset(init) if init in PRESETS
+              else read_checkpoint(init, weights=False).config)
+    positions = config.max_position_embeddings
+    if sequence_length > positions:
+        raise ValueError(f"--seq-len {sequence_length} is longer than the {positions} positions "
+                         f"of {init} (max_position_embeddings={positions}); pass --seq-len "
+                         f"{positions} or less (in Python: sequence_length=).")
+
+
 def build_model(task, init, splits, sequence_length, dropout=0.1, doc_stride=128,
                 max_query_length=64, load_weights=True):
     """The task model from `init` (a preset or run directory with a vocabulary), with the
@@ -219,6 +234,8 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
                          seed=split_seed, **table_options)
     train = limit(splits["train"], max_train_examples)
     validation = limit(splits["validation"], max_eval_examples)
+    if sequence_length is not None:
+        _check_sequence_length(sequence_length, init)
     sequence_length = sequence_length or spec.sequence_length
     model = build_model(task, init, {"train": train}, sequence_length, dropout=dropout,
                         doc_stride=doc_stride, max_query_length=max_query_length,

@@ -142,6 +142,14 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, base):
     assert (occupied / "notes.txt").read_text() == "keep me"
     assert main(["evaluate", "--task", "sst2", "--model", str(tmp_path / "absent")]) == 2
     assert capsys.readouterr().err.startswith("error:")
+    long = str(tmp_path / "long")
+    assert main(["finetune", "--task", "bbc", "--max-per-topic", "10", "--init", base,
+                 "--out", long, "--seq-len", "600"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --seq-len 600 is longer than the 512 positions of {base} "
+        "(max_position_embeddings=512); pass --seq-len 512 or less (in Python: "
+        "sequence_length=).\n")
+    assert not os.path.exists(long)
 
 
 def test_squad_v2_unanswerable_questions_train_and_score(tmp_path, capsys, base):
