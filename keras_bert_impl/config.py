@@ -137,6 +137,41 @@ class BertConfig:
     def head_size(self):
         return self.hidden_size // self.num_heads
 
+    def check_sequence_length(self, length, model="the encoder", argument="sequence_length",
+                              flag=None):
+        """Raise a `ValueError` when sequences of `length` tokens do not fit the position
+        table (a batch that long fails in the graph, or reads past the table on a GPU).
+
+        Args:
+            length: the sequence length asked for, or `None` (nothing to check).
+            model: how the message names the model, e.g. `"bert_tiny"`.
+            argument: the Python argument that set `length`.
+            flag: the command-line flag that set it, when it came from the command line.
+
+        Example:
+
+        ```python
+        config = BertConfig.from_preset("bert_tiny")
+        config.check_sequence_length(512)  # fits: returns None
+        try:
+            config.check_sequence_length(600, model="bert_tiny", flag="--seq-len")
+        except ValueError as error:
+            print(error)  # --seq-len 600 is longer than the 512 positions of bert_tiny ...
+        ```
+        """
+        positions = self.max_position_embeddings
+        if length is None or length <= positions:
+            return
+        if flag:
+            given = f"{flag} {length}"
+            fix = f"{flag} {positions} or less (in Python: {argument}=)"
+        else:
+            given = f"{argument}={length}"
+            fix = f"{argument}={positions} or less"
+        raise ValueError(f"{given} is longer than the {positions} positions of {model} "
+                         f"(max_position_embeddings={positions}); pass {fix}, or a model "
+                         "with more positions.")
+
     # --- our own spelling -------------------------------------------------------------
     def to_dict(self):
         return dataclasses.asdict(self)

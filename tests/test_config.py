@@ -109,3 +109,21 @@ def test_bad_files(tmp_path):
     wrong.write_text(json.dumps({"num_hidden_layers": 2, "hidden_size": 10, "num_attention_heads": 4}))
     with pytest.raises(ValueError, match="Invalid BERT config in .*wrong.json.*divisible"):
         BertConfig.from_json_file(str(wrong))
+
+
+def test_check_sequence_length_names_the_setting_and_its_fix():
+    config = BertConfig.from_preset("bert_tiny", max_position_embeddings=64)
+    for fits in (None, 1, 64):
+        assert config.check_sequence_length(fits) is None
+    with pytest.raises(ValueError) as python:
+        config.check_sequence_length(65, model="this BertClassifier's encoder")
+    assert str(python.value) == (
+        "sequence_length=65 is longer than the 64 positions of this BertClassifier's encoder "
+        "(max_position_embeddings=64); pass sequence_length=64 or less, or a model with more "
+        "positions.")
+    with pytest.raises(ValueError) as command_line:
+        config.check_sequence_length(600, model="bert_tiny", argument="seq_len",
+                                     flag="--seq-len")
+    assert str(command_line.value) == (
+        "--seq-len 600 is longer than the 64 positions of bert_tiny (max_position_embeddings="
+        "64); pass --seq-len 64 or less (in Python: seq_len=), or a model with more positions.")

@@ -236,12 +236,10 @@ def _serving_preprocessor(task, preprocessor, kind, pairs):
         raise ValueError("pairs=True is for classifiers; a BertSpanLabeler always takes a "
                          "question and a context (serving_default's `question` and "
                          "`context`): leave pairs out.")
+    task.get_encoder().config.check_sequence_length(
+        preprocessor.sequence_length, model=f"this {name}'s encoder",
+        argument="the preprocessor's sequence_length")
     limits = task.input_limits()
-    if preprocessor.sequence_length > limits.max_position_embeddings:
-        raise ValueError(f"The preprocessor packs {preprocessor.sequence_length} tokens but "
-                         f"the model has {limits.max_position_embeddings} positions; use a "
-                         "preprocessor with sequence_length <= "
-                         f"{limits.max_position_embeddings}.")
     vocabulary = len(preprocessor.tokenizer.vocabulary)
     if vocabulary > limits.vocab_size:
         raise ValueError(f"The preprocessor's vocabulary has {vocabulary} tokens but the model "

@@ -143,15 +143,10 @@ class BertTextTask(BertTask):
 
     def _check_sequence_length(self, length):
         """A `ValueError` for a `sequence_length` the caller gave that is longer than the
-        encoder's positions (a batch that long fails in the graph, or reads past the position
-        table on a GPU). Defaults and stored presets are not checked: their batches are cut
-        to their longest example, so short texts still run."""
-        limit = self.get_encoder().config.max_position_embeddings
-        if length is not None and length > limit:
-            raise ValueError(
-                f"The preprocessor packs {length} tokens (sequence_length={length}) but this "
-                f"{type(self).__name__}'s encoder has {limit} positions "
-                f"(max_position_embeddings={limit}); pass sequence_length={limit} or less.")
+        encoder's positions. Defaults and stored presets are not checked: their batches are
+        cut to their longest example, so short texts still run."""
+        self.get_encoder().config.check_sequence_length(
+            length, model=f"this {type(self).__name__}'s encoder")
 
     def expected_label_count(self):
         """How many `label_names` the model takes (its classes), or `None` when it takes none."""

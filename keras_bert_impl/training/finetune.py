@@ -92,11 +92,7 @@ def _check_sequence_length(sequence_length, init):
 
     config = (BertConfig.from_preset(init) if init in PRESETS
               else read_checkpoint(init, weights=False).config)
-    positions = config.max_position_embeddings
-    if sequence_length > positions:
-        raise ValueError(f"--seq-len {sequence_length} is longer than the {positions} positions "
-                         f"of {init} (max_position_embeddings={positions}); pass --seq-len "
-                         f"{positions} or less (in Python: sequence_length=).")
+    config.check_sequence_length(sequence_length, model=init, flag="--seq-len")
 
 
 def build_model(task, init, splits, sequence_length, dropout=0.1, doc_stride=128,

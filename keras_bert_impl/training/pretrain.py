@@ -207,16 +207,6 @@ def _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precis
             )
 
 
-def _check_lengths(seq_len, phase2_seq_len, positions):
-    """A `ValueError` for a phase whose sequences are longer than the model's positions."""
-    for flag, length in (("--seq-len", seq_len), ("--phase2-seq-len", phase2_seq_len)):
-        if length is not None and length > positions:
-            raise ValueError(
-                f"{flag} {length} is longer than the model's {positions} positions "
-                f"(max_position_embeddings={positions}); pass {flag} {positions} or less (in "
-                f"Python: {flag[2:].replace('-', '_')}=), or a model with more positions.")
-
-
 def _distributed_dataset(strategy, dataset_fn, global_batch, seq_len, skip_steps):
     """The input for `fit`: per-pipeline datasets, skipped to the data position."""
     import tensorflow as tf
@@ -426,8 +416,11 @@ def pretrain(
             warmup_steps = total_updates // 10
         with dist.scope():
             model = BertPretrainer.from_preset(preset, **overrides)
-            _check_lengths(seq_len, phase2_seq_len if phase2_steps else None,
-                           model.encoder.config.max_position_embeddings)
+            for argument, length in (("seq_len", seq_len),
+                                     ("phase2_seq_len", phase2_seq_len if phase2_steps else None)):
+                model.encoder.config.check_sequence_length(
+                    length, model="the model", argument=argument,
+                    flag="--" + argument.replace("_", "-"))
             model.compile(
                 optimizer=create_optimizer(
                     optimizer,

@@ -422,7 +422,9 @@ def test_bad_arguments_say_what_to_do(exported):
     with pytest.raises(ValueError, match="pairs=True is for classifiers"):
         export_saved_model(tagger, "unused", pairs=True)
     long = BertClassifierPreprocessor(BertTokenizer(VOCAB), sequence_length=1024)
-    with pytest.raises(ValueError, match="1024 tokens but the model has 512 positions"):
+    with pytest.raises(ValueError, match="^the preprocessor's sequence_length=1024 is longer than the 512 "
+                       "positions of this BertClassifier's encoder .*pass the preprocessor's "
+                       "sequence_length=512 or less"):
         export_saved_model(classifier, "unused", preprocessor=long)
     with pytest.raises(TypeError, match="exports a BertClassifier or BertTokenClassifier"):
         export_saved_model(classifier.encoder, "unused")

@@ -314,9 +314,9 @@ def test_no_texts_is_named_instead_of_a_keras_internal_error(tokenizer, texts):
 
 def test_a_preprocessor_longer_than_the_positions_is_refused(tokenizer, tmp_path):
     small = dict(TINY, max_position_embeddings=32)
-    message = (r"^The preprocessor packs 48 tokens \(sequence_length=48\) but this "
-               r"{}'s encoder has 32 positions \(max_position_embeddings=32\); pass "
-               r"sequence_length=32 or less\.$")
+    message = (r"^sequence_length=48 is longer than the 32 positions of this {}'s encoder "
+               r"\(max_position_embeddings=32\); pass sequence_length=32 or less, or a model "
+               r"with more positions\.$")
     with pytest.raises(ValueError, match=message.format("BertClassifier")):
         BertClassifier.from_preset("bert_tiny", num_classes=2, **small,
                                    preprocessor=BertClassifierPreprocessor(tokenizer, 48))

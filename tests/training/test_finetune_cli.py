@@ -148,7 +148,7 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, base):
     assert capsys.readouterr().err == (
         f"error: --seq-len 600 is longer than the 512 positions of {base} "
         "(max_position_embeddings=512); pass --seq-len 512 or less (in Python: "
-        "sequence_length=).\n")
+        "sequence_length=), or a model with more positions.\n")
     assert not os.path.exists(long)
 
 

@@ -140,10 +140,12 @@ def test_mixed_float16_uses_loss_scaling(tmp_path):
          r"steps \(3\).*multiple.*steps=4 \(--steps"),
         ({"precision": "fp8"}, ValueError, "Unknown precision 'fp8'"),
         ({"seq_len": 80, "config_overrides": SHORT}, ValueError,
-         r"--seq-len 80 is longer than the model's 64 positions \(max_position_embeddings=64\); "
-         r"pass --seq-len 64"),
+         r"^--seq-len 80 is longer than the 64 positions of the model \(max_position_embeddings"
+         r"=64\); pass --seq-len 64 or less \(in Python: seq_len=\), or a model with more "
+         r"positions\.$"),
         ({"phase2_steps": 2, "phase2_seq_len": 128, "config_overrides": SHORT}, ValueError,
-         r"--phase2-seq-len 128 is longer than the model's 64 positions"),
+         r"^--phase2-seq-len 128 is longer than the 64 positions of the model .*in Python: "
+         r"phase2_seq_len=\)"),
         ({"checkpoint_every": 3, "steps": 3, "steps_per_execution": 2}, ValueError,
          "multiple of steps_per_execution"),
         ({"dataset_fn": None, "vocab": "/nonexistent/vocab.txt", "corpus": "x"},
