@@ -71,18 +71,21 @@ def _is_dataset(x):
     return isinstance(x, tf.data.Dataset)
 
 
-def _as_tensor(value):
+def _as_tensor(value, ragged=True):
+    """`value` as a tensor; a Python list of lists as a ragged one when `ragged` (words of
+    sentences, a tagger's labels per word), else as a dense one (a classifier's soft labels,
+    one row per example)."""
     import tensorflow as tf
 
     if isinstance(value, tuple):
-        return tuple(_as_tensor(v) for v in value)
+        return tuple(_as_tensor(v, ragged) for v in value)
     if isinstance(value, dict):
-        return {k: _as_tensor(v) for k, v in value.items()}
+        return {k: _as_tensor(v, ragged) for k, v in value.items()}
     if isinstance(value, (tf.Tensor, tf.RaggedTensor)):
         return value
     if isinstance(value, (str, bytes)):
         return tf.constant([value])
-    if isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
+    if ragged and isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
         return tf.ragged.constant([list(row) for row in value])
     return tf.convert_to_tensor(value)
 
@@ -135,13 +138,15 @@ def trim_padding(multiple=PAD_TO_MULTIPLE, per_token_labels=False):
 
 
 def text_dataset(preprocessor, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                 seed=None, trim=None):
+                 seed=None, trim=None, ragged_labels=False):
     """A batched `tf.data.Dataset` of `preprocessor(x, y, sample_weight)`.
 
     `x` is raw text (see the module docstring); a `tf.data.Dataset` must already be batched
     and is only mapped. `batch_size` defaults to 32 (Keras' default); `shuffle=True`
     reshuffles the examples each epoch, as `fit` does with arrays. `trim` (e.g.
-    `trim_padding()`) is mapped after the preprocessor.
+    `trim_padding()`) is mapped after the preprocessor. Python lists of lists in `y` and
+    `sample_weight` are rows of one length (e.g. soft labels), or, with `ragged_labels`, one
+    value per word of each sentence (a tagger's).
 
     Example:
 
@@ -164,10 +169,17 @@ def text_dataset(preprocessor, x, y=None, sample_weight=None, batch_size=None, s
         dataset = x
     else:
         parts = [_as_tensor(x)]
-        for extra in (y, sample_weight):
+        for name, extra in (("y", y), ("sample_weight", sample_weight)):
             if extra is None:
                 break
-            parts.append(_as_tensor(extra))
+            try:
+                parts.append(_as_tensor(extra, ragged=ragged_labels))
+            except ValueError as error:
+                if "non-rectangular" not in str(error):
+                    raise
+                raise ValueError(f"{name} has rows of different lengths; give one label (and "
+                                 "weight) per example, or rows of one length (e.g. soft "
+                                 "labels: one score per class).") from None
         if sample_weight is not None and y is None:
             raise ValueError("sample_weight needs labels y.")
         count = _count(parts[0])

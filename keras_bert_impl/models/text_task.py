@@ -206,7 +206,8 @@ class BertTextTask(BertTask):
                       for_predict=False):
         """`x` (raw text) as batches of the model's inputs, through the preprocessor."""
         return text_dataset(self.preprocessor, x, y, sample_weight, batch_size=batch_size,
-                            shuffle=shuffle, trim=self._trimmer(for_predict))
+                            shuffle=shuffle, trim=self._trimmer(for_predict),
+                            ragged_labels=self.per_token_labels)
 
     def _trimmer(self, for_predict=False):
         """The dynamic-padding map function for this model's batches, or `None`."""

@@ -342,6 +342,11 @@ def test_one_hot_and_soft_labels_pass_to_a_compiled_loss(tokenizer):
     for labels in (soft, np.eye(2, dtype="float32")[LABELS]):
         history = classifier.fit(SENTENCES, labels, batch_size=8, epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0])
+    # The same soft labels as Python lists: rows of one length, not a tagger's ragged labels.
+    np.testing.assert_allclose(classifier.evaluate(SENTENCES, soft.tolist(), verbose=0),
+                               classifier.evaluate(SENTENCES, soft, verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="^y has rows of different lengths; give one label"):
+        classifier.evaluate(SENTENCES, [[0.5, 0.5]] * 15 + [[1.0]], verbose=0)
     sparse = _classifier(tokenizer)
     sparse.compile(**QUICK)
     column = np.array(LABELS)[:, None]  # Keras' [batch, 1] sparse labels: still checked
