@@ -4,7 +4,8 @@
 that decide the matmul kernels (`avx2`, `avx512f`, `avx512_bf16`, `amx_bf16`, `amx_tile`), the
 GPU JAX or torch sees (asked in a child process, so that neither is imported next to
 TensorFlow here), Python and the package versions, and `slug`: the file name of the run's
-results, e.g. `amd-epyc-2c` or `nvidia-h100-80gb-hbm3-16c`.
+results, e.g. `amd-epyc-avx512-2c` or `nvidia-h100-80gb-hbm3-16c`; and whether TensorFlow's
+oneDNN kernels are on.
 
 `ceiling()` measures the machine's dense matmul rate in the same run as the benchmarks: an
 n x n @ n x n `tf.matmul` on the CPU in float32 (and bfloat16 when the flags include
@@ -58,17 +59,42 @@ def parse_cpuinfo(text):
     return model, {flag: flag in flags for flag in FLAGS}
 
 
-def slug(name, cores):
-    """A short file-name slug of a CPU or GPU name and the core count.
+def vector_tier(flags):
+    """The widest matrix or vector instructions among the CPU `flags` (`{flag: bool}`): `amx`,
+    `avx512`, `avx2`, or None. Machines sold under one name (a virtual "AMD EPYC") come with
+    either, and the matmul kernels, and so every ratio, differ between them."""
+    for tier, flag in (("amx", "amx_tile"), ("avx512", "avx512f"), ("avx2", "avx2")):
+        if flags.get(flag):
+            return tier
+    return None
+
+
+def slug(name, cores, tier=None):
+    """A short file-name slug of a CPU or GPU name, a CPU's `vector_tier` and the core count.
 
     Trademarks, "CPU", "Processor", "@ clock" and "n-Core" are dropped:
-    `"Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", 2` -> `"intel-xeon-platinum-8481c-2c"`.
+    `"Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", 2, "amx"` ->
+    `"intel-xeon-platinum-8481c-amx-2c"`.
     """
     name = re.sub(r"\((R|TM|C)\)", " ", name, flags=re.IGNORECASE)
     name = re.sub(r"@.*$", " ", name)
     name = re.sub(r"\b(CPU|Processor|\d+-Core)\b", " ", name, flags=re.IGNORECASE)
     words = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unknown"
-    return f"{words}-{cores}c"
+    return f"{words}-{tier}-{cores}c" if tier else f"{words}-{cores}c"
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN kernels in this process (None without TensorFlow).
+    TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; elsewhere
+    `TF_ENABLE_ONEDNN_OPTS=1` does (AVX2-only EPYC, `bert_tiny` forward HF / ours 0.62 -> 0.72,
+    2026-11-28)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        return None
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def gpu_name(timeout=120):
@@ -102,9 +128,10 @@ def cores():
         return os.cpu_count() or 1
 
 
-def describe(cpuinfo=None, gpu=False, core_count=None, packages=PACKAGES):
+def describe(cpuinfo=None, gpu=False, core_count=None, packages=PACKAGES, onednn=False):
     """The machine as a dict. `cpuinfo`: /proc/cpuinfo's text (read when None); `gpu`: a GPU
-    name, None for none, or False to ask JAX/torch; `core_count`: `cores()` when None."""
+    name, None for none, or False to ask JAX/torch; `core_count`: `cores()` when None;
+    `onednn`: whether TensorFlow's oneDNN kernels are on, or False to ask TensorFlow."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -114,10 +141,11 @@ def describe(cpuinfo=None, gpu=False, core_count=None, packages=PACKAGES):
     core_count = cores() if core_count is None else core_count
     gpu = gpu_name() if gpu is False else gpu
     return {
-        "slug": slug(gpu or model, core_count),
+        "slug": slug(gpu, core_count) if gpu else slug(model, core_count, vector_tier(flags)),
         "cpu": model,
         "cores": core_count,
         "flags": flags,
+        "onednn": onednn_enabled() if onednn is False else onednn,
         "gpu": gpu,
         "python": platform.python_version(),
         "versions": versions(packages) if packages else {},

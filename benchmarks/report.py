@@ -79,6 +79,8 @@ def markdown(run):
     run = enriched(run)
     machine, ceiling = run["machine"], run.get("ceiling") or {}
     flags = ", ".join(f"{flag} {'yes' if on else 'no'}" for flag, on in machine["flags"].items())
+    onednn = {True: "; TensorFlow's oneDNN kernels on", False: "; TensorFlow's oneDNN kernels "
+              "off (TF_ENABLE_ONEDNN_OPTS=1 turns them on)"}.get(machine.get("onednn"), "")
     installed = ", ".join(f"{name} {version or 'missing'}"
                           for name, version in machine["versions"].items())
     peak = ", ".join(f"{dtype} {number(ceiling[dtype])} GFLOP/s"
@@ -86,7 +88,7 @@ def markdown(run):
     lines = [
         f"# Benchmarks on {machine['slug']}",
         "",
-        f"- CPU: {machine['cpu']}, {machine['cores']} cores; flags: {flags}",
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores; flags: {flags}{onednn}",
         f"- GPU: {machine['gpu'] or 'none seen by JAX or torch'}",
         f"- Python {machine['python']}; {installed}",
         f"- ceiling (TensorFlow {ceiling.get('matmul', '?')}^3 matmul on the CPU, same run): "

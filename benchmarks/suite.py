@@ -151,8 +151,10 @@ def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None):
     names = list(names or BENCHMARKS)
     started = time.perf_counter()
     machine = machine_info.describe()
+    onednn = {True: ", TensorFlow oneDNN on", False: ", TensorFlow oneDNN off"}.get(
+        machine["onednn"], "")
     print(f"machine: {machine['slug']} ({machine['cpu']}, {machine['cores']} cores, "
-          f"GPU {machine['gpu'] or 'none'})", flush=True)
+          f"GPU {machine['gpu'] or 'none'}{onednn})", flush=True)
     try:
         ceiling = machine_info.ceiling(machine, matmul or (QUICK_MATMUL if quick else FULL_MATMUL))
     except Exception as caught:  # noqa: BLE001 - the run goes on without MFU

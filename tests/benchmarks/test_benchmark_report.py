@@ -41,20 +41,37 @@ def test_machine_description_from_cpuinfo():
     described = machine.describe(cpuinfo=CPUINFO, gpu=None, core_count=2,
                                  packages=("numpy", "surely-not-installed-pkg"))
     assert described["cpu"] == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
-    assert described["slug"] == "intel-xeon-platinum-8481c-2c"
+    assert described["slug"] == "intel-xeon-platinum-8481c-amx-2c"
     assert described["flags"] == {"avx2": True, "avx512f": True, "avx512_bf16": True,
                                   "amx_bf16": True, "amx_tile": True}
     assert described["versions"]["surely-not-installed-pkg"] is None
     assert described["versions"]["numpy"]
     amd = machine.describe(cpuinfo="model name : AMD EPYC 7B13 64-Core Processor\n"
                            "flags : avx2\n", gpu=None, core_count=16, packages=())
-    assert amd["slug"] == "amd-epyc-7b13-16c"
+    assert amd["slug"] == "amd-epyc-7b13-avx2-16c"
     assert amd["flags"]["avx2"] and not amd["flags"]["avx512f"]
     gpu = machine.describe(cpuinfo=CPUINFO, gpu="NVIDIA H100 80GB HBM3", core_count=16,
                            packages=())
     assert gpu["slug"] == "nvidia-h100-80gb-hbm3-16c" and gpu["gpu"] == "NVIDIA H100 80GB HBM3"
     assert machine.describe(cpuinfo="", gpu=None, core_count=1, packages=())["slug"] == \
         "unknown-1c"
+
+
+def test_one_cpu_name_with_other_instructions_gets_its_own_results_and_onednn_is_shown():
+    # Virtual machines named "AMD EPYC" came with AVX-512 or with AVX2 only: other kernels,
+    # other ratios, so other result files; TensorFlow's oneDNN state is in the table's header.
+    wide, narrow = (machine.describe(cpuinfo=f"model name : AMD EPYC\nflags : {flags}\n",
+                                     gpu=None, core_count=2, packages=(), onednn=onednn)
+                    for flags, onednn in (("avx2 avx512f avx512_bf16", True), ("avx2", False)))
+    assert (wide["slug"], narrow["slug"]) == ("amd-epyc-avx512-2c", "amd-epyc-avx2-2c")
+    assert machine.vector_tier({"avx2": False}) is None
+    assert machine.slug("AMD EPYC", 2) == "amd-epyc-2c"
+    run = {"machine": narrow, "ceiling": {}, "benchmarks": {}}
+    assert ("- CPU: AMD EPYC, 2 cores; flags: avx2 yes, avx512f no, avx512_bf16 no, amx_bf16 "
+            "no, amx_tile no; TensorFlow's oneDNN kernels off (TF_ENABLE_ONEDNN_OPTS=1 turns "
+            "them on)\n") in report.markdown(run)
+    assert "TensorFlow's oneDNN kernels on\n" in report.markdown({**run, "machine": wide})
+    assert machine.onednn_enabled() in (True, False)  # asked of the TensorFlow installed
 
 
 def test_report_ratios_missing_peers_errors_and_mfu(tmp_path):
@@ -70,8 +87,8 @@ def test_report_ratios_missing_peers_errors_and_mfu(tmp_path):
         "serving": {"seconds": 1.0, "error": "SystemExit: data | missing", "results": []},
     })
     json_path, md_path = report.write(run, str(tmp_path))
-    assert Path(json_path).name == "intel-xeon-platinum-8481c-2c.json"
-    assert Path(md_path).name == "intel-xeon-platinum-8481c-2c.md"
+    assert Path(json_path).name == "intel-xeon-platinum-8481c-amx-2c.json"
+    assert Path(md_path).name == "intel-xeon-platinum-8481c-amx-2c.md"
 
     written = json.loads(Path(json_path).read_text())
     records = written["benchmarks"]["pretrain"]["results"]
@@ -179,11 +196,11 @@ def test_a_run_stopped_part_way_keeps_the_benchmarks_it_finished(monkeypatch, tm
 
 def test_the_committed_cpu_run_is_complete_and_its_table_is_its_data():
     results = BENCHMARKS / "results"
-    run = json.loads((results / "amd-epyc-2c.json").read_text())
+    run = json.loads((results / "amd-epyc-avx512-2c.json").read_text())
     assert run["pending"] == [] and not run["quick"]
     assert all(entry["error"] is None and entry["results"]
                for entry in run["benchmarks"].values())
-    assert (results / "amd-epyc-2c.md").read_text() == report.markdown(run)
+    assert (results / "amd-epyc-avx512-2c.md").read_text() == report.markdown(run)
     train = [r for r in run["benchmarks"]["encoder"]["results"]
              if r["name"].startswith("train step") and "bert_base" in r["config"]]
     assert train and train[0]["ratios"]["keras-hub"] == pytest.approx(
