@@ -5,7 +5,8 @@ returns `bench_common.result` records (the same function the module's own `main(
 with the keyword arguments of a full run (the script's defaults, plus its variant, e.g.
 `cased=True`) and of `--quick` (tiny sizes: `bert_tiny`, small batches, few rounds, so that the
 whole suite runs in a few minutes on 2 CPU cores). `run(...)` measures the machine's matmul
-ceiling first, then each benchmark in turn; one that fails (a missing data file, a backend it
+ceiling first, then each benchmark in turn (`python -m benchmarks`: each in a fresh
+process, `run_in_child`); one that fails (a missing data file, a backend it
 cannot run on) is recorded with its one-line error and the run goes on. Peers whose package is
 missing are recorded as missing by the benchmarks themselves.
 """
@@ -145,9 +146,45 @@ def run_one(name, quick):
             "results": results}
 
 
-def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None):
+def run_in_child(name, quick, command=None):
+    """`run_one(name, quick)` in a fresh Python process (its output shown as it comes), so
+    that no benchmark measures in what an earlier one left behind: in one process, the
+    tokenizers after the model benchmarks ran at 0.6x (ours, cased) to 0.8x (keras-hub) of
+    their rate in a process of their own (AVX2 EPYC, 2026-11-28). `command` replaces the
+    child's command line (tests); a child that dies without a result is recorded as an error.
+    """
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "entry.json")
+        command = command or [sys.executable, os.path.abspath(__file__), "--child", name,
+                              "--entry", path, *(["--quick"] if quick else [])]
+        start = time.perf_counter()
+        status = subprocess.run(command, check=False).returncode
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+    return {"seconds": round(time.perf_counter() - start, 1),
+            "error": f"its process exited with status {status} before writing a result",
+            "results": []}
+
+
+def _child(name, quick, path):
+    """The child side of `run_in_child`: one benchmark, its entry written to `path`."""
+    import json
+
+    entry = run_one(name, quick)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(entry, f)
+    os.replace(path + ".tmp", path)
+
+
+def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None, isolated=False):
     """Runs the benchmarks `names` (all when empty), writing the report after each; returns
-    the run."""
+    the run. `isolated`: each benchmark in a process of its own (`run_in_child`), as
+    `python -m benchmarks` runs them."""
     names = list(names or BENCHMARKS)
     started = time.perf_counter()
     machine = machine_info.describe()
@@ -166,7 +203,8 @@ def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None):
     for name in names:
         print(f"\n=== {name} ({'quick' if quick else 'full'}): {BENCHMARKS[name].about}",
               flush=True)
-        the_run["benchmarks"][name] = entry = run_one(name, quick)
+        measure = run_in_child if isolated else run_one
+        the_run["benchmarks"][name] = entry = measure(name, quick)
         status = f"error: {entry['error']}" if entry["error"] else \
             f"{len(entry['results'])} measurement(s)"
         print(f"=== {name}: {status}, {entry['seconds']:.0f} s", flush=True)
@@ -193,9 +231,21 @@ def main(argv=None):
     parser.add_argument("--matmul", type=int, default=None,
                         help=f"ceiling matmul size (default {FULL_MATMUL}, "
                         f"{QUICK_MATMUL} with --quick)")
+    parser.add_argument("--same-process", action="store_true",
+                        help="run every benchmark in this process (by default each runs in "
+                        "a fresh one, unaffected by those before it)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--entry", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.quick, args.entry)
+        return
     unknown = [name for name in args.names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from "
                      f"{', '.join(BENCHMARKS)}")
-    run(args.names, args.quick, args.out, args.matmul)
+    run(args.names, args.quick, args.out, args.matmul, isolated=not args.same_process)
+
+
+if __name__ == "__main__":
+    main()

@@ -205,3 +205,20 @@ def test_the_committed_cpu_run_is_complete_and_its_table_is_its_data():
              if r["name"].startswith("train step") and "bert_base" in r["config"]]
     assert train and train[0]["ratios"]["keras-hub"] == pytest.approx(
         train[0]["ours"] / train[0]["peers"]["keras-hub"])
+
+
+def test_python_m_benchmarks_runs_each_benchmark_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "__main__.py"), "tokenizer_uncased",
+                           "--quick", "--out", str(tmp_path), "--matmul", "64"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = json.loads(next(tmp_path.glob("*.json")).read_text())
+    entry = run["benchmarks"]["tokenizer_uncased"]
+    assert entry["error"] is None and entry["results"][0]["ratios"]["HF tokenizers"] > 0
+    died = suite.run_in_child("tokenizer_uncased", quick=True,
+                              command=[sys.executable, "-c", "raise SystemExit(3)"])
+    assert died["results"] == [] and died["error"] == (
+        "its process exited with status 3 before writing a result")
