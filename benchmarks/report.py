@@ -85,13 +85,15 @@ def markdown(run):
                           for name, version in machine["versions"].items())
     peak = ", ".join(f"{dtype} {number(ceiling[dtype])} GFLOP/s"
                      for dtype in ("float32", "bfloat16") if ceiling.get(dtype))
+    matmuls = (f"the best TensorFlow matmul of {', '.join(ceiling['shapes'])}"
+               if ceiling.get("shapes") else f"TensorFlow {ceiling.get('matmul', '?')}^3 matmul")
     lines = [
         f"# Benchmarks on {machine['slug']}",
         "",
         f"- CPU: {machine['cpu']}, {machine['cores']} cores; flags: {flags}{onednn}",
         f"- GPU: {machine['gpu'] or 'none seen by JAX or torch'}",
         f"- Python {machine['python']}; {installed}",
-        f"- ceiling (TensorFlow {ceiling.get('matmul', '?')}^3 matmul on the CPU, same run): "
+        f"- ceiling ({matmuls} on the CPU, same run): "
         f"{peak or ceiling.get('error', 'not measured')}",
         f"- run: {'--quick' if run.get('quick') else 'full sizes'}, started "
         f"{run.get('started', '?')}, {run.get('seconds', 0):.0f} s"

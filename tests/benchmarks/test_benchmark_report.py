@@ -222,3 +222,14 @@ def test_python_m_benchmarks_runs_each_benchmark_in_a_fresh_process(tmp_path):
                               command=[sys.executable, "-c", "raise SystemExit(3)"])
     assert died["results"] == [] and died["error"] == (
         "its process exited with status 3 before writing a result")
+
+
+def test_the_ceiling_is_the_best_of_a_square_matmul_and_bert_base_s_own_shapes():
+    found = machine.ceiling({"flags": {}}, n=64, calls=1)
+    assert found["shapes"] == ["64x64x64", "1024x768x3072", "1024x3072x768"]
+    assert "bfloat16" not in found and found["float32"] > 0
+    text = report.markdown(_run({}, ceiling=found))
+    assert ("- ceiling (the best TensorFlow matmul of 64x64x64, 1024x768x3072, 1024x3072x768 "
+            "on the CPU, same run): float32 ") in text
+    assert "- ceiling (TensorFlow 1024^3 matmul on the CPU, same run)" in report.markdown(
+        _run({}))  # a run recorded before the shapes were
