@@ -194,13 +194,14 @@ def test_a_run_stopped_part_way_keeps_the_benchmarks_it_finished(monkeypatch, tm
     assert "stopped before" not in (tmp_path / f"{described['slug']}.md").read_text()
 
 
-def test_the_committed_cpu_run_is_complete_and_its_table_is_its_data():
+@pytest.mark.parametrize("slug", ["amd-epyc-avx512-2c", "amd-epyc-avx2-2c"])
+def test_the_committed_cpu_runs_are_complete_and_their_tables_are_their_data(slug):
     results = BENCHMARKS / "results"
-    run = json.loads((results / "amd-epyc-avx512-2c.json").read_text())
-    assert run["pending"] == [] and not run["quick"]
+    run = json.loads((results / f"{slug}.json").read_text())
+    assert run["pending"] == [] and not run["quick"] and run["machine"]["slug"] == slug
     assert all(entry["error"] is None and entry["results"]
                for entry in run["benchmarks"].values())
-    assert (results / "amd-epyc-avx512-2c.md").read_text() == report.markdown(run)
+    assert (results / f"{slug}.md").read_text() == report.markdown(run)
     train = [r for r in run["benchmarks"]["encoder"]["results"]
              if r["name"].startswith("train step") and "bert_base" in r["config"]]
     assert train and train[0]["ratios"]["keras-hub"] == pytest.approx(
