@@ -175,10 +175,7 @@ def _child(name, quick, path):
     """The child side of `run_in_child`: one benchmark, its entry written to `path`."""
     import json
 
-    entry = run_one(name, quick)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(entry, f)
-    os.replace(path + ".tmp", path)
+    report._write_atomic(path, json.dumps(run_one(name, quick)))
 
 
 def run(names=None, quick=False, out=DEFAULT_OUT, matmul=None, isolated=False):
