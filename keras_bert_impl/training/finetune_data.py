@@ -90,6 +90,7 @@ def _classification(task, spec, data, tfds, validation_fraction, seed, table_opt
 
         options = {k: v for k, v in table_options.items()
                    if k not in ("max_per_topic", "validation_path") and v}
+        options["regression"] = spec.kind == "regression"
         train = read_table(data, **options)
         validation_path = table_options.get("validation_path")
         if validation_path:

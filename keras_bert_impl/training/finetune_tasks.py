@@ -9,6 +9,7 @@ Example:
 ```python
 TASKS["mrpc"].kind, TASKS["mrpc"].best_metric  # ('classification', 'f1')
 TASKS["conll2003"].model_class  # 'BertTokenClassifier'
+TASKS["csv_regression"].kind, TASKS["csv_regression"].best_metric  # ('regression', 'pearson')
 ```
 """
 
@@ -65,6 +66,9 @@ TASKS = {
     "bbc": FinetuneTask("bbc", "classification", "bbc", "accuracy", sequence_length=256,
                         needs_data=False),
     "csv": FinetuneTask("csv", "classification", "table", "accuracy"),
+    # A CSV/TSV/JSONL file whose labels are scores (STS-B-like ratings, prices): one output,
+    # mean squared error, scored by Pearson's (and Spearman's) correlation.
+    "csv_regression": FinetuneTask("csv_regression", "regression", "table", "pearson"),
 }
 
 # The seeds' recommended fine-tuning ranges (BERT paper, appendix A.3).

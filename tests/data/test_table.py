@@ -82,6 +82,27 @@ def test_regression_and_unlabelled(tmp_path):
         read_table(path, label_names=["x"], regression=True)
 
 
+def test_scores_read_as_classes_are_refused_unless_the_classes_are_named(tmp_path):
+    # Read as classes, 4.8 and 0.25 would be two classes of one example each.
+    path = _jsonl(tmp_path, "scores.jsonl", [
+        {"text": "A plane takes off.", "score": 4.8}, {"text": "A man eats.", "score": 3},
+        {"text": "A cat sleeps.", "score": "0.25"}])
+    with pytest.raises(ValueError, match=r"scores.jsonl: the labels are numbers, not classes "
+                                         r"\(e.g. '4.8' at line 1; 3 distinct values among 3 "
+                                         r"examples\); read them as scores with "
+                                         r"regression=True \(keras-bert: --task csv_regression\)"):
+        read_table(path, label_column="score")
+    # Whole numbers written as floats, numbers among words, and named classes stay classes.
+    whole = _jsonl(tmp_path, "whole.jsonl", [{"text": "a", "label": 1.0},
+                                             {"text": "b", "label": 0.0}])
+    assert read_table(whole).label_names == ["0.0", "1.0"]
+    mixed = _jsonl(tmp_path, "mixed.jsonl", [{"text": "a", "label": "2.5"},
+                                             {"text": "b", "label": "n/a"}])
+    assert read_table(mixed).label_names == ["2.5", "n/a"]
+    named = read_table(path, label_column="score", label_names=["0.25", "3", "4.8"])
+    assert named.labels == [2, 1, 0]
+
+
 BAD_FILES = [  # (file name, content, read_table arguments, the message of its error)
     ("a.csv", "text,label\nok,1\n,0\n", {},
      r"a.csv, line 3: column 'text' is empty; every example needs a non-empty text"),

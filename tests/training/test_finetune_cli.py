@@ -84,6 +84,34 @@ def test_squad_finetune_then_evaluate(tmp_path, capsys, base):
     assert preset["model_kwargs"]["preprocessor"]["doc_stride"] == 48
 
 
+def test_csv_regression_trains_on_scores_and_csv_refuses_them(tmp_path, capsys, base):
+    # Real SST-2 sentences with a score per line (the label plus noise): what --task csv
+    # would have read as one class per distinct score.
+    rng = np.random.default_rng(0)
+    lines = shared_file("sst2", "train.tsv").read_text().splitlines()[:60]
+    data = tmp_path / "scores.jsonl"
+    data.write_text("".join(json.dumps({"text": text, "score": round(4 * int(label)
+                                        + rng.uniform(0, 1), 3)}) + "\n"
+                            for label, text in (line.split("\t") for line in lines)))
+    assert main(["finetune", "--task", "csv", "--data", str(data), "--label-column", "score",
+                 "--init", base, "--out", str(tmp_path / "classes")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and "(keras-bert: --task csv_regression)" in error
+    assert not os.path.exists(tmp_path / "classes")
+
+    run, record, scores, printed = _finetune_and_evaluate(
+        tmp_path, capsys, "csv_regression", data, base, "--label-column", "score",
+        "--seq-len", "32")
+    assert record["best_metric"] == "pearson" and record["validation_examples"] == 6
+    for name in ("pearson", "spearman"):
+        assert -1 <= scores[name] <= 1
+        assert scores[name] == pytest.approx(record["validation"][name], abs=1e-12)
+    assert f"pearson: {scores['pearson']:.4f}" in printed
+    model = BertClassifier.from_preset(run)
+    assert model.is_regression and model.label_names is None
+    assert model.predict(["a stirring , funny film"], verbose=0).shape == (1, 1)
+
+
 def test_a_pretraining_run_fine_tunes_as_it_is(tmp_path, capsys):
     from keras_bert_impl.training.pretrain import pretrain
 
