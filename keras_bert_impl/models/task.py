@@ -4,7 +4,15 @@ It holds their config round trip (the serialised encoder plus the head's own arg
 their construction from a `BertConfig` for `from_preset`, and `classification_logits`, the
 one classification head of `BertClassifier` (pooled output) and `BertTokenClassifier` (every
 token).
+
+A task model trains and evaluates without a `compile()` call, as keras-hub's tasks do (they
+compile with their defaults when built): the first `fit`, `evaluate`, `train_on_batch` or
+`test_on_batch` of an uncompiled model calls `compile()` with no arguments (the task's
+optimizer, loss and metrics), inside the model's distribution strategy on TensorFlow. A
+model compiled by its user keeps what it was given.
 """
+
+import contextlib
 
 import keras
 from keras import ops
@@ -58,6 +66,33 @@ class BertTask(BertModelBase):
 
     def head_arguments(self):
         return {}
+
+    # --- compile ------------------------------------------------------------------------
+    def compile_if_needed(self):
+        """Calls `compile()` with the task's defaults unless the model is compiled already
+        (on TensorFlow inside the strategy the model was built under, where the optimizer's
+        variables must live)."""
+        if self.compiled:
+            return
+        strategy = getattr(self, "distribute_strategy", None)  # TensorFlow's trainer only
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self.compile()
+
+    def fit(self, *args, **kwargs):
+        self.compile_if_needed()
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        self.compile_if_needed()
+        return super().evaluate(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        self.compile_if_needed()
+        return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        self.compile_if_needed()
+        return super().test_on_batch(*args, **kwargs)
 
     def constructor_arguments(self):
         return {"encoder": self.encoder, **self.head_arguments()}

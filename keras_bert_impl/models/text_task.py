@@ -17,7 +17,8 @@
 * `compile()` with no arguments: AdamW (no decay on LayerNorm and biases) at 5e-5 with 10%
   linear warmup and linear decay to 0 over the length of the first `fit`
   (`FitLengthWarmupDecay`), plus the task's loss and metrics (`default_loss`,
-  `default_metrics`);
+  `default_metrics`); a model never compiled gets these defaults at its first `fit` or
+  `evaluate` (`BertTask.compile_if_needed`), as a keras-hub task does when built;
 * `from_preset(preset, ...)` attaching the preset's tokenizer (its vocabulary and casing)
   through the task's default preprocessor, unless `preprocessor=` is given (`None`: none).
 """
@@ -245,6 +246,7 @@ class BertTextTask(BertTask):
         return class_ids(y, self.num_classes, self.label_names, type(self).__name__)
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        self.compile_if_needed()  # before the schedule's length is set from the data
         arguments = _fit_arguments(args, kwargs)
         y = self._class_ids(y)
         validation = arguments.get("validation_data")

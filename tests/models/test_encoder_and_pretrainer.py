@@ -221,6 +221,16 @@ def test_mlm_loss_is_weighted_by_mask_weights():
     np.testing.assert_allclose(loss, mlm + nsp, rtol=1e-5)
 
 
+def test_an_uncompiled_pretrainer_trains_with_its_default_optimizer():
+    pretrainer = BertPretrainer(BertEncoder(SMALL))
+    x, y = pretraining_batch()
+    assert not pretrainer.compiled
+    logs = pretrainer.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"]) and int(pretrainer.optimizer.iterations.numpy()) == 1
+    assert float(pretrainer.optimizer.learning_rate) == pytest.approx(1e-4)  # create_adamw
+    assert pretrainer.optimizer.exclude_from_decay
+
+
 def test_compile_rejects_a_loss():
     with pytest.raises(ValueError, match="do not pass `loss`"):
         BertPretrainer(BertEncoder(SMALL)).compile(loss="mse")

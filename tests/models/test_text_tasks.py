@@ -227,6 +227,27 @@ def test_label_names_must_match_the_classes(tokenizer):
         _classifier(tokenizer, num_classes=3)
 
 
+def test_an_uncompiled_task_model_trains_with_the_compile_defaults(tokenizer):
+    # keras-hub's tasks compile with their defaults when built; ours at the first fit.
+    classifier = _classifier(tokenizer)
+    assert not classifier.compiled
+    history = classifier.fit(SENTENCES, LABELS, batch_size=4, epochs=3, verbose=0)
+    assert set(history.history) == {"loss", "accuracy"}
+    schedule = classifier.optimizer._learning_rate
+    assert isinstance(schedule, FitLengthWarmupDecay)
+    assert (schedule.decay_steps, schedule.warmup_steps) == (12, 1)  # set by the first fit
+    assert classifier.optimizer.exclude_from_decay
+    # evaluate alone compiles too; a user's compile() is kept as it was given.
+    evaluated = _classifier(tokenizer)
+    loss, accuracy = evaluated.evaluate(SENTENCES, LABELS, verbose=0)
+    assert np.isfinite(loss) and 0.0 <= accuracy <= 1.0
+    chosen = _classifier(tokenizer)
+    chosen.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                   metrics=[])
+    chosen.fit(SENTENCES, LABELS, batch_size=4, verbose=0)
+    assert isinstance(chosen.optimizer, keras.optimizers.SGD)
+
+
 def test_fit_length_schedule_warms_up_and_decays():
     schedule = FitLengthWarmupDecay(1e-3, warmup_fraction=0.1)
     assert float(schedule(5)) == pytest.approx(1e-3)
