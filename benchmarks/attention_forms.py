@@ -10,6 +10,22 @@ calls, so per-call overhead does not dominate small sizes. Times are the best of
 rounds (`bench_common.interleaved_best_seconds`); the ratio is Keras' op's time / ours (> 1:
 ours is faster). The three contexts are checked to agree before timing.
 
+The second peer is Hugging Face's attention on PyTorch (`BertSdpaSelfAttention`'s steps: the
+projection, a view and permute to heads, `F.scaled_dot_product_attention` with the additive
+mask, and back to rows) with the same weights, rows and padding, in `torch.inference_mode`:
+what the HF forward that `encoder_throughput` and `forward_overheads` compare with spends on
+attention. Its context is checked against ours too (absent without torch).
+
+Measured on 2 cores of an AVX2-only AMD EPYC (float32, batch 8 x 128, 2026-11-28, TensorFlow
+without oneDNN): `bert_base` heads-first 32.5 ms against PyTorch's 29.6 (0.91x), `bert_tiny`
+2.46 against 1.58 (0.64x), each with its Q/K/V projection. That projection alone is as fast as
+PyTorch's (`forward_overheads --preset bert_base`, same day: 20.6 vs 23.0 ms), so the core
+itself takes about 12 ms per `bert_base` layer against PyTorch's 6.6: TensorFlow's batched
+matmuls of 128 x 64 x 128 run at about half PyTorch's rate (4.1 vs 2.0 ms for the 96 products
+of one layer) and its softmax at about half (1.7 vs 0.9 ms). Over 12 layers that is about 70 ms
+of the `bert_base` forward's 160 ms gap to HF (1,368 vs 1,207 ms), in kernels that `keras.ops`
+on TensorFlow cannot choose; under XLA the forward is 1.07x HF's.
+
     python benchmarks/attention_forms.py [--sizes bert_tiny bert_base] [--batch 8] [--seq 128]
         [--rounds 15] [--repeat 4] [--dtype float32|bfloat16]
 """
@@ -52,6 +68,36 @@ def contenders(block, batch, seq):
             heads_first, "einsums (ours, training)": einsums}
 
 
+def torch_attention(block, rows, bias, batch, seq, repeat, dtype):
+    """`(calls, context)`: a function making `repeat` HF-style attentions (PyTorch SDPA) of
+    `rows` with `block`'s fused Q/K/V weights and the additive `bias`, and the first one's
+    context rows as float32 NumPy; `(None, None)` without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    torch_dtype = getattr(torch, dtype)
+    as_torch = lambda t: torch.from_numpy(  # noqa: E731
+        np.asarray(ops.convert_to_numpy(ops.cast(t, "float32")))).to(torch_dtype)
+    kernel = as_torch(block.qkv_dense.kernel).T.contiguous()  # F.linear's [out, in]
+    qkv_bias = as_torch(block.qkv_dense.bias)
+    x, mask = as_torch(rows), as_torch(bias)
+    heads, size = block.num_heads, block.head_size
+
+    def attention(a):
+        qkv = torch.nn.functional.linear(a, kernel, qkv_bias)
+        query, key, value = qkv.view(batch, seq, 3, heads, size).permute(2, 0, 3, 1, 4)
+        context = torch.nn.functional.scaled_dot_product_attention(query, key, value,
+                                                                   attn_mask=mask)
+        return context.transpose(1, 2).reshape(batch * seq, heads * size)
+
+    def calls():
+        with torch.inference_mode():
+            return [attention(x + float(i)) for i in range(repeat)]
+
+    return calls, calls()[0].float().numpy()
+
+
 def compiled(function, repeat):
     """`function` called on `repeat` shifted copies of the rows, in one graph."""
     def calls(rows, bias):
@@ -80,12 +126,19 @@ def measure(size, batch, seq, rounds, repeat, dtype):
     functions = {name: compiled(f, repeat) for name, f in contenders(block, batch, seq).items()}
     outputs = {name: ops.convert_to_numpy(ops.cast(f(rows, bias)[0], "float32"))
                for name, f in functions.items()}
+    calls = {name: (lambda f=f: ops.convert_to_numpy(f(rows, bias)[-1])) for name, f in
+             functions.items()}
+    calls[TORCH], outputs[TORCH] = torch_attention(block, rows, bias, batch, seq, repeat,
+                                                   dtype)
+    if calls[TORCH] is None:
+        del calls[TORCH], outputs[TORCH]
     reference = outputs["keras dot_product_attention"]
     difference = max(float(np.max(np.abs(o - reference))) for o in outputs.values())
-    seconds = interleaved_best_seconds(
-        {name: (lambda f=f: ops.convert_to_numpy(f(rows, bias)[-1])) for name, f in
-         functions.items()}, rounds)
+    seconds = interleaved_best_seconds(calls, rounds)
     return {name: s / repeat for name, s in seconds.items()}, difference
+
+
+TORCH = "HF PyTorch SDPA"
 
 
 def results(sizes=("bert_tiny", "bert_base"), batch=8, seq=128, rounds=15, repeat=4,
@@ -100,15 +153,20 @@ def results(sizes=("bert_tiny", "bert_base"), batch=8, seq=128, rounds=15, repea
         ms, difference = measure(size, batch, seq, rounds, repeat, dtype)
         ms = {name: 1000 * s for name, s in ms.items()}
         peer = ms.pop("keras dot_product_attention")
-        print(f"{size:<10} keras dot_product_attention {peer:8.3f} ms; " + "; ".join(
-            f"{name} {value:8.3f} ms ({peer / value:.2f}x)" for name, value in ms.items())
-            + f"; max abs difference {difference:.2g}", flush=True)
+        torch_ms = ms.pop(TORCH, None)
+        peers = {"keras dot_product_attention": peer, TORCH: torch_ms}
+        print(f"{size:<10} keras dot_product_attention {peer:8.3f} ms; "
+              + (f"{TORCH} {torch_ms:8.3f} ms; " if torch_ms else f"{TORCH}: no torch; ")
+              + "; ".join(f"{name} {value:8.3f} ms ({peer / value:.2f}x; PyTorch "
+                          + (f"{torch_ms / value:.2f}x)" if torch_ms else "-)")
+                          for name, value in ms.items())
+              + f"; max abs difference {difference:.2g}", flush=True)
         for name, value in ms.items():
             records.append(result(f"attention: {name}", f"{size} batch={batch} seq={seq}",
-                                  value, "ms", {"keras dot_product_attention": peer},
-                                  higher_is_better=False, dtype=dtype,
-                                  notes=f"max abs difference of the three contexts "
-                                        f"{difference:.2g}"))
+                                  value, "ms", peers, higher_is_better=False, dtype=dtype,
+                                  notes=f"max abs difference of the contexts "
+                                        f"{difference:.2g}"
+                                        + ("" if torch_ms else f"; not installed: {TORCH}")))
     return records
 
 
