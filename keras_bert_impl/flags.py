@@ -1,6 +1,6 @@
 """Command-line pieces that several `keras-bert` commands share, defined once: the command
-registry (`COMMANDS`), the casing flags, the help formatter that shows each flag's default,
-and the progress display of long steps.
+registry (`COMMANDS`), the casing and bad-lines flags, the help formatter that shows each
+flag's default, and the progress display of long steps.
 
 Example:
 
@@ -103,6 +103,16 @@ def add_casing_flags(parser, default=True):
     case.add_argument("--cased", dest="lowercase", action="store_false",
                       help=f"cased text: keep case and accents{known}")
     return case
+
+
+def add_bad_lines_flag(parser):
+    """`--max-bad-lines FRACTION` (`args.max_bad_line_fraction`, default 0.1): how much of a
+    corpus file's first lines may be something other than text before a command reading it
+    stops (`keras_bert_impl.text.corpus_checks.check_bad_lines`)."""
+    parser.add_argument(
+        "--max-bad-lines", dest="max_bad_line_fraction", type=float, default=0.1,
+        metavar="FRACTION", help="stop when more than FRACTION of a corpus file's first lines "
+        "are not text (binary, not UTF-8, mostly [UNK]); 1.0 = no check")
 
 
 # `--dtype` and `--quantize` values: `keras_bert_impl.models.inference.INFERENCE_DTYPES` and

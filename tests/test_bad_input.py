@@ -3,8 +3,8 @@
 command's own output changes (SHA-256 of every file before and after); the model cases give a
 `ValueError` naming the value, its position and the limit.
 
-The matrix: empty / whitespace-only / one-document / binary corpus, a cased vocab through the
-uncased pipeline, a Latin-1 vocab, resuming a run with another preset or vocab, convert onto an
+The matrix: empty / whitespace-only / one-document / binary corpus (vocab, pretrain), a cased
+vocab through the uncased pipeline, a Latin-1 vocab, resuming a run with another preset or vocab, convert onto an
 existing model and onto its own source, out-of-range token and segment ids, too-long sequences."""
 
 import hashlib
@@ -77,6 +77,11 @@ CASES = {
         lambda w: ["vocab", "--corpus", str(w / "blank.txt"), "--size", "50", "--out",
                    str(w / "new_vocab.txt")],
         ["holds no text", "blank.txt (whitespace only)"]),
+    "binary garbage corpus (vocab)": (
+        lambda w: ["vocab", "--corpus", str(w / "garbage.bin"), "--size", "50", "--out",
+                   str(w / "new_vocab.txt")],
+        ["garbage.bin", "not valid UTF-8", "more than the 10% allowed",
+         "pass --max-bad-lines 1.0 to use them anyway"]),
     "empty corpus (pretrain)": (lambda w: _pretrain(w, "empty.txt"), ["corpus is empty"]),
     "one-document corpus": (
         lambda w: _pretrain(w, "one_doc.txt"),

@@ -200,7 +200,8 @@ def check_bad_lines(samples, max_bad_line_fraction=DEFAULT_MAX_BAD_LINE_FRACTION
     file, or of the whole corpus, are bad: not valid UTF-8, mostly control/binary characters,
     or (with a `BertTokenizer`) more than half `[UNK]` pieces. It takes at least
     `MIN_BAD_LINES` bad lines (one odd line in a five-line file is no evidence). `1.0` turns
-    the check off.
+    the check off. The error names `flag` (and the Python `parameter`, unless `None`) as the
+    way to go on regardless.
 
     Example:
 
@@ -249,7 +250,8 @@ def check_bad_lines(samples, max_bad_line_fraction=DEFAULT_MAX_BAD_LINE_FRACTION
         f"{number} ({reason}): {text}. Is it a binary file, a file in another encoding "
         "(re-encode it as UTF-8), or text the vocabulary does not cover (learn one from this "
         "corpus with `keras-bert vocab`)? Leave such files out of the corpus, or pass "
-        f"{flag} 1.0 (in Python: {parameter}=1.0) to train on them anyway."
+        f"{flag} 1.0" + (f" (in Python: {parameter}=1.0)" if parameter else "")
+        + " to use them anyway."
     )
 
 

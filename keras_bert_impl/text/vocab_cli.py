@@ -7,11 +7,14 @@ and bytes read, the share of the corpus, words and distinct words), then a summa
 before and after learning the pieces; while the pieces are learned (no measurable progress)
 a line on stderr shows the seconds elapsed, when stderr is a terminal. A corpus without any
 text (empty or whitespace-only files) is a `ValueError` naming the files, raised before any
-word is counted. Building the parser imports nothing heavy; TensorFlow is imported by `run`.
+word is counted; so is one whose files start with more than `--max-bad-lines` (10%) of lines
+that are not text (binary, not UTF-8: `corpus_checks.check_bad_lines`, as `keras-bert
+pretrain` checks its corpus), which would otherwise become a vocabulary of byte soup. Building
+the parser imports nothing heavy; TensorFlow is imported by `run`.
 """
 
 
-from keras_bert_impl.flags import Progress, add_casing_flags
+from keras_bert_impl.flags import Progress, add_bad_lines_flag, add_casing_flags
 
 
 def add_arguments(parser):
@@ -20,6 +23,7 @@ def add_arguments(parser):
     parser.add_argument("--size", required=True, type=int, help="target vocabulary size")
     add_casing_flags(parser)
     parser.add_argument("--out", required=True, help="path of the vocab.txt to write")
+    add_bad_lines_flag(parser)
     parser.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
                         help="print a counting progress line every SECONDS; 0 = after every "
                              "batch of lines")
@@ -94,6 +98,10 @@ def run(args):
             raise SystemExit(f"keras-bert vocab: --corpus {pattern!r} matches no files.")
         files += matched
     _check_has_text(files)
+    from keras_bert_impl.text.corpus_checks import check_bad_lines, sample_file
+
+    check_bad_lines([sample_file(path) for path in files], args.max_bad_line_fraction,
+                    parameter=None)
     total = sum(os.path.getsize(f) for f in files)
     print(f"keras-bert vocab: counting words in {len(files):,} file(s), {_size(total)} "
           f"({'uncased' if args.lowercase else 'cased'})", flush=True)

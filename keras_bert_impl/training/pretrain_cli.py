@@ -14,7 +14,7 @@ Rerunning the same command after an interruption resumes from the last checkpoin
 
 import argparse
 
-from keras_bert_impl.flags import add_casing_flags
+from keras_bert_impl.flags import add_bad_lines_flag, add_casing_flags
 
 
 def add_arguments(parser):
@@ -82,9 +82,7 @@ def add_arguments(parser):
     add("--keep-checkpoints", type=int, default=3, help="checkpoints kept on disk")
     add("--log-every", type=int, default=10, help="steps between TensorBoard log points")
     add("--seed", type=int, default=0, help="seed of masking, NSP pairs and shuffling")
-    add("--max-bad-lines", dest="max_bad_line_fraction", type=float, default=0.1,
-        metavar="FRACTION", help="stop when more than FRACTION of a corpus file's first lines "
-        "are not text (binary, not UTF-8, mostly [UNK]); 1.0 = no check")
+    add_bad_lines_flag(parser)
 
 def run(args):
     """Runs `pretrain(...)` with the parsed flags; prints the summary path.
