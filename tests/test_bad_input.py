@@ -4,8 +4,9 @@ command's own output changes (SHA-256 of every file before and after); the model
 `ValueError` naming the value, its position and the limit.
 
 The matrix: empty / whitespace-only / one-document / binary corpus (vocab, pretrain), a cased
-vocab through the uncased pipeline, a Latin-1 vocab, resuming a run with another preset or vocab, convert onto an
-existing model and onto its own source, out-of-range token and segment ids, too-long sequences."""
+vocab through the uncased pipeline, a Latin-1 vocab, resuming a run with another preset or
+vocab, convert onto an existing model and onto its own source, out-of-range token and segment
+ids, too-long sequences."""
 
 import hashlib
 import os

@@ -69,20 +69,16 @@ class _Progress:
                 f"{words:,} words ({distinct:,} distinct); {self.clock() - self.start:.0f} s")
 
 
-def _check_has_text(files):
-    """Raises `ValueError` naming the files when none holds any text (only the start of a
-    large file is read)."""
-    import os
+def _check_has_text(samples):
+    """Raises `ValueError` naming the files when none holds any text, from their
+    `corpus_checks.sample_file` samples (the start of each file)."""
+    from keras_bert_impl.text.corpus_checks import SAMPLE_BYTES
 
-    peek = 1 << 20
-    empty = []
-    for path in files:
-        with open(path, "rb") as f:
-            if f.read(peek).strip() or os.path.getsize(path) > peek:
-                return
-        empty.append(f"{path} ({'empty' if not os.path.getsize(path) else 'whitespace only'})")
+    if any(sample.has_text or sample.size > SAMPLE_BYTES for sample in samples):
+        return
+    empty = [f"{s.path} ({'empty' if not s.size else 'whitespace only'})" for s in samples]
     shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
-    raise ValueError(f"keras-bert vocab: the corpus holds no text: {len(files)} file(s) "
+    raise ValueError(f"keras-bert vocab: the corpus holds no text: {len(samples)} file(s) "
                      f"matched ({shown}); a vocabulary is learned from UTF-8 text files.")
 
 
@@ -97,11 +93,11 @@ def run(args):
         if not matched:
             raise SystemExit(f"keras-bert vocab: --corpus {pattern!r} matches no files.")
         files += matched
-    _check_has_text(files)
     from keras_bert_impl.text.corpus_checks import check_bad_lines, sample_file
 
-    check_bad_lines([sample_file(path) for path in files], args.max_bad_line_fraction,
-                    parameter=None)
+    samples = [sample_file(path) for path in files]  # the start of each file, read once
+    _check_has_text(samples)
+    check_bad_lines(samples, args.max_bad_line_fraction, parameter=None)
     total = sum(os.path.getsize(f) for f in files)
     print(f"keras-bert vocab: counting words in {len(files):,} file(s), {_size(total)} "
           f"({'uncased' if args.lowercase else 'cased'})", flush=True)
