@@ -44,8 +44,9 @@ def add_arguments(parser):
     add("--out", default=os.path.join("runs", "demo"),
         help="output folder (corpus, vocab, runs, TensorBoard logs, curves.png)")
     add("--steps", type=int, default=3000,
-        help=f"pretraining steps (a multiple of {CHECKPOINT_EVERY}); 12000 leaves the MLM "
-             "frequency plateau (NSP 68%%; the demo about 11 minutes on 2 CPU cores)")
+        help=f"pretraining steps (measured on held-back text every {CHECKPOINT_EVERY}); "
+             "12000 leaves the MLM frequency plateau (NSP 68%%; the demo about 11 minutes on 2 "
+             "CPU cores)")
     add("--batch-size", type=int, default=16, help="pretraining batch size")
     add("--seq-len", type=int, default=64,
         help="sequence length of bert_tiny's pretraining and fine-tuning (a position it never "
@@ -254,8 +255,9 @@ def _draw_curves(path, pretraining, png):
         start = [(0, pretraining["start"][metric])] if "start" in pretraining else []
         panels[title] = {
             "train": train.get(f"batch_{metric}", []),
-            "held-back articles": start + [((epoch + 1) * CHECKPOINT_EVERY, value)
-                                           for epoch, value in held.get(f"epoch_{metric}", [])],
+            "held-back articles": start + [
+                (min((epoch + 1) * CHECKPOINT_EVERY, pretraining["steps"]), value)
+                for epoch, value in held.get(f"epoch_{metric}", [])],
         }
     accuracy = {}
     for name, label in (("minilm", "MiniLM"), ("tiny", "our bert_tiny"),

@@ -2,7 +2,9 @@
 
 * `PretrainingCheckpoint`: `tf.train.CheckpointManager` checkpoints of model + optimizer +
   dropout seed states + step counter + data position, at the end of every epoch (`pretrain`
-  makes an epoch one checkpoint interval of steps), keeping the last K. TensorFlow writes the
+  makes an epoch one checkpoint interval of steps), keeping the last K. It counts the steps
+  itself (from the restored step), so epochs may differ in length, and it stops `fit` at
+  `stop_at_step`: a run's last interval may be shorter than the others. TensorFlow writes the
   checkpoint files first and then replaces the `checkpoint` index file atomically, so a crash
   during a write leaves the previous checkpoint as the latest loadable one. Under
   multi-worker training every worker calls `save` (reading mirrored variables may need
@@ -43,7 +45,9 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
 
     Args:
         directory: checkpoint directory (the chief's; other workers use a temp dir).
-        steps_per_epoch: training steps per epoch (to turn epochs into a step counter).
+        stop_at_step: if set, `fit` stops after this step (within an epoch, then checkpointed
+            at the end of that epoch); `pretrain` sets it to the end of each phase. Steps
+            are counted from the restored (or 0) step, one per batch that `fit` runs.
         max_to_keep: number of checkpoints kept.
         is_chief: whether this process writes the real checkpoint.
         task_id: this worker's index (names the non-chief temp directory).
@@ -62,24 +66,24 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
     dataset = synthetic_pretraining_dataset(batch_size=4, seq_len=32, vocab_size=512,
                                             max_predictions=5)
     directory = tempfile.mkdtemp()
-    checkpoint = PretrainingCheckpoint(directory, steps_per_epoch=2)
+    checkpoint = PretrainingCheckpoint(directory, stop_at_step=5)
     model.compile(jit_compile=False)
     step = checkpoint.restore(model)  # 0 on a fresh run
-    model.fit(dataset, steps_per_epoch=2, epochs=2, initial_epoch=step // 2,
+    model.fit(dataset, steps_per_epoch=2, epochs=3, initial_epoch=step // 2,
               callbacks=[checkpoint], verbose=0)
-    checkpoint.latest_step()  # 4
+    checkpoint.latest_step()  # 5: epochs of 2, 2 and 1 steps
     ```
     """
 
-    def __init__(self, directory, steps_per_epoch, max_to_keep=3, is_chief=True, task_id=0,
-                 preset_dir=None, tokenizer=None):
+    def __init__(self, directory, max_to_keep=3, is_chief=True, task_id=0, preset_dir=None,
+                 tokenizer=None, stop_at_step=None):
         super().__init__()
         self.preset_dir = preset_dir
         self.tokenizer = tokenizer
         import tensorflow as tf
 
         self.directory = os.fspath(directory)
-        self.steps_per_epoch = int(steps_per_epoch)
+        self.stop_at_step = stop_at_step
         self.max_to_keep = int(max_to_keep)
         self.is_chief = is_chief
         self.write_directory = (
@@ -92,6 +96,8 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
         self.data_position = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_position")
         self._manager = None
         self.last_saved_step = None
+        self._epoch_start_step = 0
+        self._epoch_steps = 0
 
     def _checkpoint_manager(self, model):
         import tensorflow as tf
@@ -153,12 +159,66 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
             save_run_preset(self.model, self.preset_dir, tokenizer=self.tokenizer,
                             metadata={"step": int(step)})
 
+    def steps_left_in_epoch(self, steps_per_epoch):
+        """The steps the epoch that starts now will run: `steps_per_epoch`, or fewer where
+        `stop_at_step` comes first."""
+        if self.stop_at_step is None:
+            return steps_per_epoch
+        return max(0, min(steps_per_epoch, self.stop_at_step - int(self.step.numpy())))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start_step = int(self.step.numpy())
+        self._epoch_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        # `batch` is the epoch's index of the last step of the execution that just ran.
+        self._epoch_steps = batch + 1
+        if (self.stop_at_step is not None
+                and self._epoch_start_step + self._epoch_steps >= self.stop_at_step):
+            self.model.stop_training = True
+
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(_float(loss)):
             return  # never checkpoint diverged weights; NaNGuard reports it
-        step = (epoch + 1) * self.steps_per_epoch
+        step = self._epoch_start_step + self._epoch_steps
         self.save(step, step)
+
+
+class EpochProgbarLogger(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, whose target for each epoch is the steps that epoch runs: a
+    phase's last epoch, stopped early by `checkpoint.stop_at_step`, shows `50/50`, not the
+    `50/100` of `steps_per_epoch`. Put it in `fit`'s callbacks after `checkpoint`.
+
+    Example:
+
+    ```python
+    import tempfile
+    from keras_bert_impl import BertPretrainer
+    from keras_bert_impl.data.synthetic import synthetic_pretraining_dataset
+    model = BertPretrainer.from_preset("bert_tiny", vocab_size=512)
+    dataset = synthetic_pretraining_dataset(batch_size=4, seq_len=32, vocab_size=512,
+                                            max_predictions=5)
+    model.compile(jit_compile=False)
+    checkpoint = PretrainingCheckpoint(tempfile.mkdtemp(), stop_at_step=3)
+    model.fit(dataset, steps_per_epoch=2, epochs=2, verbose=2,
+              callbacks=[checkpoint, EpochProgbarLogger(checkpoint)])
+    ```
+    """
+
+    def __init__(self, checkpoint):
+        super().__init__()
+        self.checkpoint = checkpoint
+        self.steps_per_epoch = None
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.steps_per_epoch = params["steps"]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.steps_per_epoch is not None:
+            self.target = self.checkpoint.steps_left_in_epoch(self.steps_per_epoch)
+        super().on_epoch_begin(epoch, logs)
 
 
 class NaNGuard(keras.callbacks.Callback):

@@ -9,9 +9,11 @@ One function is the whole system; `keras-bert pretrain` is a thin wrapper over i
 3. the newest checkpoint in `out/checkpoints` is restored (model, optimizer, dropout seeds,
    step, data position), so rerunning the same command after a crash or `kill -9` resumes;
 4. `fit` runs in epochs of `checkpoint_every` steps (one checkpoint per epoch, last
-   `keep_checkpoints` kept); the input is an infinite, deterministic `tf.data` pipeline that is
-   skipped forward to the restored data position, so at most one checkpoint interval of steps
-   is redone and the resumed run sees the batches the uninterrupted run would have seen;
+   `keep_checkpoints` kept; a phase whose steps are not a multiple of `checkpoint_every`
+   ends with a shorter epoch, as Model Garden's last interval); the input is an infinite,
+   deterministic `tf.data` pipeline that is skipped forward to the restored data position,
+   so at most one checkpoint interval of steps is redone and the resumed run sees the
+   batches the uninterrupted run would have seen;
 5. an optional second phase (`phase2_steps` at `phase2_seq_len`, as the reference trains:
    90% of steps at 128 tokens, the rest at 512) continues the same optimizer and schedule;
    the position table always has `max_position_embeddings` rows, so nothing is re-created;
@@ -189,21 +191,15 @@ def _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precis
                         ("steps_per_execution", steps_per_execution)):
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if checkpoint_every % steps_per_execution:
-        raise ValueError(
-            f"checkpoint_every ({checkpoint_every}) must be a multiple of steps_per_execution "
-            f"({steps_per_execution}) so that checkpoints fall between executions."
-        )
-    for name, value in (("steps", steps), ("phase2_steps", phase2_steps)):
-        if value % checkpoint_every:
-            divisor = math.gcd(steps, phase2_steps, checkpoint_every)
-            other = (f", or checkpoint_every={divisor}" if divisor % steps_per_execution == 0
-                     else "")
+    for name, value in (("checkpoint_every", checkpoint_every), ("steps", steps),
+                        ("phase2_steps", phase2_steps)):
+        if value % steps_per_execution:
             raise ValueError(
-                f"{name} ({value}) must be a multiple of checkpoint_every ({checkpoint_every}) "
-                f"(fit runs in epochs of checkpoint_every steps); e.g. {name}="
-                f"{math.ceil(value / checkpoint_every) * checkpoint_every}{other} (--"
-                f"{name.replace('_', '-')}, --checkpoint-every on the command line)."
+                f"{name} ({value}) must be a multiple of steps_per_execution "
+                f"({steps_per_execution}): fit runs whole executions of steps_per_execution "
+                f"steps, and checkpoints fall between them; e.g. {name}="
+                f"{math.ceil(value / steps_per_execution) * steps_per_execution} (--"
+                f"{name.replace('_', '-')}, --steps-per-execution on the command line)."
             )
 
 
@@ -307,7 +303,9 @@ def pretrain(
             off on a CPU-only machine).
         steps_per_execution: training steps per `tf.function` call.
         phase2_steps, phase2_seq_len: the second phase (0 steps = none).
-        checkpoint_every, keep_checkpoints: checkpoint interval (steps) and how many to keep.
+        checkpoint_every, keep_checkpoints: checkpoint interval (steps) and how many to keep;
+            each phase also ends with a checkpoint. `steps`, `phase2_steps` and
+            `checkpoint_every` are multiples of `steps_per_execution`.
         log_every: TensorBoard batch-level logging interval (steps).
         seed: seed for weights, dropout and data.
         config_overrides: `BertConfig` fields to override on the preset (e.g. `vocab_size`).
@@ -350,6 +348,7 @@ def pretrain(
     from keras_bert_impl.models.pretrainer import BertPretrainer
     from keras_bert_impl.optimizers import create_optimizer
     from keras_bert_impl.training.callbacks import (
+        EpochProgbarLogger,
         NaNGuard,
         PretrainingCheckpoint,
         PretrainingLogger,
@@ -440,7 +439,7 @@ def pretrain(
         _check_same_run(out, preset, model.encoder.config, tokenizer)
 
         checkpoint = PretrainingCheckpoint(
-            os.path.join(out, "checkpoints"), checkpoint_every, keep_checkpoints,
+            os.path.join(out, "checkpoints"), keep_checkpoints,
             is_chief=is_chief, task_id=task_id, preset_dir=out, tokenizer=tokenizer,
         )
         start_step = _restore(checkpoint, model, out)
@@ -463,25 +462,30 @@ def pretrain(
         phases = [(0, steps, seq_len)]
         if phase2_steps:
             phases.append((steps, steps + phase2_steps, phase2_seq_len))
+        epochs_before = 0  # epochs of the phases before this one (TensorBoard's epoch axis)
         for phase_start, phase_end, phase_seq_len in phases:
-            if start_step >= phase_end:
-                continue
-            first = max(start_step, phase_start)
-            dataset = _distributed_dataset(
-                dist, dataset_fn, batch_size, phase_seq_len, first - phase_start
-            )
-            model.fit(
-                dataset,
-                steps_per_epoch=checkpoint_every,
-                epochs=phase_end // checkpoint_every,
-                initial_epoch=first // checkpoint_every,
-                callbacks=all_callbacks,
-                verbose=verbose,
-                shuffle=False,
-                validation_data=validation,
-            )
-            if guard.message:
-                raise FloatingPointError(guard.message)
+            # Epochs of checkpoint_every steps from the phase's start; the last one is cut
+            # short at the phase's end (checkpoint.stop_at_step) when the steps don't divide.
+            epochs = epochs_before + math.ceil((phase_end - phase_start) / checkpoint_every)
+            if start_step < phase_end:
+                first = max(start_step, phase_start)
+                dataset = _distributed_dataset(
+                    dist, dataset_fn, batch_size, phase_seq_len, first - phase_start
+                )
+                checkpoint.stop_at_step = phase_end
+                model.fit(
+                    dataset,
+                    steps_per_epoch=min(checkpoint_every, phase_end - phase_start),
+                    epochs=epochs,
+                    initial_epoch=epochs_before + (first - phase_start) // checkpoint_every,
+                    callbacks=[*all_callbacks, EpochProgbarLogger(checkpoint)],
+                    verbose=verbose,
+                    shuffle=False,
+                    validation_data=validation,
+                )
+                if guard.message:
+                    raise FloatingPointError(guard.message)
+            epochs_before = epochs
         if validation is not None:
             validation_metrics["end"] = model.evaluate(validation, verbose=0, return_dict=True)
 

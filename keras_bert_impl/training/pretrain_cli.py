@@ -78,7 +78,8 @@ def add_arguments(parser):
     add("--phase2-steps", type=int, default=0, help="steps of the second (long) phase")
     add("--phase2-seq-len", type=int, default=512, help="sequence length of phase 2")
     add("--checkpoint-every", type=int, default=100,
-        help="steps between checkpoints (each also writes the run's preset files)")
+        help="steps between checkpoints (each also writes the run's preset files); the last "
+             "step of each phase is checkpointed too")
     add("--keep-checkpoints", type=int, default=3, help="checkpoints kept on disk")
     add("--log-every", type=int, default=10, help="steps between TensorBoard log points")
     add("--seed", type=int, default=0, help="seed of masking, NSP pairs and shuffling")

@@ -131,7 +131,7 @@ def test_a_checkpoint_of_another_model_is_named_as_such(tmp_path):
     model = BertPretrainer.from_preset("bert_tiny", vocab_size=len(VOCAB))
     model.compile(jit_compile=False)
     model.optimizer.build(model.trainable_variables)
-    checkpoint = PretrainingCheckpoint(run / "checkpoints", 2)
+    checkpoint = PretrainingCheckpoint(run / "checkpoints")
     checkpoint.set_model(model)
     checkpoint.save(2, 2)
     keras.backend.clear_session()

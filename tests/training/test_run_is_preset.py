@@ -46,7 +46,7 @@ def _checkpoint_weights(run):
     model = BertPretrainer.from_preset("bert_tiny", vocab_size=len(VOCAB))
     directory = os.path.join(run, "checkpoints")
     tf.train.Checkpoint(model=model).restore(tf.train.latest_checkpoint(directory)).expect_partial()
-    return PretrainingCheckpoint(directory, 10).latest_step(), extract_weights(model)
+    return PretrainingCheckpoint(directory).latest_step(), extract_weights(model)
 
 
 @pytest.mark.slow  # two processes; CI keeps run -> finetune in
