@@ -16,6 +16,12 @@ Face's `DataCollatorWithPadding` does. The columns cut hold only padding, which 
 masks out, so the outputs at the kept positions are the same; a batch of short sentences costs
 what its tokens cost, not what `sequence_length` does.
 
+Columns of a table (a pandas or polars `Series`) are taken as the NumPy arrays they hold
+(`from_columns`, for `x`, `y` and `sample_weight`); a whole table is refused with the
+columns to pass instead. Before any graph runs, raw text is checked (`check_texts`): an
+example that is not a string (a missing value, `None`, a number) and the segments of a pair
+with different numbers of examples are errors naming the position and the fix.
+
 Example:
 
 ```python
@@ -26,18 +32,138 @@ is_raw_text({"token_ids": [[2, 3]]})  # False
 
 import numpy as np
 
+_TEXT = (str, bytes, np.str_, np.bytes_)
+
 
 def _is_text_leaf(value):
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, _TEXT):
         return True
     if isinstance(value, np.ndarray):
-        return value.dtype.kind in ("U", "S", "O")
-    dtype = getattr(value, "dtype", None)
-    if dtype is not None and getattr(dtype, "name", "") == "string":
-        return True
-    if isinstance(value, (list, tuple)) and value:
-        return _is_text_leaf(value[0])
+        if value.dtype.kind != "O":
+            return value.dtype.kind in ("U", "S")
+        value = value.ravel()
+    else:
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and getattr(dtype, "name", "") == "string":
+            return True
+    if isinstance(value, (list, tuple, np.ndarray)):
+        # Text when any example is (a missing first value must not make it "not text", so
+        # that check_texts can name it).
+        return any(isinstance(v, _TEXT) or (isinstance(v, (list, tuple, np.ndarray))
+                                              and _is_text_leaf(v)) for v in value)
     return False
+
+
+def from_columns(value, name="x"):
+    """`value` with each column of a table (a pandas or polars `Series`, anything with
+    `to_numpy()` that is not a tensor) as a NumPy array, through tuples and dicts; a whole
+    table (`DataFrame`) is a `ValueError` saying which columns to pass.
+
+    Example:
+
+    ```python
+    from_columns(([1, 2], {"a": "text"}))  # ([1, 2], {'a': 'text'}): nothing to convert
+    ```
+    """
+    if isinstance(value, tuple):
+        return tuple(from_columns(v, f"{name}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, dict):
+        return {k: from_columns(v, f"{name}[{k!r}]") for k, v in value.items()}
+    if value is None or isinstance(value, (np.ndarray, list, *_TEXT)):
+        return value
+    columns = getattr(value, "columns", None)
+    if columns is not None and len(getattr(value, "shape", ())) == 2:
+        names = [str(c) for c in columns]
+        first, second = names[:2] if len(names) > 1 else ("first", "second")
+        raise ValueError(
+            f"{name} is a table with columns {names}; pass its columns: {name}=df[{names[0]!r}] "
+            f"(one text per example), {name}=(df[{first!r}], df[{second!r}]) (sentence pairs) "
+            f"or {name}={{'question': df['question'], 'context': df['context']}} "
+            "(BertSpanLabeler).")
+    to_numpy = getattr(value, "to_numpy", None)
+    if not callable(to_numpy) or hasattr(value, "numpy"):  # tensors have .numpy()
+        return value
+    array = np.asarray(to_numpy())
+    if array.dtype.kind == "O" and any(isinstance(v, (list, tuple, np.ndarray)) for v in array):
+        # A column of word (or tag) lists: the lists of lists a tagger takes.
+        return [list(v) if isinstance(v, (tuple, np.ndarray)) else v for v in array]
+    return array
+
+
+def _describe(value):
+    if value is None:
+        return "None"
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_leaf(value, name, word_lists, words=False):
+    """Each example of a text column is a string (or, with `word_lists`, a list of words);
+    `words`: `value` is one example's list of words."""
+    if isinstance(value, _TEXT) or not isinstance(value, (list, tuple, np.ndarray)):
+        return
+    if isinstance(value, np.ndarray) and value.ndim > 1 and not word_lists:
+        raise ValueError(_NOT_WORDS.format(name=name, what=f"a {value.ndim}-D array"))
+    if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+        return
+    for i, item in enumerate(value):
+        if isinstance(item, _TEXT):
+            continue
+        if not words and isinstance(item, (list, tuple, np.ndarray)):
+            if not word_lists:
+                raise ValueError(_NOT_WORDS.format(
+                    name=name, what=f"a list whose item {i} is a list ({item!r:.60})"))
+            _check_leaf(item, f"{name}[{i}]", word_lists, words=True)
+            continue
+        what = "a string" if words or not word_lists else "a string or a list of words"
+        raise ValueError(
+            f"{name}[{i}] is {_describe(item)}, not {what}: every example needs its text (a "
+            "missing value in a table is NaN or None). Drop or fill those rows first (pandas: "
+            "df.dropna(subset=[column]) or df[column].fillna('')).")
+
+
+_NOT_WORDS = ("{name} is {what}: this model takes one text per example (a list or 1-D "
+              "array of strings); for sentence pairs pass a tuple of two such columns, "
+              "(first_texts, second_texts). Lists of words per example are for "
+              "BertTokenClassifier.")
+
+
+def _count_of(value):
+    if isinstance(value, _TEXT):
+        return 1
+    shape = getattr(value, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) else len(value)
+
+
+def check_texts(x, name="x", word_lists=False):
+    """Raises a `ValueError` naming the first example of raw text `x` that is not text (a
+    string; or, with `word_lists`, a list of words too), or the segments of a pair whose
+    numbers of examples differ.
+
+    Example:
+
+    ```python
+    check_texts((["a question"], ["its context"]))  # fine: nothing raised
+    # check_texts(["a", None]) -> ValueError: x[1] is None, not a string: ...
+    ```
+    """
+    if _is_dataset(x):
+        return
+    if isinstance(x, dict):
+        parts = [(f"{name}[{key!r}]", part) for key, part in x.items()]
+    elif isinstance(x, tuple):
+        parts = [(f"{name}[{i}]", part) for i, part in enumerate(x)]
+    else:
+        parts = [(name, x)]
+    for part_name, part in parts:
+        _check_leaf(part, part_name, word_lists)
+    counts = {part_name: _count_of(part) for part_name, part in parts}
+    if len(set(counts.values())) > 1:
+        described = ", ".join(f"{n} {c}" for n, c in counts.items())
+        raise ValueError(f"The parts of {name} hold different numbers of examples ({described})"
+                         "; each example needs one text in each part (a pair is "
+                         "(first_texts, second_texts) of equal length).")
 
 
 def _element_x(dataset):

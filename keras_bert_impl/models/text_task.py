@@ -34,6 +34,8 @@ from keras_bert_impl.models.task import BertTask
 from keras_bert_impl.models.text_inputs import (
     NO_EXAMPLES,
     PAD_TO_MULTIPLE,
+    check_texts,
+    from_columns,
     is_raw_text,
     steps_in,
     text_dataset,
@@ -216,11 +218,12 @@ class BertTextTask(BertTask):
             return None
         return trim_padding(self.pad_to_multiple, per_token_labels=self.per_token_labels)
 
-    def _needs_preprocessing(self, x):
+    def _needs_preprocessing(self, x, name="x"):
         if isinstance(x, (list, tuple, np.ndarray)) and len(x) == 0:
             raise ValueError(NO_EXAMPLES)
         if not is_raw_text(x):
             return False
+        check_texts(x, name, word_lists=self.per_token_labels)
         if self.preprocessor is None:
             raise ValueError(
                 f"{type(self).__name__} got raw text but has no preprocessor. Build it with "
@@ -248,9 +251,13 @@ class BertTextTask(BertTask):
     def fit(self, x=None, y=None, *args, **kwargs):
         self.compile_if_needed()  # before the schedule's length is set from the data
         arguments = _fit_arguments(args, kwargs)
-        y = self._class_ids(y)
+        x, y = from_columns(x), self._class_ids(from_columns(y, "y"))
+        if arguments.get("sample_weight") is not None:
+            arguments["sample_weight"] = from_columns(arguments["sample_weight"],
+                                                      "sample_weight")
         validation = arguments.get("validation_data")
         if isinstance(validation, tuple) and len(validation) in (2, 3):
+            validation = from_columns(validation, "validation_data")
             arguments["validation_data"] = (validation[0], self._class_ids(validation[1]),
                                             *validation[2:])
         if self._needs_preprocessing(x):
@@ -264,7 +271,8 @@ class BertTextTask(BertTask):
             x, y = dataset, None
             validation = arguments.get("validation_data")
             if validation is not None and self._needs_preprocessing(
-                    validation[0] if isinstance(validation, tuple) else validation):
+                    *((validation[0], "validation_data[0]") if isinstance(validation, tuple)
+                      else (validation, "validation_data"))):
                 arguments["validation_data"] = self._as_batches(
                     validation, arguments.pop("validation_batch_size", None) or batch_size)
         if hasattr(x, "element_spec"):
@@ -296,7 +304,9 @@ class BertTextTask(BertTask):
         schedule.set_total_steps(max(1, (max(epochs, 1) * steps) // accumulation))
 
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
-        y = self._class_ids(y)
+        x, y = from_columns(x), self._class_ids(from_columns(y, "y"))
+        if kwargs.get("sample_weight") is not None:
+            kwargs["sample_weight"] = from_columns(kwargs["sample_weight"], "sample_weight")
         if self._needs_preprocessing(x):
             x, y = self._text_dataset(x, y, kwargs.pop("sample_weight", None),
                                       batch_size=batch_size), None
@@ -304,12 +314,15 @@ class BertTextTask(BertTask):
         return super().evaluate(x, y, batch_size, *args, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
-        return super().train_on_batch(x, self._class_ids(y), *args, **kwargs)
+        return super().train_on_batch(from_columns(x), self._class_ids(from_columns(y, "y")),
+                                      *args, **kwargs)
 
     def test_on_batch(self, x, y=None, *args, **kwargs):
-        return super().test_on_batch(x, self._class_ids(y), *args, **kwargs)
+        return super().test_on_batch(from_columns(x), self._class_ids(from_columns(y, "y")),
+                                     *args, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
+        x = from_columns(x)
         if self._needs_preprocessing(x):
             x, batch_size = self._text_dataset(x, batch_size=batch_size, for_predict=True), None
         return super().predict(x, batch_size, *args, **kwargs)

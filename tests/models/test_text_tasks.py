@@ -374,3 +374,84 @@ def test_one_hot_and_soft_labels_pass_to_a_compiled_loss(tokenizer):
     assert np.isfinite(sparse.evaluate(SENTENCES, column, verbose=0)[0])
     with pytest.raises(ValueError, match=r"y\[1, 0\] = 2 is outside"):
         sparse.evaluate(SENTENCES, np.array([[0], [2]] * 8), verbose=0)
+
+
+@tensorflow_only
+def test_dataframe_columns_are_taken_as_the_lists_they_hold(tokenizer):
+    """pandas columns (3.x's `str` dtype, the object dtype of 2.x, label names, a tagger's
+    word lists, a span labeler's dict of columns) give the numbers the same lists give; a
+    whole DataFrame is refused with the columns to pass."""
+    pd = pytest.importorskip("pandas")
+    classifier = _classifier(tokenizer)
+    classifier.compile(**QUICK)
+    frame = pd.DataFrame({"text": SENTENCES, "label": LABELS, "weight": [1.0, 0.5] * 8})
+    assert frame["text"].dtype.name == "str"  # pandas 3: not object, not NumPy
+    expected = classifier.evaluate(SENTENCES, LABELS, sample_weight=[1.0, 0.5] * 8, verbose=0)
+    for texts in (frame["text"], frame["text"].astype(object)):
+        np.testing.assert_allclose(
+            classifier.evaluate(texts, frame["label"], sample_weight=frame["weight"],
+                                verbose=0), expected, rtol=1e-6)
+        np.testing.assert_allclose(classifier.predict(texts, verbose=0),
+                                   classifier.predict(SENTENCES, verbose=0), rtol=1e-6)
+    names = frame["label"].map({0: "negative", 1: "positive"})
+    history = classifier.fit(frame["text"], names, epochs=1, batch_size=8, verbose=0,
+                             validation_data=(frame["text"], names))
+    assert np.isfinite(history.history["val_loss"][0])
+    pairs = pd.DataFrame({"a": ["good", "bad"], "b": ["film", "film"]})
+    np.testing.assert_allclose(classifier.predict((pairs["a"], pairs["b"]), verbose=0),
+                               classifier.predict((["good", "bad"], ["film"] * 2), verbose=0),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match=r"^x is a table with columns \['a', 'b'\]; pass its "
+                                         r"columns: x=df\['a'\] .*x=\(df\['a'\], df\['b'\]\)"):
+        classifier.predict(pairs, verbose=0)
+
+    tagger = BertTokenClassifier.from_preset(
+        "bert_tiny", num_classes=3, label_names=["O", "B-PER", "B-LOC"],
+        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
+    tagger.compile(**QUICK)
+    words = [["john", "lives", "in", "paris"], ["paris", "good"]]
+    tags = [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "O"]]
+    np.testing.assert_allclose(
+        tagger.evaluate(pd.Series(words), pd.Series(tags), verbose=0),
+        tagger.evaluate(words, tags, verbose=0), rtol=1e-6)
+
+    labeler = BertSpanLabeler.from_preset("bert_tiny", preprocessor=BertSpanPreprocessor(
+        tokenizer, sequence_length=16, doc_stride=4, max_query_length=4), **TINY)
+    labeler.compile(**QUICK)
+    squad = pd.DataFrame({"question": ["Where does John live?"] * 2,
+                          "context": ["John lives in Paris."] * 2})
+    np.testing.assert_allclose(
+        labeler.predict({"question": squad["question"], "context": squad["context"]},
+                        verbose=0)["start_logits"],
+        labeler.predict({"question": squad["question"].tolist(),
+                         "context": squad["context"].tolist()}, verbose=0)["start_logits"],
+        rtol=1e-6)
+
+
+@pytest.mark.parametrize("texts, message", [
+    (["good film", None], r"^X\[1\] is None, not a string: every example needs its text .*"
+                          r"df\.dropna\(subset=\[column\]\)"),
+    (np.array([float("nan"), "bad"], dtype=object), r"^X\[0\] is NaN, not a string"),
+    (["good", 3], r"^X\[1\] is 3 \(int\), not a string"),
+    ([["good", "film"]], r"^X is a list whose item 0 is a list .*one text per example.*"
+                         r"\(first_texts, second_texts\)"),
+    (np.array([["good", "film"]]), r"^X is a 2-D array: this model takes one text per example"),
+    ((["good"], ["film", "bad"]), r"^The parts of X hold different numbers of examples "
+                                  r"\(X\[0\] 1, X\[1\] 2\)"),
+], ids=["none", "nan", "number", "nested list", "2-D array", "pair lengths"])
+def test_texts_that_are_not_text_are_named_before_the_graph(tokenizer, texts, message):
+    # X: where the texts were given, x or validation_data[0].
+    classifier = _classifier(tokenizer)
+    classifier.compile(**QUICK)
+    with pytest.raises(ValueError, match=message.replace("X", "x")):
+        classifier.predict(texts, verbose=0)
+    with pytest.raises(ValueError, match=message.replace("X", r"validation_data\[0\]")):
+        classifier.fit(SENTENCES, LABELS, verbose=0, validation_data=(texts, [0] * 2))
+
+
+def test_a_tagger_names_a_word_that_is_not_text(tokenizer):
+    tagger = BertTokenClassifier.from_preset(
+        "bert_tiny", num_classes=3,
+        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
+    with pytest.raises(ValueError, match=r"^x\[1\]\[0\] is None, not a string"):
+        tagger.predict([["john", "lives"], [None, "paris"]], verbose=0)
