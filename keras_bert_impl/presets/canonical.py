@@ -104,8 +104,9 @@ def rename_to_canonical(tensors, rules, source, what, skip=None, normalise=None)
     """Maps `{source_name: array}` to `({canonical: array}, {canonical: source_name})`.
 
     `rules` are `(compiled pattern, template, transpose)`: the first pattern that matches a
-    (normalised) name gives its canonical name (`{i}` = layer index, `{p}` = parameter) and
-    whether the array is transposed. Names matched by `skip` are ignored; any other name no
+    (normalised) name gives its canonical name (`{i}`, `{p}`, `{k}`: its first, second and
+    third groups, e.g. layer index, projection, kernel or bias) and whether the array is
+    transposed. Names matched by `skip` are ignored; any other name no
     rule matches raises `WeightLoadError` saying `source` "holds `what`", listing them.
     Q/K/V are fused at the end (`fuse_qkv`).
     """
@@ -119,7 +120,8 @@ def rename_to_canonical(tensors, rules, source, what, skip=None, normalise=None)
             if match:
                 groups = match.groups()
                 canonical = template.format(
-                    i=groups[0] if groups else "", p=groups[1] if len(groups) > 1 else ""
+                    i=groups[0] if groups else "", p=groups[1] if len(groups) > 1 else "",
+                    k=groups[2] if len(groups) > 2 else "",
                 )
                 array = np.asarray(array)
                 weights[canonical] = np.ascontiguousarray(array.T) if transpose else array

@@ -5,7 +5,8 @@ One entry point reads the three formats (detected from the files, see `detect_fo
 * ours (`preset.json` + `model.safetensors` [+ `vocab.txt`]), written by `write_preset`, by
   `save_to_preset` of our models and by every checkpoint of a pretraining run;
 * Hugging Face (`config.json` + `model.safetensors` or `pytorch_model.bin`);
-* Google's original checkpoints (`bert_config.json` + `bert_model.ckpt.index`);
+* Google's original checkpoints (`bert_config.json` + `bert_model.ckpt.index`), and TensorFlow
+  Model Garden's object-based ones in the same layout (`presets.model_garden`);
 
 and hub names (`list_presets()`, `"hf://owner/repo"`), resolved to a local directory first.
 It returns a `Checkpoint`: plain data (a `BertConfig`, NumPy arrays under canonical names, a

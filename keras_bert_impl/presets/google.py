@@ -45,6 +45,7 @@ import re
 
 from keras_bert_impl.config import BertConfig
 from keras_bert_impl.presets.canonical import WeightLoadError, rename_to_canonical
+from keras_bert_impl.presets.model_garden import is_model_garden, model_garden_to_canonical
 
 CONFIG_FILE = "bert_config.json"
 
@@ -129,25 +130,17 @@ def read_config(path):
     return BertConfig.from_json_file(config_path)
 
 
-# What every object-based (TF2 `tf.train.Checkpoint`) checkpoint holds, and google-research/
-# bert's name-based (TF1 `tf.compat.v1.train.Saver`) ones never do.
-OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
-
-
 def read_weights(path):
-    """`({canonical: array}, {canonical: google_name}, checkpoint_prefix)` of `path`."""
+    """`({canonical: array}, {canonical: checkpoint_name}, checkpoint_prefix)` of `path`: a
+    google-research/bert name-based checkpoint, or an object-based one of TensorFlow Model
+    Garden (`keras_bert_impl.presets.model_garden`), which publishes its TF2 BERT checkpoints
+    in the same directory layout."""
     prefix = find_checkpoint(path)
     variables = read_variables(prefix)
-    if OBJECT_GRAPH in variables:
-        example = next((n for n in sorted(variables) if n != OBJECT_GRAPH), "")
-        raise WeightLoadError(
-            f"{prefix} is an object-based TF2 checkpoint (tf.train.Checkpoint, as TensorFlow "
-            f"Model Garden's official/nlp BERT writes; e.g. {example!r}), not google-research/"
-            f"bert's name-based one (bert/embeddings/word_embeddings, ...), which is what a "
-            f"{CONFIG_FILE} directory is read as. Load the same model from google-research/"
-            f"bert's checkpoints or its Hugging Face copy (e.g. google-bert/bert-base-uncased): "
-            f"both load here.")
-    weights, names = google_to_canonical(variables, source=prefix)
+    if is_model_garden(variables):
+        weights, names = model_garden_to_canonical(variables, source=prefix)
+    else:
+        weights, names = google_to_canonical(variables, source=prefix)
     return weights, names, prefix
 
 

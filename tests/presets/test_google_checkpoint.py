@@ -184,21 +184,3 @@ def test_extra_layers_in_checkpoint_are_an_error(minilm_google, tmp_path):
     path = _variant(minilm_google, tmp_path, config_changes={"num_hidden_layers": 4})
     with pytest.raises(WeightLoadError, match="bert/encoder/layer_5/output/dense/kernel"):
         BertEncoder.from_preset(path)
-
-
-def test_an_object_based_tf2_checkpoint_is_named_as_one(minilm_google, tmp_path):
-    # TensorFlow Model Garden's official/nlp BERT checkpoints are tf.train.Checkpoint objects
-    # (names like encoder/layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE) beside
-    # a bert_config.json: not the reference's layout, and said so instead of listing them.
-    _, variables, bert_config = minilm_google
-    directory = tmp_path / "tf2"
-    module = tf.Module()
-    module.encoder = tf.Module()
-    module.encoder.embeddings = tf.Variable(variables["bert/embeddings/word_embeddings"])
-    tf.train.Checkpoint(encoder=module.encoder).write(str(directory / "bert_model.ckpt"))
-    (directory / "bert_config.json").write_text(json.dumps(bert_config))
-    assert detect_format(str(directory)) == "google"
-    with pytest.raises(WeightLoadError, match=r"bert_model.ckpt is an object-based TF2 "
-                                              r"checkpoint .*'encoder/embeddings/.ATTRIBUTES/"
-                                              r"VARIABLE_VALUE'.*Hugging Face copy"):
-        BertEncoder.from_preset(str(directory))
