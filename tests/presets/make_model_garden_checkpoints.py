@@ -47,6 +47,13 @@ def encoder_arguments():
                 type_vocab_size=CONFIG["type_vocab_size"])
 
 
+def functional_encoder(activation):
+    """Model Garden's functional `BertEncoder` of CONFIG's sizes."""
+    return networks.BertEncoder(intermediate_size=CONFIG["intermediate_size"],
+                                activation=activation, dict_outputs=True,
+                                **encoder_arguments())
+
+
 def randomise(model, rng):
     for variable in model.variables:
         variable.assign(rng.normal(0.0, 0.3, variable.shape).astype("float32"))
@@ -72,9 +79,7 @@ def main():
                "padding_mask": inputs["input_mask"], "mask_positions": positions}
     gelu = tf_utils.get_activation(CONFIG["hidden_act"])  # tanh approximation
 
-    encoder = networks.BertEncoder(intermediate_size=CONFIG["intermediate_size"],
-                                   activation=gelu, dict_outputs=True,
-                                   **encoder_arguments())
+    encoder = functional_encoder(gelu)
     randomise(encoder, rng)
     result = encoder(inputs, training=False)
     outputs.update(encoder_v1_sequence_output=result["sequence_output"].numpy(),
@@ -83,7 +88,7 @@ def main():
 
     encoder = networks.BertEncoderV2(inner_dim=CONFIG["intermediate_size"],
                                      inner_activation=gelu, dict_outputs=True,
-                                   **encoder_arguments())
+                                     **encoder_arguments())
     encoder(inputs)  # builds the variables
     randomise(encoder, rng)
     result = encoder(inputs, training=False)
@@ -91,10 +96,8 @@ def main():
                    encoder_v2_pooled_output=result["pooled_output"].numpy())
     save("encoder_v2", "encoder", encoder)
 
-    encoder = networks.BertEncoder(intermediate_size=CONFIG["intermediate_size"],
-                                   activation=gelu, dict_outputs=True,
-                                   **encoder_arguments())
-    pretrainer = models.BertPretrainerV2(encoder_network=encoder, mlm_activation=gelu)
+    pretrainer = models.BertPretrainerV2(encoder_network=functional_encoder(gelu),
+                                         mlm_activation=gelu)
     pretrainer(dict(inputs, masked_lm_positions=positions))
     randomise(pretrainer, rng)
     result = pretrainer(dict(inputs, masked_lm_positions=positions), training=False)
