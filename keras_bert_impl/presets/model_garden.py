@@ -25,6 +25,8 @@ BertPretrainerV2 (encoder_network/ + masked_lm/):
   encoder_network/<an encoder above>;  masked_lm/dense/{kernel,bias} (the transform),
   masked_lm/layer_norm/{gamma,beta}, masked_lm/output_bias.Sbias,
   masked_lm/embedding_table            the word embeddings (tied; saved once, here)
+BertClassifier (functional, on the encoder's pooled output):
+  layer_with_weights-0/<an encoder above>;  layer_with_weights-1/out_proj/{kernel,bias}
 ```
 
 The einsum kernels are reshaped to our `[in, out]` Dense layout; optimizer slots,
@@ -73,7 +75,11 @@ _RULES = [
     (r"masked_lm/dense/(kernel|bias)", "mlm/transform/{i}"),
     (r"masked_lm/layer_norm/(gamma|beta)", "mlm/layer_norm/{i}"),
     (r"masked_lm/output_bias\.Sbias", "mlm/output_bias"),
+    (r"classifier_model/layer_with_weights-\d+/out_proj/(kernel|bias)", "classifier/dense/{i}"),
 ]
+# A BertClassifier holds its encoder as its first layer with weights.
+_NESTED_ENCODER = re.compile(r"layer_with_weights-0/(layer_with_weights-\d+|_embedding_layer)/")
+_CLASSIFIER = "classifier_model/"
 
 
 def _path(name):
@@ -122,7 +128,11 @@ def model_garden_to_canonical(variables, source="checkpoint"):
     {canonical: checkpoint name})`; names that are not BERT's raise `WeightLoadError`."""
     kept = {name: array for name, array in variables.items() if not _SKIPPED.match(name)}
     paths = {name: _path(name) for name in kept}
-    roles = _v1_roles(paths.values())
+    if any(_NESTED_ENCODER.match(path) for path in paths.values()):
+        nested = "layer_with_weights-0/"
+        paths = {name: path[len(nested):] if path.startswith(nested) else _CLASSIFIER + path
+                 for name, path in paths.items()}
+    roles = _v1_roles(path for path in paths.values() if not path.startswith(_CLASSIFIER))
 
     def v2_path(name):
         path = paths[name]

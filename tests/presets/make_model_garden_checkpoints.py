@@ -16,10 +16,12 @@ zero bias or a unit LayerNorm the test could miss):
   `tf.train.Checkpoint(model=encoder)`, the root of Model Garden's published TF2 checkpoints;
 * `encoder_v2`: `networks.BertEncoderV2` (attribute names), as `Checkpoint(encoder=...)`;
 * `pretrainer`: `models.BertPretrainerV2` over a `BertEncoder` with its masked LM (the
-  embedding table tied), as `Checkpoint(model=pretrainer)`.
+  embedding table tied), as `Checkpoint(model=pretrainer)`;
+* `classifier`: `models.BertClassifier` (3 classes on the pooled output) over a
+  `BertEncoder`, as `Checkpoint(model=classifier)`: what Model Garden's fine-tuning saves.
 
 `outputs.npz` holds the inputs and Model Garden's outputs for each: `sequence_output`,
-`pooled_output` and the pretrainer's `mlm_logits`.
+`pooled_output`, the pretrainer's `mlm_logits` and the classifier's `classifier_logits`.
 """
 
 import json
@@ -104,6 +106,11 @@ def main():
     outputs.update(pretrainer_sequence_output=result["sequence_output"].numpy(),
                    pretrainer_mlm_logits=result["mlm_logits"].numpy())
     save("pretrainer", "model", pretrainer)
+
+    classifier = models.BertClassifier(network=functional_encoder(gelu), num_classes=3)
+    randomise(classifier, rng)
+    outputs["classifier_logits"] = classifier(inputs, training=False).numpy()
+    save("classifier", "model", classifier)
 
     np.savez(os.path.join(OUT, "outputs.npz"), **outputs)
     print(f"wrote {OUT}: " + ", ".join(sorted(os.listdir(OUT))))

@@ -4,8 +4,9 @@ The checkpoints in `tests/presets/model_garden/` were written by Model Garden it
 (`make_model_garden_checkpoints.py`, `tf-models-official` 2.20, every variable random) with
 its outputs on fixed inputs: loading them here must give the same numbers (with Model
 Garden's tanh GELU, `hidden_act="gelu_approximate"`), for the functional `BertEncoder`
-(`layer_with_weights-N` names), `BertEncoderV2` (attribute names) and `BertPretrainerV2`
-(its masked LM, the word embeddings stored once as the tied `embedding_table`).
+(`layer_with_weights-N` names), `BertEncoderV2` (attribute names), `BertPretrainerV2` (its
+masked LM, the word embeddings stored once as the tied `embedding_table`) and a fine-tuned
+`BertClassifier` (the encoder nested in it, the head on the pooled output).
 """
 
 import hashlib
@@ -16,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_bert_impl import BertEncoder, BertPretrainer
+from keras_bert_impl import BertClassifier, BertEncoder, BertPretrainer
 from keras_bert_impl.presets import WeightLoadError, detect_format
 
 tf = pytest.importorskip("tensorflow")
@@ -42,7 +43,7 @@ def test_the_fixture_is_the_one_model_garden_wrote():
         for name in sorted(files):
             with open(os.path.join(root, name), "rb") as f:
                 digest.update(name.encode() + f.read())
-    assert digest.hexdigest()[:16] == "d406635b2fe2a738"
+    assert digest.hexdigest()[:16] == "5fe4921b0ab5aecf"
 
 
 @pytest.mark.parametrize("name", ["encoder_v1", "encoder_v2"])
@@ -71,6 +72,16 @@ def test_a_pretrainer_checkpoint_gives_model_gardens_masked_lm_logits(reference,
                                atol=5e-5, rtol=0)
     # Model Garden's BertPretrainerV2 has no NSP head (nor a trained pooler): said so.
     assert any("nsp" in str(w.message) for w in recwarn)
+
+
+def test_a_fine_tuned_classifier_checkpoint_gives_model_gardens_logits(reference):
+    # Model Garden's BertClassifier: the encoder nested as its first layer, out_proj on the
+    # pooled output; the number of classes is read from the checkpoint.
+    classifier = BertClassifier.from_preset(os.path.join(HERE, "classifier"), **TANH_GELU)
+    assert classifier.num_classes == 3
+    logits = classifier.predict_on_batch(_inputs(reference))
+    np.testing.assert_allclose(logits, reference["classifier_logits"], atol=2e-5, rtol=0)
+    assert np.abs(reference["classifier_logits"]).mean() > 0.1  # not a near-zero output
 
 
 def test_variables_of_another_model_are_named(tmp_path):
