@@ -41,8 +41,9 @@ COMMANDS = {
                  "checkpoint; rerunning the same command resumes from the last one."),
     "convert": ("keras_bert_impl.convert.command",
                 "convert a Hugging Face / Google checkpoint to our preset",
-                "Convert a Hugging Face or Google BERT checkpoint (or one of ours) to our "
-                "preset format: preset.json + model.safetensors + vocab.txt with its casing."),
+                "Convert a Hugging Face, Google or TF Model Garden BERT checkpoint (or one of "
+                "ours) to our preset format: preset.json + model.safetensors + vocab.txt with "
+                "its casing."),
     "finetune": ("keras_bert_impl.training.finetune_cli",
                  "fine-tune on GLUE, CoNLL-2003, SQuAD, BBC News or a CSV",
                  "Fine-tune a preset, checkpoint or pretraining run on GLUE, CoNLL-2003, "

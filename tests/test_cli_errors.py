@@ -48,8 +48,8 @@ def test_architecture_name_has_no_weights_to_convert(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: --from bert_tiny is an architecture")
     assert "no weights to convert" in err
-    for accepted in ("Hugging Face directory", "Google checkpoint", "preset.json",
-                     "bert_base_en_uncased", "hf://owner/repo"):
+    for accepted in ("Hugging Face directory", "Google or TF Model Garden checkpoint",
+                     "preset.json", "bert_base_en_uncased", "hf://owner/repo"):
         assert accepted in err
     assert not out.exists()
 

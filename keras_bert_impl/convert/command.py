@@ -1,8 +1,9 @@
 """`keras-bert convert --from DIR --to DIR`: any supported checkpoint -> our preset format.
 
-Reads a Hugging Face directory, a Google checkpoint directory or one of our presets (format
-detected from the files), builds the requested model with its weights, and writes our preset
-(config + `model.safetensors` + `vocab.txt` and casing) that `from_preset(out_dir)` reloads.
+Reads a Hugging Face directory, a Google or TF Model Garden checkpoint directory or one of
+our presets (format detected from the files), builds the requested model with its weights,
+and writes our preset (config + `model.safetensors` + `vocab.txt` and casing) that
+`from_preset(out_dir)` reloads.
 
 `--to` must be new, empty or (with `--overwrite`) an existing preset; a non-empty directory
 that is not one of our presets (a Hugging Face directory, say) is refused unless
@@ -18,7 +19,8 @@ from keras_bert_impl.flags import add_casing_flags
 MODELS = ("encoder", "pretrainer", "classifier", "token_classifier", "span_labeler")
 ACCEPTED = (
     "a Hugging Face directory (config.json + model.safetensors or pytorch_model.bin), a "
-    "Google checkpoint directory (bert_config.json + bert_model.ckpt.index/.data-*), one of "
+    "Google or TF Model Garden checkpoint directory (bert_config.json + "
+    "bert_model.ckpt.index/.data-*), one of "
     "our presets (preset.json + model.safetensors), a preset name with weights ({names}) or "
     "an 'hf://owner/repo' handle"
 )
@@ -26,7 +28,8 @@ ACCEPTED = (
 
 def add_arguments(parser):
     parser.add_argument("--from", dest="source", required=True,
-                        help="checkpoint directory (Hugging Face, Google or ours) or hub name")
+                        help="checkpoint directory (Hugging Face, Google, Model Garden or ours) "
+                        "or hub name")
     parser.add_argument("--to", dest="target", required=True,
                         help="output preset directory (new or empty, see --overwrite)")
     parser.add_argument("--overwrite", action="store_true",

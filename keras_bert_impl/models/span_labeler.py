@@ -164,8 +164,14 @@ class BertSpanLabeler(BertTextTask):
     def default_preprocessor(cls, tokenizer, sequence_length=None):
         from keras_bert_impl.text.span_preprocessor import BertSpanPreprocessor
 
+        # The reference's 64-piece questions and 128-token stride at 384 and 512 tokens; a
+        # shorter window keeps half of itself for the question and never strides past the
+        # context a window holds (no context token falls between two windows).
+        length = sequence_length or cls.default_sequence_length
+        max_query_length = min(64, length // 2)
         return BertSpanPreprocessor(
-            tokenizer, sequence_length=sequence_length or cls.default_sequence_length)
+            tokenizer, sequence_length=length, max_query_length=max_query_length,
+            doc_stride=min(128, length - max_query_length - 3))
 
     def _text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
                       for_predict=False):

@@ -334,7 +334,8 @@ class BertTextTask(BertTask):
         """`from_preset`'s last step: unless `preprocessor=` was given, a preset with a
         vocabulary gets the task's preprocessor with its tokenizer (vocabulary and casing):
         the one the preset was saved with, else `default_preprocessor`, with
-        `sequence_length` if given (default `default_sequence_length`)."""
+        `sequence_length` if given (default `default_sequence_length`, or the encoder's
+        `max_position_embeddings` where that is fewer)."""
         explicit = "preprocessor" in given
         if explicit or self.tokenizer_spec is None:
             if sequence_length is not None and not explicit:
@@ -358,7 +359,10 @@ class BertTextTask(BertTask):
         arguments = dict(arguments)
         class_name = arguments.pop("class_name", None)
         if class_name is None:
-            return cls.default_preprocessor(tokenizer, arguments.get("sequence_length"))
+            # The task's default length, cut to the positions of an encoder with fewer.
+            positions = model.get_encoder().config.max_position_embeddings
+            return cls.default_preprocessor(tokenizer, arguments.get("sequence_length") or
+                                            min(cls.default_sequence_length, positions))
         from keras_bert_impl import text
 
         layer_class = getattr(text, class_name, None)

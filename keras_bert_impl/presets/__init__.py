@@ -1,5 +1,5 @@
-"""Checkpoint files, not models: our preset format, preset names, and the Hugging Face and
-Google checkpoint readers.
+"""Checkpoint files, not models: our preset format, preset names, and the Hugging Face,
+Google and TF Model Garden checkpoint readers.
 
 Everything here reads or writes files and returns plain data (a `BertConfig`, NumPy arrays
 under canonical names, a `TokenizerSpec`); it builds no model and no tokenizer and needs no

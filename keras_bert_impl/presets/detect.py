@@ -52,6 +52,6 @@ def detect_format(path):
     raise ValueError(
         f"{path} is not a BERT checkpoint directory; found files {shown}. Expected one of: "
         f"our preset ({PRESET_FILE} + {WEIGHTS_FILE}), Hugging Face (config.json + "
-        f"model.safetensors or pytorch_model.bin), Google (bert_config.json + "
+        f"model.safetensors or pytorch_model.bin), Google or TF Model Garden (bert_config.json + "
         f"bert_model.ckpt.index/.data-*)." + ("".join(f" Note: {h}." for h in hints))
     )

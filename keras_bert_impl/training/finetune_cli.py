@@ -73,7 +73,7 @@ def add_arguments(parser):
     add_data_arguments(parser)
     add = parser.add_argument
     add("--init", required=True, help="a preset or run directory with vocab.txt (ours, e.g. "
-        "a keras-bert pretrain run; Hugging Face; Google)")
+        "a keras-bert pretrain run; Hugging Face; Google; TF Model Garden)")
     add("--out", required=True, help="the run directory to write (a preset + metrics.json)")
     add("--epochs", type=int, default=3, help="2 to 4 recommended")
     add("--lr", "--learning-rate", dest="lr", type=float, default=2e-5,

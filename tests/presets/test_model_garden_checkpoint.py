@@ -84,6 +84,20 @@ def test_a_fine_tuned_classifier_checkpoint_gives_model_gardens_logits(reference
     assert np.abs(reference["classifier_logits"]).mean() > 0.1  # not a near-zero output
 
 
+def test_with_a_vocabulary_it_takes_raw_text_at_the_length_its_positions_allow(tmp_path):
+    # The fixture's encoder has 32 positions: the default preprocessor packs 32 tokens, not
+    # the task's usual 128 (which the model would refuse), so the checkpoint with a vocab.txt
+    # beside it predicts on raw text (and `keras-bert convert` + `export` serve it).
+    directory = tmp_path / "classifier"
+    shutil.copytree(os.path.join(HERE, "classifier"), directory)
+    words = [f"w{i}" for i in range(59)]
+    (directory / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    classifier = BertClassifier.from_preset(str(directory))
+    assert classifier.preprocessor.sequence_length == 32
+    assert classifier.predict([" ".join(words[:40])], verbose=0).shape == (1, 3)
+
+
 def test_variables_of_another_model_are_named(tmp_path):
     # An object-based checkpoint that is not a BERT (here a bare variable beside a
     # bert_config.json) is refused naming the variable, as a Google checkpoint's would be.
