@@ -455,3 +455,14 @@ def test_a_tagger_names_a_word_that_is_not_text(tokenizer):
         preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
     with pytest.raises(ValueError, match=r"^x\[1\]\[0\] is None, not a string"):
         tagger.predict([["john", "lives"], [None, "paris"]], verbose=0)
+
+
+@pytest.mark.parametrize("length, query, stride", [(512, 64, 128), (384, 64, 128), (128, 64, 61),
+                                                   (32, 16, 13)])
+def test_the_span_labeler_default_windows_fit_their_length(tokenizer, length, query, stride):
+    # The reference's 64-piece questions and 128-token stride where they fit; a shorter
+    # window gives the question at most half of itself and never strides past the context a
+    # window holds (length - question - [CLS] [SEP] [SEP]), so no context token is skipped.
+    preprocessor = BertSpanLabeler.default_preprocessor(tokenizer, length)
+    assert (preprocessor.max_query_length, preprocessor.doc_stride) == (query, stride)
+    assert stride <= length - query - 3
