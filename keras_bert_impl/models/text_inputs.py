@@ -136,6 +136,16 @@ def _count_of(value):
     return int(shape[0]) if shape is not None and len(shape) else len(value)
 
 
+def only_missing_values(x):
+    """Whether `x` is a list or object array of nothing but `None` / NaN: a column of missing
+    texts, which `is_raw_text` cannot tell from ids but no model takes."""
+    if not isinstance(x, (list, np.ndarray)) or len(x) == 0:
+        return False
+    if isinstance(x, np.ndarray) and x.dtype.kind != "O":
+        return False
+    return all(v is None or (isinstance(v, float) and v != v) for v in x)
+
+
 def check_texts(x, name="x", word_lists=False):
     """Raises a `ValueError` naming the first example of raw text `x` that is not text (a
     string; or, with `word_lists`, a list of words too), or the segments of a pair whose

@@ -37,6 +37,7 @@ from keras_bert_impl.models.text_inputs import (
     check_texts,
     from_columns,
     is_raw_text,
+    only_missing_values,
     steps_in,
     text_dataset,
     trim_padding,
@@ -221,6 +222,8 @@ class BertTextTask(BertTask):
     def _needs_preprocessing(self, x, name="x"):
         if isinstance(x, (list, tuple, np.ndarray)) and len(x) == 0:
             raise ValueError(NO_EXAMPLES)
+        if only_missing_values(x):
+            check_texts(x, name)  # names the first example, not Keras' data adapter
         if not is_raw_text(x):
             return False
         check_texts(x, name, word_lists=self.per_token_labels)

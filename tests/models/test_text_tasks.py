@@ -433,12 +433,14 @@ def test_dataframe_columns_are_taken_as_the_lists_they_hold(tokenizer):
                           r"df\.dropna\(subset=\[column\]\)"),
     (np.array([float("nan"), "bad"], dtype=object), r"^X\[0\] is NaN, not a string"),
     (["good", 3], r"^X\[1\] is 3 \(int\), not a string"),
+    ([None, None], r"^X\[0\] is None, not a string"),
     ([["good", "film"]], r"^X is a list whose item 0 is a list .*one text per example.*"
                          r"\(first_texts, second_texts\)"),
     (np.array([["good", "film"]]), r"^X is a 2-D array: this model takes one text per example"),
     ((["good"], ["film", "bad"]), r"^The parts of X hold different numbers of examples "
                                   r"\(X\[0\] 1, X\[1\] 2\)"),
-], ids=["none", "nan", "number", "nested list", "2-D array", "pair lengths"])
+], ids=["none", "nan", "number", "all missing", "nested list", "2-D array",
+        "pair lengths"])
 def test_texts_that_are_not_text_are_named_before_the_graph(tokenizer, texts, message):
     # X: where the texts were given, x or validation_data[0].
     classifier = _classifier(tokenizer)
