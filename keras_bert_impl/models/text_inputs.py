@@ -130,10 +130,10 @@ _NOT_WORDS = ("{name} is {what}: this model takes one text per example (a list o
 
 
 def _count_of(value):
-    if isinstance(value, _TEXT):
-        return 1
     shape = getattr(value, "shape", None)
-    return int(shape[0]) if shape is not None and len(shape) else len(value)
+    if isinstance(value, _TEXT) or (shape is not None and len(shape) == 0):
+        return 1  # one text (a scalar)
+    return int(shape[0]) if shape is not None and shape[0] is not None else len(value)
 
 
 def only_missing_values(x):

@@ -45,9 +45,6 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
 
     Args:
         directory: checkpoint directory (the chief's; other workers use a temp dir).
-        stop_at_step: if set, `fit` stops after this step (within an epoch, then checkpointed
-            at the end of that epoch); `pretrain` sets it to the end of each phase. Steps
-            are counted from the restored (or 0) step, one per batch that `fit` runs.
         max_to_keep: number of checkpoints kept.
         is_chief: whether this process writes the real checkpoint.
         task_id: this worker's index (names the non-chief temp directory).
@@ -55,6 +52,9 @@ class PretrainingCheckpoint(keras.callbacks.Callback):
             each checkpoint (`save_run_preset`: the run's other files stay), so the run
             directory loads with `from_preset` at every checkpoint.
         tokenizer: the `TokenizerSpec` (vocab + casing) written with that preset.
+        stop_at_step: if set, `fit` stops after this step (within an epoch, then checkpointed
+            at the end of that epoch); `pretrain` sets it to the end of each phase. Steps
+            are counted from the restored (or 0) step, one per batch that `fit` runs.
 
     Example:
 
