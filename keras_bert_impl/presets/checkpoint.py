@@ -1,12 +1,14 @@
 """`read_checkpoint`: any BERT checkpoint directory or preset name -> config, weights, vocab.
 
-One entry point reads the three formats (detected from the files, see `detect_format`):
+One entry point reads every format (detected from the files, see `detect_format`):
 
 * ours (`preset.json` + `model.safetensors` [+ `vocab.txt`]), written by `write_preset`, by
   `save_to_preset` of our models and by every checkpoint of a pretraining run;
 * Hugging Face (`config.json` + `model.safetensors` or `pytorch_model.bin`);
 * Google's original checkpoints (`bert_config.json` + `bert_model.ckpt.index`), and TensorFlow
   Model Garden's object-based ones in the same layout (`presets.model_garden`);
+* TF Hub BERT encoders (Model Garden's SavedModel export: `saved_model.pb`, `variables/`,
+  `assets/vocab.txt`);
 
 and hub names (`list_presets()`, `"hf://owner/repo"`), resolved to a local directory first.
 It returns a `Checkpoint`: plain data (a `BertConfig`, NumPy arrays under canonical names, a
@@ -32,7 +34,8 @@ checkpoint.tokenizer is None  # True: this preset has no vocab.txt
 import dataclasses
 import os
 
-from keras_bert_impl.presets import google, huggingface, ours
+from keras_bert_impl.presets import google, huggingface, model_garden, ours
+from keras_bert_impl.presets.canonical import WeightLoadError
 from keras_bert_impl.presets.detect import detect_format
 from keras_bert_impl.presets.hub import resolve_preset_path
 from keras_bert_impl.presets.tokenizer_spec import TokenizerSpec, resolve_tokenizer_spec
@@ -44,7 +47,7 @@ class Checkpoint:
 
     Attributes:
         path: the local directory read.
-        format: `"keras_bert_impl"`, `"huggingface"` or `"google"`.
+        format: `"keras_bert_impl"`, `"huggingface"`, `"google"` or `"saved_model"`.
         config: the `BertConfig`.
         weights: `{canonical_name: np.ndarray}` (empty when read with `weights=False`).
         source: the weights file (named in errors).
@@ -126,6 +129,8 @@ def read_checkpoint(path_or_name, weights=True):
             source_names=names, tokenizer=_found_tokenizer(path),
             model_kwargs=huggingface.task_kwargs(raw),
         )
+    if kind == "saved_model":
+        return _saved_model(path)
     config = google.read_config(path)
     arrays, names, source = google.read_weights(path) if weights else ({}, {}, path)
     return Checkpoint(
@@ -133,3 +138,23 @@ def read_checkpoint(path_or_name, weights=True):
         source_names=names, tokenizer=_found_tokenizer(path),
         model_kwargs=google.task_kwargs(arrays),
     )
+
+
+def _saved_model(path):
+    """A TF Hub BERT encoder: weights from its variables, the config from their shapes (or a
+    `bert_config.json` beside them), the vocabulary and casing it stores."""
+    prefix = os.path.join(path, model_garden.SAVED_MODEL_VARIABLES)
+    variables = google.read_variables(prefix)
+    try:
+        arrays, names = model_garden.model_garden_to_canonical(variables, source=prefix)
+    except WeightLoadError as error:
+        raise WeightLoadError(
+            f"{path} is a SavedModel but not a TF Hub BERT encoder (Model Garden's export): "
+            f"{error} (A SavedModel of keras-bert export is not read back: use the run "
+            "directory it was exported from.)") from None
+    config = (google.read_config(path)
+              if os.path.isfile(os.path.join(path, google.CONFIG_FILE))
+              else model_garden.infer_config(arrays, variables))
+    return Checkpoint(path=path, format="saved_model", config=config, weights=arrays,
+                      source=prefix, source_names=names, tokenizer=_found_tokenizer(path),
+                      model_kwargs=google.task_kwargs(arrays))

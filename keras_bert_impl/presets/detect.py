@@ -7,20 +7,22 @@ import tempfile
 try:
     detect_format(tempfile.mkdtemp())
 except ValueError as error:
-    print(error)  # lists the files found and the three formats expected
+    print(error)  # lists the files found and the formats expected
 ```
 """
 
 import os
 
 from keras_bert_impl.presets.hub import missing_directory
+from keras_bert_impl.presets.model_garden import is_saved_model
 from keras_bert_impl.presets.ours import FORMAT_NAME, PRESET_FILE, WEIGHTS_FILE
 
-FORMATS = (FORMAT_NAME, "huggingface", "google")
+FORMATS = (FORMAT_NAME, "huggingface", "google", "saved_model")
 
 
 def detect_format(path):
-    """The checkpoint format of directory `path`: `keras_bert_impl`, `huggingface` or `google`.
+    """The checkpoint format of directory `path`: `keras_bert_impl`, `huggingface`, `google`
+    (Google's and TF Model Garden's checkpoints) or `saved_model` (a TF Hub BERT encoder).
 
     Raises `FileNotFoundError` when `path` is not a directory and `ValueError` listing the
     files found when no supported format matches.
@@ -35,6 +37,8 @@ def detect_format(path):
         return "huggingface"
     if has("bert_config.json") and any(f.endswith(".index") for f in files):
         return "google"
+    if is_saved_model(path):
+        return "saved_model"  # a TF Hub encoder (Model Garden's export)
     hints = []
     if has("config.json") and has("model.weights.h5"):
         hints.append(
@@ -53,5 +57,6 @@ def detect_format(path):
         f"{path} is not a BERT checkpoint directory; found files {shown}. Expected one of: "
         f"our preset ({PRESET_FILE} + {WEIGHTS_FILE}), Hugging Face (config.json + "
         f"model.safetensors or pytorch_model.bin), Google or TF Model Garden (bert_config.json + "
-        f"bert_model.ckpt.index/.data-*)." + ("".join(f" Note: {h}." for h in hints))
+        f"bert_model.ckpt.index/.data-*), a TF Hub encoder (saved_model.pb + variables/)."
+        + ("".join(f" Note: {h}." for h in hints))
     )

@@ -23,7 +23,7 @@ a Transformer block:
   _output_dense/{kernel,bias}, _output_layer_norm/{gamma,beta}
 BertPretrainerV2 (encoder_network/ + masked_lm/):
   encoder_network/<an encoder above>;  masked_lm/dense/{kernel,bias} (the transform),
-  masked_lm/layer_norm/{gamma,beta}, masked_lm/output_bias.Sbias,
+  masked_lm/layer_norm/{gamma,beta}, masked_lm/output_bias/bias,
   masked_lm/embedding_table            the word embeddings (tied; saved once, here)
 BertClassifier (functional, on the encoder's pooled output):
   layer_with_weights-0/<an encoder above>;  layer_with_weights-1/out_proj/{kernel,bias}
@@ -40,19 +40,26 @@ Example:
 ```python
 import numpy as np
 variables = {"model/layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE":
-             np.zeros((8, 4)), "save_counter/.ATTRIBUTES/VARIABLE_VALUE": np.array(1)}
+             np.zeros((8, 4)),
+             "model/layer_with_weights-1/embeddings/.ATTRIBUTES/VARIABLE_VALUE":
+             np.zeros((16, 4)), "save_counter/.ATTRIBUTES/VARIABLE_VALUE": np.array(1)}
 weights, names = model_garden_to_canonical(variables)
-sorted(weights)  # ['embeddings/token_embeddings']
+sorted(weights)  # ['embeddings/position_embeddings', 'embeddings/token_embeddings']
 ```
 """
 
+import collections
+import os
 import re
 
 import numpy as np
 
-from keras_bert_impl.presets.canonical import rename_to_canonical
+from keras_bert_impl.presets.canonical import WeightLoadError, rename_to_canonical
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+# What every object-based (TF2 `tf.train.Checkpoint`) checkpoint holds, and google-research/
+# bert's name-based (TF1 `tf.compat.v1.train.Saver`) ones never do.
+OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _SKIPPED = re.compile(r"(_CHECKPOINTABLE_OBJECT_GRAPH|(?:[^/]+/)?(save_counter|global_step)"
                       r"(/.*)?|(?:[^/]+/)?optimizer/.*|.*/\.OPTIMIZER_SLOT/.*)$")
 _EMBEDDINGS_V1 = {0: "_embedding_layer", 1: "_position_embedding_layer",
@@ -61,7 +68,7 @@ _NUMBERED = re.compile(r"layer_with_weights-(\d+)/(.*)$")
 _BLOCK = r"_transformer_layers/(\d+)/"
 _RULES = [
     (r"_embedding_layer/embeddings", "embeddings/token_embeddings"),
-    (r"masked_lm/embedding_table", "embeddings/token_embeddings"),
+    (r"head:masked_lm/embedding_table", "embeddings/token_embeddings"),
     (r"_position_embedding_layer/embeddings", "embeddings/position_embeddings"),
     (r"_type_embedding_layer/embeddings", "embeddings/segment_embeddings"),
     (r"_embedding_norm_layer/(gamma|beta)", "embeddings/layer_norm/{i}"),
@@ -72,21 +79,68 @@ _RULES = [
     (_BLOCK + r"_output_dense/(kernel|bias)", "layer_{i}/output/{p}"),
     (_BLOCK + r"_output_layer_norm/(gamma|beta)", "layer_{i}/output_layer_norm/{p}"),
     (r"_pooler_layer/(kernel|bias)", "pooler/dense/{i}"),
-    (r"masked_lm/dense/(kernel|bias)", "mlm/transform/{i}"),
-    (r"masked_lm/layer_norm/(gamma|beta)", "mlm/layer_norm/{i}"),
-    (r"masked_lm/output_bias\.Sbias", "mlm/output_bias"),
-    (r"classifier_model/layer_with_weights-\d+/out_proj/(kernel|bias)", "classifier/dense/{i}"),
+    (r"head:masked_lm/dense/(kernel|bias)", "mlm/transform/{i}"),
+    (r"head:masked_lm/layer_norm/(gamma|beta)", "mlm/layer_norm/{i}"),
+    # A local name "output_bias/bias": its "/" is ".S" in checkpoint keys.
+    (r"head:masked_lm/output_bias(?:/|\.S)bias", "mlm/output_bias"),
+    (r"head:layer_with_weights-\d+/out_proj/(kernel|bias)", "classifier/dense/{i}"),
 ]
-# A BertClassifier holds its encoder as its first layer with weights.
-_NESTED_ENCODER = re.compile(r"layer_with_weights-0/(layer_with_weights-\d+|_embedding_layer)/")
-_CLASSIFIER = "classifier_model/"
+# The position embeddings sit right under the encoder, whatever holds it.
+_POSITIONS = re.compile(r"(layer_with_weights-1|_position_embedding_layer)/embeddings$")
+# Object-graph edges that are not a layer's own attribute: Keras' lists and aliases.
+_ALIASES = ("variables", "trainable_variables", "non_trainable_variables", "_variables",
+            "trainable_weights", "non_trainable_weights", "weights", "regularization_losses",
+            "keras_api", "signatures", "_default_save_signature", "__call__",
+            "call_and_return_all_conditional_losses", "_self_saveable_object_factories")
+# Saved beside a TF Hub encoder: its casing and vocabulary, not weights.
+HUB_EXTRAS = ("do_lower_case", "vocab_file")
 
 
-def _path(name):
-    """The object path below the checkpoint's root (and a pretrainer's `encoder_network`)."""
-    path = name[: -len(_SUFFIX)] if name.endswith(_SUFFIX) else name
-    path = path.split("/", 1)[1] if "/" in path else path
-    return path[len("encoder_network/"):] if path.startswith("encoder_network/") else path
+def object_paths(variables):
+    """`{checkpoint name: object path}`: each variable's path of attribute names from the
+    checkpoint's root, read from its object graph (`_CHECKPOINTABLE_OBJECT_GRAPH`). A Keras 2
+    SavedModel names its variables `variables/N`; the graph also holds the path through the
+    layers (`layer_with_weights-0/_attention_layer/_query_dense/kernel`), which is kept."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    serialized = variables[OBJECT_GRAPH]
+    if isinstance(serialized, np.ndarray):  # not np.asarray(bytes): it drops trailing NULs
+        serialized = serialized.item()
+    graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(serialized)
+    found, queue = {0: ()}, collections.deque([0])
+    while queue:  # breadth first: the shortest path through layer attributes
+        node = queue.popleft()
+        for child in graph.nodes[node].children:
+            name = child.local_name
+            if name in _ALIASES or name.startswith("layer-") or child.node_id in found:
+                continue
+            found[child.node_id] = found[node] + (name,)
+            queue.append(child.node_id)
+    paths = {}
+    for node, proto in enumerate(graph.nodes):
+        for attribute in proto.attributes:
+            if attribute.checkpoint_key in variables and node in found:
+                paths[attribute.checkpoint_key] = "/".join(found[node])
+    return paths
+
+
+def _relative_paths(paths):
+    """Object paths relative to the encoder (found by its position embeddings), and the
+    heads' (`head:` + the path under whatever holds the encoder: a pretrainer's
+    `masked_lm/...`, a classifier's `layer_with_weights-1/out_proj/...`)."""
+    encoder = next((path[:found.start()] for path in paths.values()
+                    for found in [_POSITIONS.search(path)] if found), "")
+    holder = encoder.rstrip("/").rpartition("/")[0]
+    holder = holder + "/" if holder else ""
+    relative = {}
+    for name, path in paths.items():
+        if path.startswith(encoder):
+            relative[name] = path[len(encoder):]
+        elif path.startswith(holder):
+            relative[name] = "head:" + path[len(holder):]
+        else:
+            relative[name] = path
+    return relative
 
 
 def _v1_roles(paths):
@@ -120,19 +174,18 @@ def _reshaped(path, array):
 
 def is_model_garden(variables):
     """Whether `{name: array}` holds an object-based checkpoint (what Model Garden writes)."""
-    return "_CHECKPOINTABLE_OBJECT_GRAPH" in variables
+    return OBJECT_GRAPH in variables
 
 
 def model_garden_to_canonical(variables, source="checkpoint"):
     """Maps `{checkpoint name: array}` of a Model Garden BERT to `({canonical: array},
     {canonical: checkpoint name})`; names that are not BERT's raise `WeightLoadError`."""
-    kept = {name: array for name, array in variables.items() if not _SKIPPED.match(name)}
-    paths = {name: _path(name) for name in kept}
-    if any(_NESTED_ENCODER.match(path) for path in paths.values()):
-        nested = "layer_with_weights-0/"
-        paths = {name: path[len(nested):] if path.startswith(nested) else _CLASSIFIER + path
-                 for name, path in paths.items()}
-    roles = _v1_roles(path for path in paths.values() if not path.startswith(_CLASSIFIER))
+    paths = object_paths(variables) if OBJECT_GRAPH in variables else {
+        name: name[: -len(_SUFFIX)] if name.endswith(_SUFFIX) else name for name in variables}
+    kept = {name: array for name, array in variables.items()
+            if not _SKIPPED.match(name) and paths.get(name) not in HUB_EXTRAS}
+    paths = _relative_paths({name: paths.get(name, name) for name in kept})
+    roles = _v1_roles(path for path in paths.values() if not path.startswith("head:"))
 
     def v2_path(name):
         path = paths[name]
@@ -148,3 +201,48 @@ def model_garden_to_canonical(variables, source="checkpoint"):
         "variables that are not part of Model Garden's BERT encoder or masked LM",
         normalise=v2_path,
     )
+
+
+# A TF Hub BERT encoder (Model Garden's `export_tfhub`, e.g. bert_en_uncased_L-12_H-768_A-12):
+# a Keras SavedModel whose variables are an object-based checkpoint, its vocabulary an asset.
+SAVED_MODEL_VARIABLES = os.path.join("variables", "variables")
+SAVED_MODEL_VOCAB = os.path.join("assets", "vocab.txt")
+
+
+def is_saved_model(path):
+    """Whether directory `path` is a SavedModel with variables (`saved_model.pb` +
+    `variables/variables.index`)."""
+    return (os.path.isfile(os.path.join(path, "saved_model.pb"))
+            and os.path.isfile(os.path.join(path, SAVED_MODEL_VARIABLES + ".index")))
+
+
+def saved_model_lowercase(path):
+    """The `do_lower_case` a TF Hub encoder in directory `path` stores beside its weights,
+    or `None` (read alone: not the weights)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(os.path.join(path, SAVED_MODEL_VARIABLES))
+    key = "do_lower_case" + _SUFFIX
+    return bool(reader.get_tensor(key)) if reader.has_tensor(key) else None
+
+
+def infer_config(weights, variables):
+    """A `BertConfig` from the canonical `weights` and the raw `variables` (a TF Hub encoder
+    has no `bert_config.json`): sizes from the shapes, heads from the einsum query kernel
+    `[H, heads, size]`; the rest BERT's (exact GELU, as for a `bert_config.json`'s "gelu")."""
+    from keras_bert_impl.config import BertConfig
+
+    paths = object_paths(variables)
+    query = next((np.shape(variables[name]) for name, path in paths.items()
+                  if path.endswith("_query_dense/kernel")), None)
+    if query is None or len(query) != 3:
+        raise WeightLoadError("Cannot tell the number of attention heads: no einsum query "
+                              "kernel [hidden, heads, head_size] among the variables.")
+    vocab_size, hidden_size = weights["embeddings/token_embeddings"].shape
+    layers = {int(m.group(1)) for m in map(re.compile(r"layer_(\d+)/").match, weights) if m}
+    return BertConfig(
+        vocab_size=int(vocab_size), hidden_size=int(hidden_size), num_layers=len(layers),
+        num_heads=int(query[1]),
+        intermediate_size=int(weights["layer_0/intermediate/kernel"].shape[-1]),
+        max_position_embeddings=int(weights["embeddings/position_embeddings"].shape[0]),
+        type_vocab_size=int(weights["embeddings/segment_embeddings"].shape[0]))

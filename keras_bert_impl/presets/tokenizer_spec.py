@@ -30,6 +30,7 @@ import warnings
 
 from keras_bert_impl.presets.detect import detect_format
 from keras_bert_impl.presets.hub import resolve_preset_path
+from keras_bert_impl.presets.model_garden import saved_model_lowercase
 from keras_bert_impl.presets.ours import PRESET_FILE, VOCAB_FILE, read_preset_file
 from keras_bert_impl.user_files import open_text
 
@@ -202,13 +203,15 @@ def resolve_tokenizer_spec(path, lowercase=None, warn=True):
             found_lowercase = meta.get("lowercase")
             source = os.path.join(path, PRESET_FILE)
     else:
-        vocab_path = os.path.join(path, VOCAB_FILE)
+        vocab_path = os.path.join(path, "assets" if kind == "saved_model" else "", VOCAB_FILE)
         tokenizer_json = os.path.join(path, "tokenizer.json")
         if os.path.isfile(vocab_path):
             vocabulary, source = vocab_path, vocab_path
         elif os.path.isfile(tokenizer_json):
             vocabulary, found_lowercase = vocab_from_tokenizer_json(tokenizer_json)
             source = tokenizer_json
+        if kind == "saved_model":
+            found_lowercase = saved_model_lowercase(path)
         tokenizer_config = os.path.join(path, "tokenizer_config.json")
         if "do_lower_case" in _read_json(tokenizer_config):
             found_lowercase = bool(_read_json(tokenizer_config)["do_lower_case"])

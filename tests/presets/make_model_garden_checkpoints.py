@@ -18,7 +18,9 @@ zero bias or a unit LayerNorm the test could miss):
 * `pretrainer`: `models.BertPretrainerV2` over a `BertEncoder` with its masked LM (the
   embedding table tied), as `Checkpoint(model=pretrainer)`;
 * `classifier`: `models.BertClassifier` (3 classes on the pooled output) over a
-  `BertEncoder`, as `Checkpoint(model=classifier)`: what Model Garden's fine-tuning saves.
+  `BertEncoder`, as `Checkpoint(model=classifier)`: what Model Garden's fine-tuning saves;
+* `tf_hub_encoder`: `encoder_v1`'s weights as Model Garden exports a TF Hub encoder (a Keras
+  SavedModel with `assets/vocab.txt` and `do_lower_case`; no `bert_config.json`).
 
 `outputs.npz` holds the inputs and Model Garden's outputs for each: `sequence_output`,
 `pooled_output`, the pretrainer's `mlm_logits` and the classifier's `classifier_logits`.
@@ -69,6 +71,32 @@ def save(name, root, model):
         json.dump(CONFIG, f, indent=2)
 
 
+def export_tf_hub_encoder(encoder_checkpoint):
+    """`tf_hub_encoder/`: the encoder_v1 weights exported as Model Garden exports its TF Hub
+    encoders (`export_tfhub_lib.export_model`: a Keras SavedModel, `assets/vocab.txt`, a
+    `do_lower_case` variable; set to False here, against what the all-lowercase vocabulary
+    would suggest, so that a test sees it read)."""
+    import tempfile
+
+    from official.legacy.bert import configs
+    from official.nlp.tools import export_tfhub_lib
+
+    bert_config = configs.BertConfig.from_dict(CONFIG)
+    with tempfile.TemporaryDirectory() as scratch:
+        # export_model restores with `.save()`'s checkpoint layout (a save_counter).
+        encoder = export_tfhub_lib.get_bert_encoder(bert_config)
+        checkpoint = tf.train.Checkpoint(model=encoder)
+        checkpoint.read(encoder_checkpoint).assert_existing_objects_matched()
+        saved = checkpoint.save(os.path.join(scratch, "ckpt"))
+        vocab = os.path.join(scratch, "vocab.txt")
+        with open(vocab, "w") as f:
+            f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+                              + [f"w{i}" for i in range(CONFIG["vocab_size"] - 5)]) + "\n")
+        export_tfhub_lib.export_model(os.path.join(OUT, "tf_hub_encoder"),
+                                      bert_config=bert_config, model_checkpoint_path=saved,
+                                      with_mlm=False, vocab_file=vocab, do_lower_case=False)
+
+
 def main():
     rng = np.random.default_rng(0)
     inputs = {
@@ -111,6 +139,8 @@ def main():
     randomise(classifier, rng)
     outputs["classifier_logits"] = classifier(inputs, training=False).numpy()
     save("classifier", "model", classifier)
+
+    export_tf_hub_encoder(os.path.join(OUT, "encoder_v1", "bert_model.ckpt"))
 
     np.savez(os.path.join(OUT, "outputs.npz"), **outputs)
     print(f"wrote {OUT}: " + ", ".join(sorted(os.listdir(OUT))))

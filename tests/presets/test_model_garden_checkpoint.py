@@ -43,7 +43,7 @@ def test_the_fixture_is_the_one_model_garden_wrote():
         for name in sorted(files):
             with open(os.path.join(root, name), "rb") as f:
                 digest.update(name.encode() + f.read())
-    assert digest.hexdigest()[:16] == "5fe4921b0ab5aecf"
+    assert digest.hexdigest()[:16] == "b7371f1726384c6c"
 
 
 @pytest.mark.parametrize("name", ["encoder_v1", "encoder_v2"])
@@ -96,6 +96,43 @@ def test_with_a_vocabulary_it_takes_raw_text_at_the_length_its_positions_allow(t
     classifier = BertClassifier.from_preset(str(directory))
     assert classifier.preprocessor.sequence_length == 32
     assert classifier.predict([" ".join(words[:40])], verbose=0).shape == (1, 3)
+
+
+def test_a_tf_hub_encoder_saved_model_loads_with_its_vocabulary_and_casing(reference):
+    # Model Garden's TF Hub export of encoder_v1's weights: a Keras SavedModel whose
+    # variables are `variables/N` (their layers found through the object graph), no
+    # bert_config.json (the sizes from the shapes, the heads from the einsum kernels),
+    # assets/vocab.txt and a do_lower_case variable (False here, against the vocabulary).
+    from keras_bert_impl.presets import read_checkpoint
+    from keras_bert_impl.text import BertTokenizer
+
+    path = os.path.join(HERE, "tf_hub_encoder")
+    assert detect_format(path) == "saved_model"
+    checkpoint = read_checkpoint(path)
+    config = checkpoint.config
+    assert (config.vocab_size, config.hidden_size, config.num_layers, config.num_heads,
+            config.intermediate_size, config.max_position_embeddings,
+            config.type_vocab_size) == (64, 16, 2, 2, 32, 32, 2)
+    assert checkpoint.tokenizer.lowercase is False
+    with pytest.warns(UserWarning, match="lowercase=False, but the vocabulary has no "
+                                         "capitalised tokens"):
+        assert BertTokenizer.from_preset(path).lowercase is False
+    encoder = BertEncoder.from_preset(path, **TANH_GELU)
+    outputs = encoder.predict_on_batch(_inputs(reference))
+    mask = reference["padding_mask"].astype(bool)
+    np.testing.assert_allclose(np.asarray(outputs["sequence_output"])[mask],
+                               reference["encoder_v1_sequence_output"][mask], atol=2e-5, rtol=0)
+    np.testing.assert_allclose(outputs["pooled_output"], reference["encoder_v1_pooled_output"],
+                               atol=2e-5, rtol=0)
+
+
+def test_a_saved_model_that_is_not_a_bert_encoder_is_named(tmp_path):
+    module = tf.Module()
+    module.table = tf.Variable(np.zeros((3, 4), "float32"))
+    tf.saved_model.save(module, str(tmp_path / "other"))
+    with pytest.raises(WeightLoadError, match=r"other is a SavedModel but not a TF Hub BERT "
+                                              r"encoder .*table.*use the run directory"):
+        BertEncoder.from_preset(str(tmp_path / "other"))
 
 
 def test_variables_of_another_model_are_named(tmp_path):
