@@ -1,10 +1,16 @@
-"""Reader of TensorFlow Model Garden's object-based BERT checkpoints (official/nlp, TF2).
+"""Reader of TensorFlow Model Garden's object-based BERT checkpoints (official/nlp, TF2) and
+of the TF Hub BERT encoders it exports.
 
 Model Garden saves its Keras models with `tf.train.Checkpoint(<root>=model)`: its published
 TF2 BERT checkpoints (`bert_config.json`, `bert_model.ckpt.*`, `vocab.txt`, as
 `official/nlp/tools/tf2_bert_encoder_checkpoint_converter.py` writes them from Google's) and
-the checkpoints of its own pretraining runs. Variable names are object paths ending in
-`/.ATTRIBUTES/VARIABLE_VALUE` under one root (`model/`, `encoder/`, ...), in three forms:
+the checkpoints of its own runs. A TF Hub encoder (`export_tfhub_lib`) is a Keras SavedModel:
+`saved_model.pb`, `variables/variables.*` (an object-based checkpoint whose variables are
+named `variables/N`), `assets/vocab.txt` and a `do_lower_case` variable. Either way each
+variable's object path (its attribute names from the root) is read from the checkpoint's
+object graph (`object_paths`); the encoder is found under whatever holds it (a root `model/`
+or `encoder/`, a classifier, a pretrainer, a SavedModel's model) by its position embeddings,
+and its paths take one of these forms:
 
 ```
 BertEncoder (functional; layers numbered in creation order):
