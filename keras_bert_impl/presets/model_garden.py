@@ -33,6 +33,8 @@ BertPretrainerV2 (encoder_network/ + masked_lm/):
   masked_lm/embedding_table            the word embeddings (tied; saved once, here)
 BertClassifier (functional, on the encoder's pooled output):
   layer_with_weights-0/<an encoder above>;  layer_with_weights-1/out_proj/{kernel,bias}
+a TF Hub encoder exported with its masked LM (TF Hub's BERTs since version 4):
+  layer_with_weights-0/<an encoder above>;  mlm/layer_with_weights-0/masked_lm/...
 ```
 
 The einsum kernels are reshaped to our `[in, out]` Dense layout; optimizer slots,
@@ -74,7 +76,7 @@ _NUMBERED = re.compile(r"layer_with_weights-(\d+)/(.*)$")
 _BLOCK = r"_transformer_layers/(\d+)/"
 _RULES = [
     (r"_embedding_layer/embeddings", "embeddings/token_embeddings"),
-    (r"head:masked_lm/embedding_table", "embeddings/token_embeddings"),
+    (r"head:(?:.+/)?masked_lm/embedding_table", "embeddings/token_embeddings"),
     (r"_position_embedding_layer/embeddings", "embeddings/position_embeddings"),
     (r"_type_embedding_layer/embeddings", "embeddings/segment_embeddings"),
     (r"_embedding_norm_layer/(gamma|beta)", "embeddings/layer_norm/{i}"),
@@ -85,10 +87,10 @@ _RULES = [
     (_BLOCK + r"_output_dense/(kernel|bias)", "layer_{i}/output/{p}"),
     (_BLOCK + r"_output_layer_norm/(gamma|beta)", "layer_{i}/output_layer_norm/{p}"),
     (r"_pooler_layer/(kernel|bias)", "pooler/dense/{i}"),
-    (r"head:masked_lm/dense/(kernel|bias)", "mlm/transform/{i}"),
-    (r"head:masked_lm/layer_norm/(gamma|beta)", "mlm/layer_norm/{i}"),
+    (r"head:(?:.+/)?masked_lm/dense/(kernel|bias)", "mlm/transform/{i}"),
+    (r"head:(?:.+/)?masked_lm/layer_norm/(gamma|beta)", "mlm/layer_norm/{i}"),
     # A local name "output_bias/bias": its "/" is ".S" in checkpoint keys.
-    (r"head:masked_lm/output_bias(?:/|\.S)bias", "mlm/output_bias"),
+    (r"head:(?:.+/)?masked_lm/output_bias(?:/|\.S)bias", "mlm/output_bias"),
     (r"head:layer_with_weights-\d+/out_proj/(kernel|bias)", "classifier/dense/{i}"),
 ]
 # The position embeddings sit right under the encoder, whatever holds it.

@@ -19,11 +19,13 @@ zero bias or a unit LayerNorm the test could miss):
   embedding table tied), as `Checkpoint(model=pretrainer)`;
 * `classifier`: `models.BertClassifier` (3 classes on the pooled output) over a
   `BertEncoder`, as `Checkpoint(model=classifier)`: what Model Garden's fine-tuning saves;
-* `tf_hub_encoder`: `encoder_v1`'s weights as Model Garden exports a TF Hub encoder (a Keras
-  SavedModel with `assets/vocab.txt` and `do_lower_case`; no `bert_config.json`).
+* `tf_hub_encoder`: `pretrainer`'s weights as Model Garden exports a TF Hub encoder with its
+  masked LM (a Keras SavedModel with `assets/vocab.txt` and `do_lower_case`; no
+  `bert_config.json`).
 
 `outputs.npz` holds the inputs and Model Garden's outputs for each: `sequence_output`,
-`pooled_output`, the pretrainer's `mlm_logits` and the classifier's `classifier_logits`.
+`pooled_output`, the pretrainer's `mlm_logits` and the classifier's `classifier_logits`
+(the TF Hub encoder's are the pretrainer's).
 """
 
 import json
@@ -71,10 +73,11 @@ def save(name, root, model):
         json.dump(CONFIG, f, indent=2)
 
 
-def export_tf_hub_encoder(encoder_checkpoint):
-    """`tf_hub_encoder/`: the encoder_v1 weights exported as Model Garden exports its TF Hub
-    encoders (`export_tfhub_lib.export_model`: a Keras SavedModel, `assets/vocab.txt`, a
-    `do_lower_case` variable; set to False here, against what the all-lowercase vocabulary
+def export_tf_hub_encoder(pretrainer_checkpoint):
+    """`tf_hub_encoder/`: the pretrainer's weights exported as Model Garden exports the TF Hub
+    BERT encoders (`export_tfhub_lib.export_model(..., with_mlm=True)`, as TF Hub's BERTs
+    since version 4: a Keras SavedModel with an `mlm` sub-model, `assets/vocab.txt` and a
+    `do_lower_case` variable, set to False here against what the all-lowercase vocabulary
     would suggest, so that a test sees it read)."""
     import tempfile
 
@@ -83,18 +86,22 @@ def export_tf_hub_encoder(encoder_checkpoint):
 
     bert_config = configs.BertConfig.from_dict(CONFIG)
     with tempfile.TemporaryDirectory() as scratch:
-        # export_model restores with `.save()`'s checkpoint layout (a save_counter).
-        encoder = export_tfhub_lib.get_bert_encoder(bert_config)
-        checkpoint = tf.train.Checkpoint(model=encoder)
-        checkpoint.read(encoder_checkpoint).assert_existing_objects_matched()
-        saved = checkpoint.save(os.path.join(scratch, "ckpt"))
+        # export_model restores the pretrainer's checkpoint items from a `.save()`.
+        pretrainer = models.BertPretrainerV2(
+            encoder_network=export_tfhub_lib.get_bert_encoder(bert_config),
+            mlm_activation=tf_utils.get_activation(CONFIG["hidden_act"]))
+        pretrainer(pretrainer.inputs)
+        tf.train.Checkpoint(model=pretrainer).read(
+            pretrainer_checkpoint).assert_existing_objects_matched()
+        saved = tf.train.Checkpoint(**pretrainer.checkpoint_items).save(
+            os.path.join(scratch, "ckpt"))
         vocab = os.path.join(scratch, "vocab.txt")
         with open(vocab, "w") as f:
             f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
                               + [f"w{i}" for i in range(CONFIG["vocab_size"] - 5)]) + "\n")
         export_tfhub_lib.export_model(os.path.join(OUT, "tf_hub_encoder"),
                                       bert_config=bert_config, model_checkpoint_path=saved,
-                                      with_mlm=False, vocab_file=vocab, do_lower_case=False)
+                                      with_mlm=True, vocab_file=vocab, do_lower_case=False)
 
 
 def main():
@@ -132,6 +139,7 @@ def main():
     randomise(pretrainer, rng)
     result = pretrainer(dict(inputs, masked_lm_positions=positions), training=False)
     outputs.update(pretrainer_sequence_output=result["sequence_output"].numpy(),
+                   pretrainer_pooled_output=result["pooled_output"].numpy(),
                    pretrainer_mlm_logits=result["mlm_logits"].numpy())
     save("pretrainer", "model", pretrainer)
 
@@ -140,7 +148,7 @@ def main():
     outputs["classifier_logits"] = classifier(inputs, training=False).numpy()
     save("classifier", "model", classifier)
 
-    export_tf_hub_encoder(os.path.join(OUT, "encoder_v1", "bert_model.ckpt"))
+    export_tf_hub_encoder(os.path.join(OUT, "pretrainer", "bert_model.ckpt"))
 
     np.savez(os.path.join(OUT, "outputs.npz"), **outputs)
     print(f"wrote {OUT}: " + ", ".join(sorted(os.listdir(OUT))))

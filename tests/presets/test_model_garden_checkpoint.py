@@ -43,7 +43,7 @@ def test_the_fixture_is_the_one_model_garden_wrote():
         for name in sorted(files):
             with open(os.path.join(root, name), "rb") as f:
                 digest.update(name.encode() + f.read())
-    assert digest.hexdigest()[:16] == "b7371f1726384c6c"
+    assert digest.hexdigest()[:16] == "3a602466e3f529c3"
 
 
 @pytest.mark.parametrize("name", ["encoder_v1", "encoder_v2"])
@@ -98,11 +98,13 @@ def test_with_a_vocabulary_it_takes_raw_text_at_the_length_its_positions_allow(t
     assert classifier.predict([" ".join(words[:40])], verbose=0).shape == (1, 3)
 
 
-def test_a_tf_hub_encoder_saved_model_loads_with_its_vocabulary_and_casing(reference):
-    # Model Garden's TF Hub export of encoder_v1's weights: a Keras SavedModel whose
-    # variables are `variables/N` (their layers found through the object graph), no
-    # bert_config.json (the sizes from the shapes, the heads from the einsum kernels),
-    # assets/vocab.txt and a do_lower_case variable (False here, against the vocabulary).
+def test_a_tf_hub_encoder_saved_model_loads_with_its_masked_lm_vocabulary_and_casing(
+        reference, recwarn):
+    # Model Garden's TF Hub export of the pretrainer's weights with its masked LM (as TF Hub's
+    # BERTs since version 4): a Keras SavedModel whose variables are `variables/N` (their
+    # layers found through the object graph) with an `mlm` sub-model, no bert_config.json
+    # (the sizes from the shapes, the heads from the einsum kernels), assets/vocab.txt and a
+    # do_lower_case variable (False here, against the vocabulary).
     from keras_bert_impl.presets import read_checkpoint
     from keras_bert_impl.text import BertTokenizer
 
@@ -117,13 +119,17 @@ def test_a_tf_hub_encoder_saved_model_loads_with_its_vocabulary_and_casing(refer
     with pytest.warns(UserWarning, match="lowercase=False, but the vocabulary has no "
                                          "capitalised tokens"):
         assert BertTokenizer.from_preset(path).lowercase is False
-    encoder = BertEncoder.from_preset(path, **TANH_GELU)
-    outputs = encoder.predict_on_batch(_inputs(reference))
+    outputs = BertEncoder.from_preset(path, **TANH_GELU).predict_on_batch(_inputs(reference))
     mask = reference["padding_mask"].astype(bool)
     np.testing.assert_allclose(np.asarray(outputs["sequence_output"])[mask],
-                               reference["encoder_v1_sequence_output"][mask], atol=2e-5, rtol=0)
-    np.testing.assert_allclose(outputs["pooled_output"], reference["encoder_v1_pooled_output"],
+                               reference["pretrainer_sequence_output"][mask], atol=2e-5, rtol=0)
+    np.testing.assert_allclose(outputs["pooled_output"], reference["pretrainer_pooled_output"],
                                atol=2e-5, rtol=0)
+    model = BertPretrainer.from_preset(path, **TANH_GELU)
+    logits = model.predict_on_batch(dict(_inputs(reference),
+                                         mask_positions=reference["mask_positions"]))
+    np.testing.assert_allclose(logits["mlm_logits"], reference["pretrainer_mlm_logits"],
+                               atol=5e-5, rtol=0)
 
 
 def test_a_saved_model_that_is_not_a_bert_encoder_is_named(tmp_path):
