@@ -149,9 +149,9 @@ def _saved_model(path):
         arrays, names = model_garden.model_garden_to_canonical(variables, source=prefix)
     except WeightLoadError as error:
         raise WeightLoadError(
-            f"{path} is a SavedModel but not a TF Hub BERT encoder (Model Garden's export): "
-            f"{error} (A SavedModel of keras-bert export is not read back: use the run "
-            "directory it was exported from.)") from None
+            f"{path} is a SavedModel but not a TF Hub BERT encoder (Model Garden's export); "
+            "a SavedModel of keras-bert export is not read back: pass the run directory it "
+            f"was exported from. ({error})") from None
     config = (google.read_config(path)
               if os.path.isfile(os.path.join(path, google.CONFIG_FILE))
               else model_garden.infer_config(arrays, variables))

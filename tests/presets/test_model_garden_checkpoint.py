@@ -137,7 +137,7 @@ def test_a_saved_model_that_is_not_a_bert_encoder_is_named(tmp_path):
     module.table = tf.Variable(np.zeros((3, 4), "float32"))
     tf.saved_model.save(module, str(tmp_path / "other"))
     with pytest.raises(WeightLoadError, match=r"other is a SavedModel but not a TF Hub BERT "
-                                              r"encoder .*table.*use the run directory"):
+                                              r"encoder .*pass the run directory .*table"):
         BertEncoder.from_preset(str(tmp_path / "other"))
 
 
