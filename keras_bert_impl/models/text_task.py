@@ -251,10 +251,14 @@ class BertTextTask(BertTask):
             return y
         return class_ids(y, self.num_classes, self.label_names, type(self).__name__)
 
+    def _columns_and_class_ids(self, x, y):
+        """`x` and `y` with table columns as arrays (`from_columns`), `y` as class ids."""
+        return from_columns(x), self._class_ids(from_columns(y, "y"))
+
     def fit(self, x=None, y=None, *args, **kwargs):
         self.compile_if_needed()  # before the schedule's length is set from the data
         arguments = _fit_arguments(args, kwargs)
-        x, y = from_columns(x), self._class_ids(from_columns(y, "y"))
+        x, y = self._columns_and_class_ids(x, y)
         if arguments.get("sample_weight") is not None:
             arguments["sample_weight"] = from_columns(arguments["sample_weight"],
                                                       "sample_weight")
@@ -307,7 +311,7 @@ class BertTextTask(BertTask):
         schedule.set_total_steps(max(1, (max(epochs, 1) * steps) // accumulation))
 
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
-        x, y = from_columns(x), self._class_ids(from_columns(y, "y"))
+        x, y = self._columns_and_class_ids(x, y)
         if kwargs.get("sample_weight") is not None:
             kwargs["sample_weight"] = from_columns(kwargs["sample_weight"], "sample_weight")
         if self._needs_preprocessing(x):
@@ -317,12 +321,10 @@ class BertTextTask(BertTask):
         return super().evaluate(x, y, batch_size, *args, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
-        return super().train_on_batch(from_columns(x), self._class_ids(from_columns(y, "y")),
-                                      *args, **kwargs)
+        return super().train_on_batch(*self._columns_and_class_ids(x, y), *args, **kwargs)
 
     def test_on_batch(self, x, y=None, *args, **kwargs):
-        return super().test_on_batch(from_columns(x), self._class_ids(from_columns(y, "y")),
-                                     *args, **kwargs)
+        return super().test_on_batch(*self._columns_and_class_ids(x, y), *args, **kwargs)
 
     def predict(self, x, batch_size=None, *args, **kwargs):
         x = from_columns(x)

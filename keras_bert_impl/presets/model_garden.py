@@ -68,7 +68,7 @@ _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 # What every object-based (TF2 `tf.train.Checkpoint`) checkpoint holds, and google-research/
 # bert's name-based (TF1 `tf.compat.v1.train.Saver`) ones never do.
 OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
-_SKIPPED = re.compile(r"(_CHECKPOINTABLE_OBJECT_GRAPH|(?:[^/]+/)?(save_counter|global_step)"
+_SKIPPED = re.compile(rf"({OBJECT_GRAPH}|(?:[^/]+/)?(save_counter|global_step)"
                       r"(/.*)?|(?:[^/]+/)?optimizer/.*|.*/\.OPTIMIZER_SLOT/.*)$")
 _EMBEDDINGS_V1 = {0: "_embedding_layer", 1: "_position_embedding_layer",
                   2: "_type_embedding_layer", 3: "_embedding_norm_layer"}
@@ -236,21 +236,20 @@ def saved_model_lowercase(path):
 
 def infer_config(weights, variables):
     """A `BertConfig` from the canonical `weights` and the raw `variables` (a TF Hub encoder
-    has no `bert_config.json`): sizes from the shapes, heads from the einsum query kernel
+    has no `bert_config.json`): sizes from the shapes, heads from the einsum q/k/v kernels
     `[H, heads, size]`; the rest BERT's (exact GELU, as for a `bert_config.json`'s "gelu")."""
     from keras_bert_impl.config import BertConfig
 
-    paths = object_paths(variables)
-    query = next((np.shape(variables[name]) for name, path in paths.items()
-                  if path.endswith("_query_dense/kernel")), None)
-    if query is None or len(query) != 3:
+    vocab_size, hidden_size = weights["embeddings/token_embeddings"].shape
+    heads = {shape[1] for shape in map(np.shape, variables.values())
+             if len(shape) == 3 and shape[0] == hidden_size and shape[1] * shape[2] == hidden_size}
+    if len(heads) != 1:
         raise WeightLoadError("Cannot tell the number of attention heads: no einsum query "
                               "kernel [hidden, heads, head_size] among the variables.")
-    vocab_size, hidden_size = weights["embeddings/token_embeddings"].shape
     layers = {int(m.group(1)) for m in map(re.compile(r"layer_(\d+)/").match, weights) if m}
     return BertConfig(
         vocab_size=int(vocab_size), hidden_size=int(hidden_size), num_layers=len(layers),
-        num_heads=int(query[1]),
+        num_heads=int(heads.pop()),
         intermediate_size=int(weights["layer_0/intermediate/kernel"].shape[-1]),
         max_position_embeddings=int(weights["embeddings/position_embeddings"].shape[0]),
         type_vocab_size=int(weights["embeddings/segment_embeddings"].shape[0]))
