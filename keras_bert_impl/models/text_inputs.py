@@ -233,6 +233,69 @@ def _count(value):
     return int(first.shape[0]) if hasattr(first, "shape") else len(first)
 
 
+def _examples_in(value):
+    """How many examples a text column (or label column) holds: 1 for a single text."""
+    first = value
+    while isinstance(first, (tuple, dict)):
+        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
+    return 1 if isinstance(first, _TEXT) else _count(first)
+
+
+def _leaves(value, name):
+    if isinstance(value, tuple):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{name}[{i}]")]
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{name}[{k!r}]")]
+    return [] if value is None else [(name, value)]
+
+
+def _rows(value, start, stop):
+    if isinstance(value, tuple):
+        return tuple(_rows(v, start, stop) for v in value)
+    if isinstance(value, dict):
+        return {k: _rows(v, start, stop) for k, v in value.items()}
+    return None if value is None else value[start:stop]
+
+
+def split_off_validation(x, y=None, sample_weight=None, validation_split=0.1):
+    """`(x, y, sample_weight)` of raw text split as Keras' `fit(validation_split=...)` splits
+    arrays: the last `validation_split` of the examples, taken before any shuffling, for
+    validation and the rest for training. Returns `(train, validation)`, each an `(x, y,
+    sample_weight)` tuple (`None` parts stay `None`); sentence pairs (tuples) and
+    question/context dicts are split column by column.
+
+    Example:
+
+    ```python
+    train, validation = split_off_validation(["a", "b", "c", "d"], [0, 1, 0, 1], None, 0.25)
+    train  # (['a', 'b', 'c'], [0, 1, 0], None)
+    validation  # (['d'], [1], None)
+    ```
+    """
+    if (isinstance(validation_split, bool) or not isinstance(validation_split, (int, float))
+            or not 0 < validation_split < 1):
+        raise ValueError(f"validation_split must be a fraction between 0 and 1 (e.g. 0.1), "
+                         f"got {validation_split!r}.")
+    count = _examples_in(x)
+    for name, leaf in _leaves((x, y, sample_weight), "data")[1:]:
+        name = name.replace("data[0]", "x").replace("data[1]", "y").replace(
+            "data[2]", "sample_weight")
+        if isinstance(leaf, _TEXT) or _count(leaf) != count:
+            found = 1 if isinstance(leaf, _TEXT) else _count(leaf)
+            raise ValueError(f"x has {count} examples but {name} has {found}; give one "
+                             "label (and weight) per example.")
+    split_at = int(count * (1.0 - validation_split))
+    if split_at == 0 or split_at == count:
+        raise ValueError(
+            f"validation_split={validation_split} of {count} example(s) leaves "
+            f"{'no examples to train on' if split_at == 0 else 'none to validate on'}; "
+            "pass more examples, another fraction, or validation_data=(texts, labels).")
+    data = (x, y, sample_weight)
+    if isinstance(x, _TEXT):
+        data = ([x], y, sample_weight)
+    return _rows(data, 0, split_at), _rows(data, split_at, count)
+
+
 PAD_TO_MULTIPLE = 16
 NO_EXAMPLES = "x holds no examples (an empty list or array); pass at least one text."
 

@@ -38,6 +38,7 @@ from keras_bert_impl.models.text_inputs import (
     from_columns,
     is_raw_text,
     only_missing_values,
+    split_off_validation,
     steps_in,
     text_dataset,
     trim_padding,
@@ -268,9 +269,13 @@ class BertTextTask(BertTask):
             arguments["validation_data"] = (validation[0], self._class_ids(validation[1]),
                                             *validation[2:])
         if self._needs_preprocessing(x):
-            if arguments.get("validation_split"):
-                raise ValueError("validation_split does not work with raw text; pass "
-                                 "validation_data=(texts, labels) instead.")
+            split = arguments.pop("validation_split", None)
+            if split and arguments.get("validation_data") is None:
+                (x, y, weights), validation = split_off_validation(
+                    x, y, arguments.get("sample_weight"), split)
+                arguments["sample_weight"] = weights
+                arguments["validation_data"] = validation if weights is not None \
+                    else validation[:2]
             batch_size = arguments.pop("batch_size", None)
             dataset = self._text_dataset(
                 x, y, arguments.pop("sample_weight", None), batch_size=batch_size,

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from keras_bert_impl.models import BertClassifier, BertSpanLabeler, BertTokenClassifier
+from keras_bert_impl.models.text_inputs import split_off_validation
 from keras_bert_impl.optimizers import FitLengthWarmupDecay
 from keras_bert_impl.text import (
     BertClassifierPreprocessor,
@@ -272,6 +273,45 @@ def test_label_names_train_as_their_ids(tokenizer):
                       + [classifier.evaluate(SENTENCES, labels, verbose=0)[0]])
     np.testing.assert_allclose(curves[1], curves[0], rtol=1e-6)
     np.testing.assert_allclose(curves[2], curves[0], rtol=1e-6)
+
+
+def test_validation_split_holds_out_the_last_texts_as_keras_does_with_arrays(tokenizer):
+    classifier = _classifier(tokenizer)
+    classifier.compile()
+    sentences = np.array(SENTENCES[:-1] + ["good film good"])
+    history = classifier.fit(sentences, LABELS, batch_size=4, epochs=2, verbose=0,
+                             validation_split=0.25)
+    # 16 examples: the last 4 validate, 12 train in 3 batches of 4 for 2 epochs.
+    assert classifier.optimizer._learning_rate.decay_steps == 6
+    assert classifier.optimizer.iterations.numpy() == 6
+    loss, accuracy = classifier.evaluate(sentences[12:], LABELS[12:], verbose=0)
+    np.testing.assert_allclose([history.history["val_loss"][-1],
+                                history.history["val_accuracy"][-1]], [loss, accuracy],
+                               rtol=1e-5)
+
+
+def test_split_off_validation_splits_pairs_dicts_and_weights_column_by_column():
+    pairs = (["a", "b", "c", "d", "e"], np.array(["v", "w", "x", "y", "z"]))
+    train, validation = split_off_validation(pairs, [0, 1, 2, 3, 4], None, 0.4)
+    assert train[0][0] == ["a", "b", "c"] and validation[0][1].tolist() == ["y", "z"]
+    assert (train[1], validation[1], validation[2]) == ([0, 1, 2], [3, 4], None)
+    questions = {"question": ["q1", "q2"], "context": ["c1", "c2"]}
+    answers = {"answer_start": [0, 3], "answer_text": ["c", "2"]}
+    train, validation = split_off_validation(questions, answers, [1.0, 0.5], 0.5)
+    assert train == ({"question": ["q1"], "context": ["c1"]},
+                     {"answer_start": [0], "answer_text": ["c"]}, [1.0])
+    assert validation[0]["context"] == ["c2"] and validation[2] == [0.5]
+    with pytest.raises(ValueError, match=r"x has 5 examples but y has 4; give one label"):
+        split_off_validation(pairs, [0, 1, 2, 3], None, 0.2)
+    with pytest.raises(ValueError, match=r"x has 2 examples but sample_weight has 1"):
+        split_off_validation(questions, answers, [1.0], 0.5)
+    with pytest.raises(ValueError, match=r"validation_split=1e-17 of 5 example\(s\) leaves "
+                                         r"none to validate on; pass more examples"):
+        split_off_validation(pairs, [0, 1, 2, 3, 4], None, 1e-17)
+    with pytest.raises(ValueError, match="leaves no examples to train on"):
+        split_off_validation("one text", [1], None, 0.5)
+    with pytest.raises(ValueError, match=r"between 0 and 1 \(e.g. 0.1\), got 10"):
+        split_off_validation(pairs, [0] * 5, None, 10)
 
 
 @tensorflow_only
