@@ -16,6 +16,12 @@ Private names used, with why:
 * `keras.optimizers.Optimizer._apply_weight_decay(variables)`: Keras applies decoupled weight
   decay as a pass of its own over every variable, before the update step; `AdamW` folds it
   into its fused update step instead (`WeightDecayHook`).
+* `keras.optimizers.Optimizer._get_current_learning_rate()`: Keras calls a learning-rate
+  schedule with `_iterations`, the count of `apply` calls, which under
+  `gradient_accumulation_steps=N` is N per update, so a schedule sized in updates (ours:
+  warmup and decay lengths are optimizer updates) would warm up N times too briefly and reach
+  its end rate after 1/N of the run; our optimizers call it with `iterations`, the updates
+  (`ScheduleOnUpdatesHook`).
 * `keras.optimizers.Optimizer._use_weight_decay(variable)`: whether a variable is decayed
   (Keras' exclusion lists and patterns), and `keras.optimizers.Adam._momentums` /
   `_velocities`: Adam's slot variables, which have no public accessor; `AdamW`'s fused update
@@ -69,6 +75,7 @@ PRIVATE_NAMES = (
     ("keras.optimizers.Optimizer", "_get_variable_index"),
     ("keras.optimizers.Optimizer", "_apply_weight_decay"),
     ("keras.optimizers.Optimizer", "_use_weight_decay"),
+    ("keras.optimizers.Optimizer", "_get_current_learning_rate"),
     ("keras.optimizers.Adam", "_momentums"),
     ("keras.optimizers.Adam", "_velocities"),
     ("keras.Model", "_distribute_strategy"),
@@ -172,6 +179,37 @@ class WeightDecayHook:
     def apply_weight_decay_hook(self, variables, keras_decay):
         """Applies the decoupled decay; the default is Keras' own pass."""
         return keras_decay(variables)
+
+
+class ScheduleOnUpdatesHook:
+    """Mixin for a `keras.optimizers.Optimizer` subclass: its learning-rate schedule counts
+    optimizer updates (`iterations`), also under gradient accumulation.
+
+    Keras calls `schedule(_iterations)`, the number of batches applied; with
+    `gradient_accumulation_steps=N` that runs the schedule N times faster than the updates
+    it is sized in. Without accumulation both counts are the same.
+
+    Example:
+
+    ```python
+    import numpy as np
+
+    class SGD(ScheduleOnUpdatesHook, keras.optimizers.SGD):
+        pass
+
+    schedule = keras.optimizers.schedules.PolynomialDecay(1.0, 10, end_learning_rate=0.0)
+    optimizer = SGD(learning_rate=schedule, gradient_accumulation_steps=2)
+    w = keras.Variable(np.zeros(1, "float32"))
+    for _ in range(4):  # 4 batches: 2 updates
+        optimizer.apply([np.ones(1, "float32")], [w])
+    float(optimizer.learning_rate)  # 0.8 (Keras' own: 0.6)
+    ```
+    """
+
+    def _get_current_learning_rate(self):
+        if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            return self._learning_rate(self.iterations)
+        return super()._get_current_learning_rate()
 
 
 def uses_weight_decay(optimizer, variable):

@@ -49,6 +49,7 @@ from keras import ops
 
 from keras_bert_impl.keras_private import (
     ClipGradientsHook,
+    ScheduleOnUpdatesHook,
     WeightDecayHook,
     adam_moments,
     uses_weight_decay,
@@ -252,7 +253,8 @@ def _fused_adamw_step():
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class AdamW(ReplicaGlobalClipMixin, WeightDecayHook, keras.optimizers.AdamW):
+class AdamW(ReplicaGlobalClipMixin, ScheduleOnUpdatesHook, WeightDecayHook,
+            keras.optimizers.AdamW):
     """Keras' `AdamW` with BERT's decay exclusions, serialized, and cross-replica clipping.
 
     Keras' `AdamW.exclude_from_weight_decay(var_names=...)` is not part of its `get_config`,
@@ -335,7 +337,7 @@ class AdamW(ReplicaGlobalClipMixin, WeightDecayHook, keras.optimizers.AdamW):
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class Lamb(ReplicaGlobalClipMixin, keras.optimizers.Optimizer):
+class Lamb(ReplicaGlobalClipMixin, ScheduleOnUpdatesHook, keras.optimizers.Optimizer):
     """LAMB with BERT's weight-decay rule (decay inside the trust-ratio update).
 
     For each variable `w` with gradient `g` at update `t`:

@@ -74,6 +74,18 @@ def check_apply_weight_decay():
     _require(keras.optimizers.Optimizer, "_apply_weight_decay", ["self", "variables"])
 
 
+def check_get_current_learning_rate():
+    _require(keras.optimizers.Optimizer, "_get_current_learning_rate", ["self"])
+    schedule = keras.optimizers.schedules.PolynomialDecay(1.0, decay_steps=10,
+                                                        end_learning_rate=0.0)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    optimizer.build([keras.Variable(np.zeros(1, "float32"))])
+    optimizer.iterations.assign(3)
+    assert float(optimizer._get_current_learning_rate()) == pytest.approx(0.7), (
+        f"{PINNED}: Optimizer._get_current_learning_rate() no longer returns the schedule's "
+        "value at the step count; ScheduleOnUpdatesHook relies on it.")
+
+
 def check_use_weight_decay():
     _require(keras.optimizers.Optimizer, "_use_weight_decay", ["self", "variable"])
 
@@ -182,6 +194,8 @@ CHECKS = {
     ("keras.optimizers.Optimizer", "_get_variable_index"): check_get_variable_index,
     ("keras.optimizers.Optimizer", "_apply_weight_decay"): check_apply_weight_decay,
     ("keras.optimizers.Optimizer", "_use_weight_decay"): check_use_weight_decay,
+    ("keras.optimizers.Optimizer", "_get_current_learning_rate"):
+        check_get_current_learning_rate,
     ("keras.optimizers.Adam", "_momentums"): check_momentums,
     ("keras.optimizers.Adam", "_velocities"): check_velocities,
     ("keras.Model", "_distribute_strategy"): check_distribute_strategy,

@@ -133,6 +133,27 @@ def test_gradient_accumulation_equals_one_step_on_the_mean_gradient():
     assert int(keras.ops.convert_to_numpy(accumulated.iterations)) == 1
 
 
+@pytest.mark.parametrize("name", ["adamw", "lamb"])
+def test_the_schedule_counts_updates_under_gradient_accumulation(name):
+    # 3 updates of 2 batches each follow the same warmup + decay (4 updates long) as 3
+    # updates on the mean gradients: the schedule is sized in updates, not batches.
+    rng = np.random.default_rng(1)
+    kernel, bias, _ = _problem()
+    batches = [[rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(4,)).astype(
+        "float32")] for _ in range(6)]
+    means = [[(batches[i][j] + batches[i + 1][j]) / 2 for j in range(2)]
+             for i in range(0, 6, 2)]
+    schedule = dict(total_steps=4, warmup_steps=2, weight_decay=WD, clipnorm=None)
+    accumulated = create_optimizer(name, LR, gradient_accumulation_steps=2, **schedule)
+    once = create_optimizer(name, LR, **schedule)
+    for x, y in zip(_run(accumulated, kernel, bias, batches), _run(once, kernel, bias, means),
+                    strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    # after 3 updates (6 batches) of 4: a quarter of the peak (at batch 6 of 8: 0)
+    assert float(keras.ops.convert_to_numpy(accumulated.learning_rate)) == pytest.approx(
+        LR / 4)
+
+
 def test_global_clipnorm_and_config_round_trip():
     kernel, bias, grads = _problem()
     clipped = create_optimizer("lamb", LR, weight_decay=WD, clipnorm=1e-3)
