@@ -336,6 +336,26 @@ def trim_padding(multiple=PAD_TO_MULTIPLE, per_token_labels=False):
     return trim
 
 
+def _check_batched(dataset, per_token_labels=False):
+    """A `tf.data.Dataset` of raw text must give batches: its texts (and a tagger's labels
+    per word) one rank above a single example's."""
+    import tensorflow as tf
+
+    spec = dataset.element_spec
+    texts = [leaf for leaf in tf.nest.flatten(_element_x(dataset))
+             if getattr(leaf, "dtype", None) == tf.string]
+    labels = spec[1] if isinstance(spec, tuple) and len(spec) > 1 else None
+    single = [leaf.shape for leaf in texts if leaf.shape.rank == 0]
+    if per_token_labels and getattr(labels, "shape", None) is not None \
+            and labels.shape.rank == 1:
+        single.append(labels.shape)
+    if single:
+        raise ValueError(
+            f"The tf.data.Dataset gives one example at a time (shape {single[0]}, where a "
+            "batch has one more axis in front); batch it first, e.g. dataset.batch(32): "
+            "fit, evaluate and predict take batches of raw text.")
+
+
 def text_dataset(preprocessor, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
                  seed=None, trim=None, ragged_labels=False):
     """A batched `tf.data.Dataset` of `preprocessor(x, y, sample_weight)`.
@@ -365,6 +385,7 @@ def text_dataset(preprocessor, x, y=None, sample_weight=None, batch_size=None, s
             raise ValueError("With a tf.data.Dataset, put the labels (and sample weights) in "
                              "the dataset's elements, (x, y[, sample_weight]); do not pass "
                              "y= or sample_weight= as well.")
+        _check_batched(x, ragged_labels)
         dataset = x
     else:
         parts = [_as_tensor(x)]

@@ -80,6 +80,28 @@ def test_sentence_pairs_and_batched_tf_data(tokenizer):
     assert classifier.optimizer._learning_rate.decay_steps == 1
 
 
+@tensorflow_only
+def test_an_unbatched_tf_data_of_text_is_refused_naming_batch(tokenizer):
+    import tensorflow as tf
+
+    classifier = _classifier(tokenizer)
+    single = tf.data.Dataset.from_tensor_slices((SENTENCES, LABELS))
+    with pytest.raises(ValueError, match=r"one example at a time \(shape \(\), .*"
+                                         r"dataset.batch\(32\)"):
+        classifier.fit(single, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"one example at a time"):
+        classifier.predict(single.map(lambda x, y: x), verbose=0)
+    tagger = BertTokenClassifier.from_preset(
+        "bert_tiny", num_classes=2,
+        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
+    words = tf.ragged.constant([["good", "film"], ["bad"]])
+    tags = tf.ragged.constant([[1, 0], [0]])
+    with pytest.raises(ValueError, match=r"one example at a time \(shape \(None,\)"):
+        tagger.fit(tf.data.Dataset.from_tensor_slices((words, tags)), verbose=0)
+    history = tagger.fit(tf.data.Dataset.from_tensor_slices((words, tags)).batch(2), verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_regression_uses_mse_and_pearson(tokenizer):
     regressor = _classifier(tokenizer, num_classes=1, label_names=None)
     regressor.compile(**QUICK)
