@@ -478,7 +478,22 @@ def patch_multi_worker_fit(model):
     )
     object.__setattr__(model, "train_step", _vector_logs(model.train_step))
     object.__setattr__(model, "test_step", _vector_logs(model.test_step))
-    # Functions traced before the override would keep the old steps.
+    drop_traced_steps(model)  # functions traced before the override would keep the old steps
+    return model
+
+
+def drop_traced_steps(model):
+    """Drops `model`'s traced `train_function` / `test_function`, so that the next `fit` or
+    `evaluate` traces its step again (after a change to what the step computes, e.g. a
+    learning-rate schedule's lengths, which a traced step holds as constants).
+
+    Example:
+
+    ```python
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    drop_traced_steps(model)
+    model.train_function is None  # True
+    ```
+    """
     model.train_function = None
     model.test_function = None
-    return model

@@ -134,6 +134,9 @@ class FitLengthWarmupDecay(WarmupPolynomialDecay):
     steps_per_epoch)`, which sets `decay_steps` and `warmup_steps = warmup_fraction *
     decay_steps` (Google's `warmup_proportion`, 0.1). Until then (and when the length cannot
     be known: an endless dataset without `steps_per_epoch`) the rate is the constant peak.
+    A later `fit` continues the schedule; one that starts after it has ended (where it would
+    train at `end_learning_rate`, 0 by default) sets it again from the update it starts at
+    (`start_step`): a new warmup and decay over that fit.
 
     Example:
 
@@ -143,34 +146,48 @@ class FitLengthWarmupDecay(WarmupPolynomialDecay):
     schedule.set_total_steps(100)
     float(schedule(5))  # 1e-05 (half-way through the 10 warmup steps)
     float(schedule(100))  # 0.0
+    schedule.set_total_steps(50, start_step=100)  # a second fit, after the first one's end
+    float(schedule(105))  # 2e-05 (the end of its 5 warmup steps)
     ```
     """
 
     def __init__(self, peak_learning_rate, warmup_fraction=0.1, decay_steps=None,
-                 end_learning_rate=0.0, power=1.0):
+                 end_learning_rate=0.0, power=1.0, start_step=0):
         if not 0.0 <= float(warmup_fraction) < 1.0:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}.")
         self.warmup_fraction = float(warmup_fraction)
         super().__init__(peak_learning_rate, decay_steps=1, warmup_steps=0,
                          end_learning_rate=end_learning_rate, power=power)
         self.decay_steps = None
+        self.start_step = 0
         if decay_steps is not None:
-            self.set_total_steps(decay_steps)
+            self.set_total_steps(decay_steps, start_step)
 
     @property
     def is_set(self):
         return self.decay_steps is not None
 
-    def set_total_steps(self, total_steps):
-        """Sets the schedule's length (optimizer updates); warmup is `warmup_fraction` of it."""
+    @property
+    def end_step(self):
+        """The update at which the rate reaches `end_learning_rate` (`None` until set)."""
+        return None if self.decay_steps is None else self.start_step + self.decay_steps
+
+    def set_total_steps(self, total_steps, start_step=0):
+        """Sets the schedule's length (optimizer updates) from update `start_step` on;
+        warmup is `warmup_fraction` of it."""
         if int(total_steps) <= 0:
             raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}.")
+        if int(start_step) < 0:
+            raise ValueError(f"start_step must be 0 or more, got {start_step!r}.")
         self.decay_steps = int(total_steps)
         self.warmup_steps = int(self.warmup_fraction * self.decay_steps)
+        self.start_step = int(start_step)
 
     def __call__(self, step):
         if self.decay_steps is None:
             return ops.cast(ops.full((), self.peak_learning_rate), "float32")
+        if self.start_step:
+            step = ops.maximum(ops.cast(step, "float32") - float(self.start_step), 0.0)
         return super().__call__(step)
 
     def get_config(self):
@@ -180,6 +197,7 @@ class FitLengthWarmupDecay(WarmupPolynomialDecay):
             "decay_steps": self.decay_steps,
             "end_learning_rate": self.end_learning_rate,
             "power": self.power,
+            "start_step": self.start_step,
         }
 
 

@@ -28,7 +28,9 @@ import warnings
 
 import keras
 import numpy as np
+from keras import ops
 
+from keras_bert_impl.keras_private import drop_traced_steps
 from keras_bert_impl.models.labels import class_ids, label_axes
 from keras_bert_impl.models.task import BertTask
 from keras_bert_impl.models.text_inputs import (
@@ -193,18 +195,37 @@ class BertTextTask(BertTask):
                         weighted_metrics=weighted_metrics, **kwargs)
 
     def _set_schedule_length(self, dataset, epochs, initial_epoch, steps_per_epoch):
+        self._size_schedule(steps_per_epoch or steps_in(dataset), epochs - initial_epoch)
+
+    def _size_schedule(self, steps_per_epoch, epochs):
+        """Sizes the default schedule (`FitLengthWarmupDecay`) by this fit: at the first
+        fit, and again at a fit that starts after the schedule has ended."""
         schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
-        if not isinstance(schedule, FitLengthWarmupDecay) or schedule.is_set:
+        if not isinstance(schedule, FitLengthWarmupDecay):
             return
-        steps = steps_per_epoch or steps_in(dataset)
-        if steps is None:
-            logger.warning("%s.fit: the number of steps per epoch is unknown (pass "
-                           "steps_per_epoch=), so the learning rate stays at its peak "
-                           "instead of warming up and decaying.", type(self).__name__)
+        done = int(ops.convert_to_numpy(self.optimizer.iterations))
+        ended = schedule.is_set and done >= schedule.end_step
+        if schedule.is_set and not ended:
+            return
+        name = type(self).__name__
+        if steps_per_epoch is None:
+            logger.warning(
+                "%s.fit: the number of steps per epoch is unknown (pass steps_per_epoch=), "
+                "so the learning rate stays at %s.", name,
+                f"{schedule.end_learning_rate:g}, where the schedule of an earlier fit ended"
+                if ended else "its peak instead of warming up and decaying")
             return
         accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None) or 1
-        updates = max(1, (max(epochs - initial_epoch, 1) * steps) // accumulation)
-        schedule.set_total_steps(updates)
+        updates = max(1, (max(epochs, 1) * steps_per_epoch) // accumulation)
+        if ended:
+            logger.warning(
+                "%s.fit: the learning-rate schedule sized by an earlier fit ended at update "
+                "%d (rate %g); this fit warms up and decays again over its %d updates. For "
+                "one schedule over all epochs pass them to one fit (epochs=, initial_epoch=), "
+                "or compile() with a learning rate of your own.", name, schedule.end_step,
+                schedule.end_learning_rate, updates)
+            drop_traced_steps(self)  # the traced train step holds the schedule's numbers
+        schedule.set_total_steps(updates, start_step=done if ended else 0)
 
     # --- raw text ----------------------------------------------------------------------
     def _text_dataset(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False,
@@ -302,18 +323,13 @@ class BertTextTask(BertTask):
             return super().fit(x, y, **arguments)
 
     def _set_schedule_length_for_arrays(self, x, arguments):
-        schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
-        if not isinstance(schedule, FitLengthWarmupDecay) or schedule.is_set:
-            return
         first = next(iter(x.values())) if isinstance(x, dict) else x
         count = len(first)
         if arguments.get("validation_split"):
             count = int(count * (1 - arguments["validation_split"]))
         batch_size = arguments.get("batch_size") or 32
         steps = arguments.get("steps_per_epoch") or -(-count // batch_size)
-        accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None) or 1
-        epochs = arguments.get("epochs", 1) - arguments.get("initial_epoch", 0)
-        schedule.set_total_steps(max(1, (max(epochs, 1) * steps) // accumulation))
+        self._size_schedule(steps, arguments.get("epochs", 1) - arguments.get("initial_epoch", 0))
 
     def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
         x, y = self._columns_and_class_ids(x, y)

@@ -280,6 +280,37 @@ def test_fit_length_schedule_warms_up_and_decays():
     assert float(schedule(100)) == 0.0
     restored = FitLengthWarmupDecay.from_config(schedule.get_config())
     assert (restored.decay_steps, restored.warmup_steps) == (100, 10)
+    schedule.set_total_steps(20, start_step=100)  # a fit after the first one's end
+    assert (schedule.end_step, schedule.warmup_steps) == (120, 2)
+    assert [float(schedule(step)) for step in (100, 101, 102, 111, 120)] == pytest.approx(
+        [0.0, 5e-4, 9e-4, 4.5e-4, 0.0])
+    restored = FitLengthWarmupDecay.from_config(schedule.get_config())
+    assert float(restored(111)) == pytest.approx(4.5e-4)
+
+
+def test_a_fit_after_the_schedule_ended_warms_up_again_and_trains(tokenizer, caplog):
+    classifier = _classifier(tokenizer)
+    classifier.fit(SENTENCES, LABELS, batch_size=4, epochs=1, verbose=0)
+    schedule = classifier.optimizer._learning_rate
+    assert (schedule.start_step, schedule.end_step) == (0, 4)
+    assert float(classifier.optimizer.learning_rate) == 0.0  # where the first fit left it
+    before = [w.copy() for w in classifier.get_weights()]
+    classifier.fit(SENTENCES, LABELS, batch_size=8, epochs=1, verbose=0)
+    assert "ended at update 4 (rate 0); this fit warms up and decays again over its 2" in \
+        caplog.text
+    assert (schedule.start_step, schedule.end_step) == (4, 6)
+    moved = [np.abs(a - b).max() for a, b in zip(before, classifier.get_weights())]
+    assert max(moved) > 1e-5  # the second fit trained (at rate 0 nothing would move)
+    # a fit that starts before the schedule's end (here the first stopped after 3 of its 8
+    # updates) continues it
+    classifier = _classifier(tokenizer)
+    stop = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: setattr(
+        classifier, "stop_training", batch == 2))
+    classifier.fit(SENTENCES, LABELS, batch_size=4, epochs=2, verbose=0, callbacks=[stop])
+    assert int(classifier.optimizer.iterations.numpy()) == 3
+    classifier.fit(SENTENCES, LABELS, batch_size=4, epochs=1, verbose=0)
+    assert (classifier.optimizer._learning_rate.end_step,
+            int(classifier.optimizer.iterations.numpy())) == (8, 7)
 
 
 @tensorflow_only
