@@ -31,7 +31,8 @@ def _documented_objects():
             if inspect.isclass(obj) or inspect.isfunction(obj):  # not constants
                 yield f"{module.__name__}.{name}", obj
     for module_name in ("optimizers", "models.base", "models.input_checks", "models.task",
-                        "models.labels", "models.weights", "models.lora", "models.quantize", "models.inference", "layers.lora", "layers.transformer",
+                        "models.labels", "models.weights", "models.lora", "models.quantize", "models.inference",
+                        "models.fill_mask", "layers.lora", "layers.transformer",
                         "layers.pallas_layer_norm", "layers.pallas_attention", "layers.dropout",
                         "layers.normalization",
                         "presets.lora",

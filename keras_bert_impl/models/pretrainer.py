@@ -19,6 +19,7 @@ from keras import ops
 
 from keras_bert_impl.keras_private import scale_loss_for_replicas
 from keras_bert_impl.layers import MaskedLMHead, NextSentenceHead
+from keras_bert_impl.models.fill_mask import fill_mask
 from keras_bert_impl.models.task import BertTask
 from keras_bert_impl.optimizers import create_adamw
 
@@ -157,6 +158,13 @@ class BertPretrainer(BertTask):
         self.compile(optimizer=optimizer, steps_per_execution=config["steps_per_execution"])
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def fill_mask(self, texts, top_k=5, batch_size=32, tokenizer=None):
+        """The `top_k` most probable tokens at each `[MASK]` of raw `texts` (Hugging Face's
+        fill-mask pipeline): for a string, one list per mask of `Guess(token, id, score)`,
+        best first; for a list of strings, a list of those. The tokenizer defaults to the
+        preset's (`build_tokenizer()`). See `keras_bert_impl.models.fill_mask`."""
+        return fill_mask(self, texts, top_k=top_k, batch_size=batch_size, tokenizer=tokenizer)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         mask_weights = ops.cast(y["mask_weights"], "float32")
