@@ -116,6 +116,24 @@ def add_bad_lines_flag(parser):
         "are not text (binary, not UTF-8, mostly [UNK]); 1.0 = no check")
 
 
+# Keras dtype policies a training command takes (`keras_bert_impl.training.pretrain.PRECISIONS`,
+# spelled out here so that building a parser imports no Keras; a test keeps them equal).
+PRECISION_CHOICES = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def add_training_precision_flags(parser):
+    """`--precision` (`args.precision`, a Keras dtype policy, default `float32`) and
+    `--grad-accum N` (`args.grad_accum`, default 1): what a training command shares."""
+    parser.add_argument(
+        "--precision", choices=PRECISION_CHOICES, default="float32",
+        help="Keras dtype policy; mixed keeps LayerNorm and softmax in float32, "
+        "mixed_float16 scales the loss dynamically")
+    parser.add_argument(
+        "--grad-accum", type=int, default=1, metavar="N",
+        help="gradient accumulation: one optimizer update per N batches (an effective batch "
+        "of N x --batch-size); warmup and decay count updates")
+
+
 # `--dtype` and `--quantize` values: `keras_bert_impl.models.inference.INFERENCE_DTYPES` and
 # `keras_bert_impl.models.quantize.QUANTIZATION_MODES` (spelled out here so that building a
 # parser imports no Keras; a test keeps them equal).

@@ -40,6 +40,7 @@ def _documented_objects():
                         "presets.tokenizer_spec", "presets.canonical", "presets.huggingface",
                         "presets.google", "presets.detect", "flags", "_moved", "keras_private", "user_files",
                         "training.callbacks", "training.distribute", "training.pretrain",
+                        "training.precision",
                         "metrics.squad", "metrics.tagging", "metrics.glue",
                         "metrics.keras_metrics", "models.text_task", "models.text_inputs",
                         "data.classification", "data.table", "data.glue", "data.bbc_news",

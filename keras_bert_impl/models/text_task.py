@@ -55,11 +55,12 @@ _AUTO = "auto"
 
 
 def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE, warmup_fraction=0.1,
-                      weight_decay=0.01, clipnorm=1.0):
+                      weight_decay=0.01, clipnorm=1.0, gradient_accumulation_steps=None):
     """The fine-tuning optimizer of Google's `run_classifier.py` / `run_squad.py`: AdamW
     (betas 0.9/0.999, epsilon 1e-6, decay 0.01 except LayerNorm and biases, global-norm
     clipping at 1.0) with linear warmup over `warmup_fraction` of the steps and linear decay
-    to 0, its length set by the first `fit`.
+    to 0, its length set by the first `fit`. `gradient_accumulation_steps=N` averages the
+    gradients of N batches into each update (the schedule counts updates).
 
     Example:
 
@@ -68,8 +69,11 @@ def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE, warmup_fraction=0.1,
     float(optimizer.learning_rate)  # 2e-05 (constant until fit sets the length)
     ```
     """
+    accumulation = {}
+    if gradient_accumulation_steps and gradient_accumulation_steps > 1:
+        accumulation["gradient_accumulation_steps"] = int(gradient_accumulation_steps)
     return create_adamw(FitLengthWarmupDecay(learning_rate, warmup_fraction=warmup_fraction),
-                        weight_decay=weight_decay, clipnorm=clipnorm)
+                        weight_decay=weight_decay, clipnorm=clipnorm, **accumulation)
 
 
 def _fit_arguments(args, kwargs):
@@ -200,10 +204,13 @@ class BertTextTask(BertTask):
     def _size_schedule(self, steps_per_epoch, epochs):
         """Sizes the default schedule (`FitLengthWarmupDecay`) by this fit: at the first
         fit, and again at a fit that starts after the schedule has ended."""
-        schedule = getattr(getattr(self, "optimizer", None), "_learning_rate", None)
+        optimizer = getattr(self, "optimizer", None)
+        # mixed_float16: compile() wrapped ours in a LossScaleOptimizer
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        schedule = getattr(optimizer, "_learning_rate", None)
         if not isinstance(schedule, FitLengthWarmupDecay):
             return
-        done = int(ops.convert_to_numpy(self.optimizer.iterations))
+        done = int(ops.convert_to_numpy(optimizer.iterations))
         ended = schedule.is_set and done >= schedule.end_step
         if schedule.is_set and not ended:
             return
@@ -215,7 +222,7 @@ class BertTextTask(BertTask):
                 f"{schedule.end_learning_rate:g}, where the schedule of an earlier fit ended"
                 if ended else "its peak instead of warming up and decaying")
             return
-        accumulation = getattr(self.optimizer, "gradient_accumulation_steps", None) or 1
+        accumulation = getattr(optimizer, "gradient_accumulation_steps", None) or 1
         updates = max(1, (max(epochs, 1) * steps_per_epoch) // accumulation)
         if ended:
             logger.warning(

@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from keras_bert_impl.training.finetune_data import limit, load_splits, task_spec
+from keras_bert_impl.training.precision import check_precision, training_precision
 
 logger = logging.getLogger("keras_bert_impl")
 
@@ -182,7 +183,8 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
              max_train_examples=None, max_eval_examples=None, doc_stride=128,
              max_query_length=64, dropout=0.1, jit_compile="auto", overwrite=False,
              verbose="auto", print_fn=print, load_weights=True, logs=None, lora_rank=None,
-             lora_targets=None, lora_alpha=None, **table_options):
+             lora_targets=None, lora_alpha=None, precision="float32",
+             gradient_accumulation_steps=1, **table_options):
     """Fine-tunes `init` on `task` and writes the best epoch to `out`; returns the metrics
     dict written to `out/metrics.json`.
 
@@ -207,6 +209,10 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
             adapters' rank (`None`: fine-tune every weight), the projections they adapt
             (default `("query", "value")`) and their scale numerator (default the rank).
             LoRA usually wants a higher learning rate than full fine-tuning (1e-4 to 1e-3).
+        precision: the Keras dtype policy while training (`float32`, `mixed_bfloat16`,
+            `mixed_float16` with dynamic loss scaling); the preset is written in float32.
+        gradient_accumulation_steps: one optimizer update per this many batches (an
+            effective batch of `batch_size` times it); the schedule counts updates.
     """
     import keras
 
@@ -223,67 +229,86 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
     elif lora_targets is not None or lora_alpha is not None:
         raise ValueError("LoRA targets and alpha need a LoRA rank (--lora-rank R); without "
                          "one every weight is fine-tuned.")
+    check_precision(precision)
+    if (isinstance(gradient_accumulation_steps, bool)
+            or not isinstance(gradient_accumulation_steps, int)
+            or gradient_accumulation_steps < 1):
+        raise ValueError("gradient accumulation (--grad-accum) must be a positive number of "
+                         f"batches per update, got {gradient_accumulation_steps!r}.")
     check_preset_target(out, overwrite=overwrite)
-    keras.utils.set_random_seed(seed)
-    split_seed = seed if split_seed is None else split_seed
-    splits = load_splits(task, data, tfds=tfds, validation_fraction=validation_fraction,
-                         seed=split_seed, **table_options)
-    train = limit(splits["train"], max_train_examples)
-    validation = limit(splits["validation"], max_eval_examples)
-    if sequence_length is not None:
-        _check_sequence_length(sequence_length, init)
-    sequence_length = sequence_length or spec.sequence_length
-    model = build_model(task, init, {"train": train}, sequence_length, dropout=dropout,
-                        doc_stride=doc_stride, max_query_length=max_query_length,
-                        load_weights=load_weights)
-    if lora is not None:
-        model.enable_lora(**lora)
-    model.compile(optimizer=default_optimizer(learning_rate), jit_compile=jit_compile)
-    parameters = parameter_counts(model)
-    trained = (f"LoRA rank {lora['rank']} on {','.join(lora['targets'])} (alpha "
-               f"{lora['alpha']}) + head" if lora else "all weights")
-    print_fn(f"finetune {task}: {len(train):,} train / {len(validation):,} validation "
-             f"examples, {type(model).__name__} from {init}"
-             f"{'' if load_weights else ' (random weights)'}, sequence length "
-             f"{sequence_length}, {epochs} epoch(s) of batch {batch_size}, lr {learning_rate}; "
-             f"training {trained}: {parameters['trainable']:,} of {parameters['total']:,} "
-             f"parameters")
-    best = _BestEpoch(model, task, validation, spec.best_metric, batch_size, print_fn)
-    x, y = model_inputs(spec.kind, train)
-    if verbose == "auto":  # a progress bar on a terminal, one line per epoch in a log file
-        verbose = 1 if sys.stdout.isatty() else 2
-    started = time.time()
-    callbacks = [best.callback]
-    if logs is not None:  # after best.callback, so that the epoch logs hold its metric
-        callbacks.append(TensorBoard(logs, update_freq=10, write_graph=False))
-    model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks)
-    seconds = time.time() - started
-    model.set_weights(best.best_weights)
-    record = {
-        "task": task, "init": str(init), "load_weights": bool(load_weights),
-        "best_epoch": best.best_epoch,
-        "best_metric": spec.best_metric,
-        "validation": best.best_scores,
-        "history": best.history, "train_examples": len(train),
-        "validation_examples": len(validation), "train_seconds": round(seconds, 1),
-        "parameters": parameters,
-        "lora": None if lora is None else {**lora, "file": LORA_FILE},
-        "settings": {"epochs": epochs, "learning_rate": learning_rate,
-                     "batch_size": batch_size, "sequence_length": sequence_length,
-                     "validation_fraction": validation_fraction, "seed": seed,
-                     "split_seed": split_seed,
-                     "data": None if data is None else str(data), "tfds": tfds,
-                     "max_eval_examples": max_eval_examples, "lora": lora,
-                     **{k: v for k, v in table_options.items() if v is not None}},
-    }
-    # A LoRA model is written merged (a plain preset); its adapters and head go beside it.
-    model.save_to_preset(out, metadata={"finetune": {k: record[k] for k in
-                                                     ("task", "best_epoch", "settings")}},
-                         overwrite=overwrite)
-    if lora is not None:
-        model.save_lora_weights(os.path.join(out, LORA_FILE))
-    atomic_write_text(os.path.join(out, METRICS_FILE), json.dumps(record, indent=2) + "\n")
-    return record
+    with training_precision(precision):
+        keras.utils.set_random_seed(seed)
+        split_seed = seed if split_seed is None else split_seed
+        splits = load_splits(task, data, tfds=tfds, validation_fraction=validation_fraction,
+                             seed=split_seed, **table_options)
+        train = limit(splits["train"], max_train_examples)
+        validation = limit(splits["validation"], max_eval_examples)
+        if sequence_length is not None:
+            _check_sequence_length(sequence_length, init)
+        sequence_length = sequence_length or spec.sequence_length
+        model = build_model(task, init, {"train": train}, sequence_length, dropout=dropout,
+                            doc_stride=doc_stride, max_query_length=max_query_length,
+                            load_weights=load_weights)
+        if lora is not None:
+            model.enable_lora(**lora)
+        model.compile(optimizer=default_optimizer(
+            learning_rate, gradient_accumulation_steps=gradient_accumulation_steps),
+            jit_compile=jit_compile)
+        parameters = parameter_counts(model)
+        trained = (f"LoRA rank {lora['rank']} on {','.join(lora['targets'])} (alpha "
+                   f"{lora['alpha']}) + head" if lora else "all weights")
+        print_fn(f"finetune {task}: {len(train):,} train / {len(validation):,} validation "
+                 f"examples, {type(model).__name__} from {init}"
+                 f"{'' if load_weights else ' (random weights)'}, sequence length "
+                 f"{sequence_length}, {epochs} epoch(s) of batch {batch_size}"
+                 f"{_update_text(batch_size, gradient_accumulation_steps)}, lr {learning_rate}"
+                 f"{'' if precision == 'float32' else ', ' + precision}; "
+                 f"training {trained}: {parameters['trainable']:,} of {parameters['total']:,} "
+                 f"parameters")
+        best = _BestEpoch(model, task, validation, spec.best_metric, batch_size, print_fn)
+        x, y = model_inputs(spec.kind, train)
+        if verbose == "auto":  # a progress bar on a terminal, one line per epoch in a log file
+            verbose = 1 if sys.stdout.isatty() else 2
+        started = time.time()
+        callbacks = [best.callback]
+        if logs is not None:  # after best.callback, so that the epoch logs hold its metric
+            callbacks.append(TensorBoard(logs, update_freq=10, write_graph=False))
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks)
+        seconds = time.time() - started
+        model.set_weights(best.best_weights)
+        record = {
+            "task": task, "init": str(init), "load_weights": bool(load_weights),
+            "best_epoch": best.best_epoch,
+            "best_metric": spec.best_metric,
+            "validation": best.best_scores,
+            "history": best.history, "train_examples": len(train),
+            "validation_examples": len(validation), "train_seconds": round(seconds, 1),
+            "parameters": parameters,
+            "lora": None if lora is None else {**lora, "file": LORA_FILE},
+            "settings": {"epochs": epochs, "learning_rate": learning_rate,
+                         "batch_size": batch_size, "sequence_length": sequence_length,
+                         "validation_fraction": validation_fraction, "seed": seed,
+                         "split_seed": split_seed,
+                         "data": None if data is None else str(data), "tfds": tfds,
+                         "max_eval_examples": max_eval_examples, "lora": lora,
+                         "precision": precision,
+                         "gradient_accumulation_steps": gradient_accumulation_steps,
+                         **{k: v for k, v in table_options.items() if v is not None}},
+        }
+        # A LoRA model is written merged (a plain preset); its adapters and head go beside it.
+        model.save_to_preset(out, metadata={"finetune": {k: record[k] for k in
+                                                         ("task", "best_epoch", "settings")}},
+                             overwrite=overwrite)
+        if lora is not None:
+            model.save_lora_weights(os.path.join(out, LORA_FILE))
+        atomic_write_text(os.path.join(out, METRICS_FILE), json.dumps(record, indent=2) + "\n")
+        return record
+
+
+def _update_text(batch_size, accumulation):
+    if accumulation == 1:
+        return ""
+    return f" (an update per {accumulation} batches: {batch_size * accumulation} examples)"
 
 
 def _run_settings(run):

@@ -16,6 +16,7 @@ The seeds' recommended ranges (BERT paper, A.3): batch size 16 or 32; learning r
 import argparse
 import os
 
+from keras_bert_impl.flags import add_training_precision_flags
 from keras_bert_impl.training.finetune_tasks import RECOMMENDED, TASKS
 
 
@@ -94,6 +95,7 @@ def add_arguments(parser):
         "(default: all)")
     add("--max-eval-examples", type=int, help="score only the first N validation examples "
         "(default: all)")
+    add_training_precision_flags(parser)
     add("--xla", action=argparse.BooleanOptionalAction, default="auto",
         help="jit_compile the train step (default: on for TensorFlow on one device)")
     add("--overwrite", action="store_true", help="replace the preset files of an existing --out")
@@ -123,6 +125,7 @@ def run(args):
         dropout=args.dropout, jit_compile=args.xla, overwrite=args.overwrite,
         load_weights=not args.random_init, logs=args.logs, lora_rank=args.lora_rank,
         lora_targets=args.lora_targets, lora_alpha=args.lora_alpha,
+        precision=args.precision, gradient_accumulation_steps=args.grad_accum,
         **table_options(args))
     figures = ", ".join(f"{k} {v:.4f}" for k, v in record["validation"].items()
                         if isinstance(v, float))

@@ -49,8 +49,8 @@ from keras_bert_impl.presets.ours import (
     remove_stale_temp_files,
 )
 from keras_bert_impl.presets.tokenizer_spec import read_vocab_file
+from keras_bert_impl.training.precision import check_precision
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # What makes a directory a pretraining run: resumable, and ours to write into.
 RUN_MARKERS = ("checkpoints", "logs")
 # BertConfig fields that a checkpoint's variables depend on (dropout rates may change).
@@ -185,8 +185,7 @@ def _vocab_size(vocab):
 
 
 def _validate(steps, checkpoint_every, steps_per_execution, phase2_steps, precision):
-    if precision not in PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}; choose one of {PRECISIONS}.")
+    check_precision(precision)
     for name, value in (("steps", steps), ("checkpoint_every", checkpoint_every),
                         ("steps_per_execution", steps_per_execution)):
         if not isinstance(value, int) or value <= 0:

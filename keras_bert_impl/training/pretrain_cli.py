@@ -14,7 +14,11 @@ Rerunning the same command after an interruption resumes from the last checkpoin
 
 import argparse
 
-from keras_bert_impl.flags import add_bad_lines_flag, add_casing_flags
+from keras_bert_impl.flags import (
+    add_bad_lines_flag,
+    add_casing_flags,
+    add_training_precision_flags,
+)
 
 
 def add_arguments(parser):
@@ -60,16 +64,13 @@ def add_arguments(parser):
     add("--decay-power", type=float, default=1.0, help="polynomial decay power; 1 = linear")
     add("--weight-decay", type=float, default=0.01, help="decoupled weight decay")
     add("--clipnorm", type=float, default=1.0, help="global-norm clipping; 0 = off")
-    add("--grad-accum", type=int, default=1, help="gradient accumulation steps per update")
     add("--strategy", choices=("default", "mirrored", "multi_worker", "tpu"), default="default",
         help="tf.distribute strategy: one device, all local GPUs, the workers of TF_CONFIG, "
              "or a Cloud TPU")
     add("--tpu", dest="tpu_address", default=None,
         help="--strategy tpu: the TPU's name or grpc:// address (default: $TPU_NAME, or "
              "'local' on a TPU VM)")
-    add("--precision", choices=("float32", "mixed_bfloat16", "mixed_float16"),
-        default="float32", help="Keras dtype policy; mixed keeps LayerNorm and softmax in "
-        "float32")
+    add_training_precision_flags(parser)
     add("--xla", action=argparse.BooleanOptionalAction, default="auto",
         help="jit_compile the train step (default: Keras' \"auto\": XLA with a GPU or "
              "TPU, off on a CPU-only machine, where it is slower)")

@@ -271,6 +271,25 @@ def test_an_uncompiled_task_model_trains_with_the_compile_defaults(tokenizer):
     assert isinstance(chosen.optimizer, keras.optimizers.SGD)
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_the_default_schedule_counts_updates_with_accumulation_and_loss_scaling(tokenizer,
+                                                                               policy):
+    from keras_bert_impl.models.text_task import default_optimizer
+    from keras_bert_impl.training.precision import training_precision
+
+    with training_precision(policy):
+        classifier = _classifier(tokenizer)
+        classifier.compile(optimizer=default_optimizer(1e-3, gradient_accumulation_steps=2))
+        classifier.fit(SENTENCES, LABELS, batch_size=4, epochs=2, verbose=0)
+    # mixed_float16: compile() wrapped the optimizer in a LossScaleOptimizer
+    optimizer = getattr(classifier.optimizer, "inner_optimizer", classifier.optimizer)
+    assert (policy == "mixed_float16") == (optimizer is not classifier.optimizer)
+    # 16 examples in batches of 4 for 2 epochs: 8 batches, 4 updates, and the rate at 0
+    assert optimizer._learning_rate.decay_steps == 4
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 4
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == 0.0
+
+
 def test_fit_length_schedule_warms_up_and_decays():
     schedule = FitLengthWarmupDecay(1e-3, warmup_fraction=0.1)
     assert float(schedule(5)) == pytest.approx(1e-3)

@@ -60,6 +60,34 @@ def test_sst2_finetune_then_evaluate(tmp_path, capsys, base):
     assert model.tokenizer_spec.lowercase is True
 
 
+def test_mixed_precision_and_gradient_accumulation(tmp_path, capsys, base):
+    import keras
+
+    from keras_bert_impl.flags import PRECISION_CHOICES
+    from keras_bert_impl.training.precision import PRECISIONS
+
+    assert PRECISION_CHOICES == PRECISIONS  # the flag's choices, spelled out without Keras
+
+    run = str(tmp_path / "sst2_mixed")
+    assert main(["finetune", "--task", "sst2", "--data",
+                 str(shared_file("sst2", "train.tsv").parent), "--init", base, "--out", run,
+                 "--max-train-examples", "48", "--max-eval-examples", "32", "--seq-len", "32",
+                 "--precision", "mixed_bfloat16", "--grad-accum", "2", *COMMON]) == 0
+    printed = capsys.readouterr().out
+    assert "2 epoch(s) of batch 16 (an update per 2 batches: 32 examples), lr 2e-05, " \
+        "mixed_bfloat16;" in printed
+    record = json.load(open(os.path.join(run, "metrics.json")))
+    assert (record["settings"]["precision"],
+            record["settings"]["gradient_accumulation_steps"]) == ("mixed_bfloat16", 2)
+    assert keras.config.dtype_policy().name == "float32"  # the run's policy is undone
+    model = BertClassifier.from_preset(run)  # written in float32, loads in the global policy
+    assert {w.dtype for w in model.weights} == {"float32"}
+    assert main(["finetune", "--task", "sst2", "--data", "x", "--init", base, "--out",
+                 str(tmp_path / "bad"), "--grad-accum", "0"]) == 2
+    assert capsys.readouterr().err == ("error: gradient accumulation (--grad-accum) must be a "
+                                       "positive number of batches per update, got 0.\n")
+
+
 def test_conll_finetune_then_evaluate(tmp_path, capsys, base):
     run, record, scores, printed = _finetune_and_evaluate(
         tmp_path, capsys, "conll2003", shared_file("conll2003", "valid.txt").parent, base,
