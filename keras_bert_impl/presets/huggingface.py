@@ -180,11 +180,42 @@ def read_weights(path):
     return weights, names, file
 
 
+def label_names(raw):
+    """The class names of a HF task config's `id2label` in id order, or `None` where it has
+    none, only HF's placeholders (`LABEL_0`, `LABEL_1`, ...), or ids that are not `0..n-1`.
+
+    Example:
+
+    ```python
+    label_names({"id2label": {"1": "POSITIVE", "0": "NEGATIVE"}})  # ['NEGATIVE', 'POSITIVE']
+    label_names({"id2label": {"0": "LABEL_0", "1": "LABEL_1"}})  # None
+    ```
+    """
+    mapping = raw.get("id2label")
+    if not isinstance(mapping, dict) or not mapping:
+        return None
+    try:
+        pairs = sorted((int(key), str(name)) for key, name in mapping.items())
+    except (TypeError, ValueError):
+        return None
+    names = [name for _, name in pairs]
+    if ([key for key, _ in pairs] != list(range(len(pairs))) or len(set(names)) != len(names)
+            or names == [f"LABEL_{i}" for i in range(len(names))]):
+        return None
+    return names
+
+
 def task_kwargs(raw):
     """Arguments of a classification head that HF's `config.json` decides: `num_classes`
-    (`num_labels` / `id2label`) and `dropout` (`classifier_dropout`, else the hidden dropout).
-    They apply to models that take them (`BertClassifier`, `BertTokenClassifier`)."""
+    (`num_labels` / `id2label`), `label_names` (`id2label`'s names, unless HF's `LABEL_i`
+    placeholders; not for a one-output regression) and `dropout` (`classifier_dropout`, else
+    the hidden dropout). They apply to models that take them (`BertClassifier`,
+    `BertTokenClassifier`)."""
     dropout = raw.get("classifier_dropout")
     if dropout is None:
         dropout = raw.get("hidden_dropout_prob", 0.1)
-    return {"num_classes": num_labels(raw), "dropout": dropout}
+    kwargs = {"num_classes": num_labels(raw), "dropout": dropout}
+    names = label_names(raw)
+    if names is not None and kwargs["num_classes"] > 1 and len(names) == kwargs["num_classes"]:
+        kwargs["label_names"] = names
+    return kwargs

@@ -174,11 +174,15 @@ def test_pretraining_heads_match(tmp_path, hidden_act):
 
 
 def test_sequence_classifier_matches(tmp_path):
+    names = {0: "negative", 1: "neutral", 2: "positive"}
     reference, path = _random_hf(
-        transformers.BertForSequenceClassification, tmp_path, num_labels=3
+        transformers.BertForSequenceClassification, tmp_path, num_labels=3, id2label=names,
+        label2id={name: i for i, name in names.items()},
     )
     classifier = BertClassifier.from_preset(path)
     assert classifier.num_classes == 3
+    assert classifier.label_names == ["negative", "neutral", "positive"]  # from id2label
+    assert BertClassifier.from_preset(path, num_classes=2).label_names is None  # other classes
     x = _small_batch()
     with torch.no_grad():
         theirs = reference(**torch_inputs(x)).logits.numpy()
@@ -190,7 +194,7 @@ def test_regression_classifier_matches(tmp_path):
         transformers.BertForSequenceClassification, tmp_path, num_labels=1
     )
     classifier = BertClassifier.from_preset(path)
-    assert classifier.num_classes == 1
+    assert classifier.num_classes == 1 and classifier.label_names is None
     x = _small_batch()
     with torch.no_grad():
         theirs = reference(**torch_inputs(x)).logits.numpy()
@@ -202,6 +206,7 @@ def test_token_classifier_matches(tmp_path):
         transformers.BertForTokenClassification, tmp_path, num_labels=9
     )
     tagger = BertTokenClassifier.from_preset(path)
+    assert tagger.label_names is None  # HF's placeholders LABEL_0 .. LABEL_8 are not names
     x = _small_batch()
     with torch.no_grad():
         theirs = reference(**torch_inputs(x)).logits.numpy()
