@@ -264,6 +264,13 @@ class BertTextTask(BertTask):
                 "({'token_ids', 'segment_ids', 'padding_mask'}).")
         return True
 
+    def _require_labels(self, x, y, method):
+        """Raw text (not a dataset, which carries its own) needs its labels in `method`."""
+        if y is None and not hasattr(x, "element_spec"):
+            raise ValueError(f"{type(self).__name__}.{method} needs the labels of the texts: "
+                             f"{method}(texts, labels); predict(texts) gives the outputs "
+                             "alone.")
+
     def _as_batches(self, data, batch_size, shuffle=False):
         """`(x, y[, sample_weight])` or `x` of raw text as preprocessed batches."""
         if isinstance(data, tuple) and len(data) in (2, 3) and not is_raw_text(data):
@@ -297,6 +304,7 @@ class BertTextTask(BertTask):
             arguments["validation_data"] = (validation[0], self._class_ids(validation[1]),
                                             *validation[2:])
         if self._needs_preprocessing(x):
+            self._require_labels(x, y, "fit")
             split = arguments.pop("validation_split", None)
             if split and arguments.get("validation_data") is None:
                 (x, y, weights), validation = split_off_validation(
@@ -343,6 +351,7 @@ class BertTextTask(BertTask):
         if kwargs.get("sample_weight") is not None:
             kwargs["sample_weight"] = from_columns(kwargs["sample_weight"], "sample_weight")
         if self._needs_preprocessing(x):
+            self._require_labels(x, y, "evaluate")
             x, y = self._text_dataset(x, y, kwargs.pop("sample_weight", None),
                                       batch_size=batch_size), None
             batch_size = None

@@ -97,6 +97,14 @@ def resolve_preset_path(name):
         repo, local_name = HUB_PRESETS[name], name
     elif os.sep in name or "/" in name or name.startswith("."):
         raise missing_directory(name)
+    elif name in PRESETS:
+        trained = sorted(h for h in HUB_PRESETS if h.startswith(name + "_")) or sorted(
+            HUB_PRESETS)
+        raise ValueError(
+            f"{name!r} is an architecture name (a model's sizes, random weights): it has no "
+            f"vocabulary or checkpoint files to read. Pass a directory holding vocab.txt (or "
+            f"tokenizer.json), e.g. a pretraining run, or a preset with weights "
+            f"({', '.join(trained)}).")
     else:
         raise ValueError(
             f"Unknown preset {name!r}: it is neither a directory, an architecture name "

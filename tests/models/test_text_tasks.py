@@ -112,6 +112,14 @@ def test_regression_uses_mse_and_pearson(tokenizer):
         _classifier(tokenizer, num_classes=1, label_names=("a",))
 
 
+def test_fit_and_evaluate_on_texts_without_labels_say_so(tokenizer):
+    classifier = _classifier(tokenizer)
+    for method in ("fit", "evaluate"):
+        with pytest.raises(ValueError, match=rf"BertClassifier.{method} needs the labels of "
+                                             rf"the texts: {method}\(texts, labels\)"):
+            getattr(classifier, method)(SENTENCES, verbose=0)
+
+
 def test_raw_text_without_a_preprocessor_says_how_to_get_one():
     classifier = BertClassifier.from_preset("bert_tiny", num_classes=2, **TINY)
     with pytest.raises(ValueError, match="no preprocessor.*from_preset"):

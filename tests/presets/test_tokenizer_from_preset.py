@@ -42,3 +42,9 @@ def test_folder_without_vocab_names_what_it_found(tmp_path):
     (tmp_path / "notes.txt").write_text("nothing here")
     with pytest.raises(ValueError, match="notes.txt"):
         BertTokenizer.from_preset(str(tmp_path))
+
+
+def test_an_architecture_name_has_no_vocabulary_and_says_which_preset_has():
+    with pytest.raises(ValueError, match=r"'bert_tiny' is an architecture name .* no "
+                                         r"vocabulary .* \(bert_tiny_en_uncased\)\.$"):
+        BertTokenizer.from_preset("bert_tiny")
