@@ -214,12 +214,13 @@ class BertSpanLabeler(BertTextTask):
     def answer(self, questions, contexts, ids=None, batch_size=32, n_best_size=20,
                max_answer_length=30, null_score_diff_threshold=None):
         """Answers cut from each context (the span decoder over every window); returns the
-        decoder's predictions (see `keras_bert_impl.text.span_decoding.decode_spans`)."""
+        decoder's predictions (see `keras_bert_impl.text.span_decoding.decode_spans`). A
+        question and a context given as two strings are one example (id `"0"`)."""
         from keras_bert_impl.text.span_decoding import decode_spans
 
-        x = {"question": list(questions), "context": list(contexts)}
+        x = {"question": _as_list(questions), "context": _as_list(contexts)}
         if ids is not None:
-            x["id"] = list(ids)
+            x["id"] = _as_list(ids)
         features = self.span_features(x)
         logits = self.predict(features.x, batch_size=batch_size, verbose=0)
         return decode_spans(logits["start_logits"], logits["end_logits"], features,

@@ -1,9 +1,32 @@
 """`BertTokenClassifier`: one label per token (named entities, POS tags)."""
 
+import itertools
+import logging
+
 import keras
+import numpy as np
 
 from keras_bert_impl.models.task import classification_logits
 from keras_bert_impl.models.text_task import BertTextTask
+
+logger = logging.getLogger(__name__)
+
+
+def _warn_of_truncated_words(word_starts, full, sequence_length):
+    """Logs how many words `tag()` could not see: the trailing words without a position
+    (`-1`) of sentences that filled the whole sequence."""
+    unseen = []
+    for starts, filled in zip(word_starts, full, strict=True):
+        trailing = len(starts) - len(list(itertools.dropwhile(lambda s: s < 0,
+                                                                reversed(starts))))
+        if filled and trailing:
+            unseen.append(trailing)
+    if unseen:
+        logger.warning(
+            "tag(): %d sentence(s) did not fit in the model's %d tokens; their last %d "
+            "word(s) were tagged 'O' unseen. Use a longer sequence_length (from_preset(..., "
+            "sequence_length=512)) or split the sentences.", len(unseen), sequence_length,
+            sum(unseen))
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -77,7 +100,8 @@ class BertTokenClassifier(BertTextTask):
     def tag(self, words, batch_size=32, return_scores=False):
         """The predicted tag of each word of each sentence (`words`: lists of words, or
         space-joined strings): the prediction at the word's first wordpiece, `"O"` for a
-        word truncated away. Needs `label_names` and a preprocessor."""
+        word truncated away. Needs `label_names` and a preprocessor. One string is one
+        sentence: its tags (and scores) alone come back."""
         import tensorflow as tf
 
         from keras_bert_impl.text.tag_decoding import decode_tags
@@ -87,6 +111,9 @@ class BertTokenClassifier(BertTextTask):
                              "label_names=[...] (finetune runs store them).")
         if self.preprocessor is None:
             raise ValueError("tag() needs a preprocessor (BertTokenClassifierPreprocessor).")
+        if isinstance(words, str):
+            tagged = self.tag([words], batch_size=batch_size, return_scores=return_scores)
+            return (tagged[0][0], tagged[1][0]) if return_scores else tagged[0]
         words = list(words)
         if not words:
             return ([], []) if return_scores else []
@@ -94,8 +121,11 @@ class BertTokenClassifier(BertTextTask):
             batch = tf.constant(words)
         else:
             batch = tf.ragged.constant([list(sentence) for sentence in words], tf.string)
-        logits = self.predict(self.preprocessor(batch), batch_size=batch_size, verbose=0)
-        starts = self.preprocessor.word_starts(batch)
+        x = self.preprocessor(batch)
+        logits = self.predict(x, batch_size=batch_size, verbose=0)
+        starts = self.preprocessor.word_starts(batch).to_list()
+        _warn_of_truncated_words(starts, np.asarray(x["padding_mask"]).all(axis=1),
+                                 self.preprocessor.sequence_length)
         return decode_tags(logits, starts, self.label_names, return_scores=return_scores)
 
     @classmethod

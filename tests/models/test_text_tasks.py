@@ -127,7 +127,7 @@ def test_raw_text_without_a_preprocessor_says_how_to_get_one():
 
 
 @tensorflow_only
-def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
+def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer, caplog):
     names = ["O", "B-PER", "B-LOC"]
     keras.utils.set_random_seed(0)
     tagger = BertTokenClassifier.from_preset(
@@ -140,6 +140,15 @@ def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
     assert history.history["accuracy"][-1] == 1.0  # weighted: first wordpieces only
     assert tagger.tag([["john", "lives", "in", "paris"]]) == [["B-PER", "O", "O", "B-LOC"]]
     assert tagger.tag(["paris good"]) == [["B-LOC", "O"]]  # space-joined words
+    assert tagger.tag("paris good") == ["B-LOC", "O"]  # one sentence: its tags alone
+    tags, scores = tagger.tag("john lives", return_scores=True)
+    assert tags == ["B-PER", "O"] and len(scores) == 2
+    # sequence_length 8: [CLS] + 6 words + [SEP]; the other 4 words are not seen
+    with caplog.at_level("WARNING"):
+        long = tagger.tag([["john"] + ["good"] * 9, ["paris"]])
+    assert [len(t) for t in long] == [10, 1] and long[0][6:] == ["O"] * 4
+    assert "1 sentence(s) did not fit in the model's 8 tokens; their last 4 word(s) were " \
+        "tagged 'O' unseen" in caplog.text
 
 
 @tensorflow_only
@@ -156,6 +165,7 @@ def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
     assert history.history["start_accuracy"][-1] == 1.0
     answers = labeler.answer(["Where does John live?"], [context], ids=["q1"])
     assert answers["q1"].text == "Paris"
+    assert labeler.answer("Where does John live?", context)["0"].text == "Paris"  # one pair
     assert (answers["q1"].start_char, answers["q1"].end_char) == (14, 19)
     with pytest.raises(ValueError, match="computes the span loss"):
         labeler.compile(metrics=["accuracy"])
