@@ -177,13 +177,17 @@ def test_steps_per_execution_bfloat16_two_phases_lamb(tmp_path, capsys):
     assert any("tfevents" in p.name for p in (tmp_path / "run" / "logs").rglob("*"))
 
 
-def test_mixed_float16_uses_loss_scaling(tmp_path):
+def test_mixed_float16_uses_loss_scaling_and_accumulates_gradients(tmp_path):
     result = pretrain(tmp_path / "run", config_overrides=TINY, dataset_fn=DATA, seq_len=16,
-                      batch_size=4, steps=2, checkpoint_every=2, precision="mixed_float16",
-                      verbose=0)
+                      batch_size=4, steps=4, checkpoint_every=4, precision="mixed_float16",
+                      gradient_accumulation_steps=2, verbose=0)
     optimizer = result["model"].optimizer
     assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     assert np.isfinite(result["summary"]["loss"])
+    # 4 batches, an update per 2: the schedule is 2 updates long and ran to its end
+    inner = optimizer.inner_optimizer
+    assert int(keras.ops.convert_to_numpy(inner.iterations)) == 2
+    assert inner._learning_rate.decay_steps == 2
 
 
 @pytest.mark.parametrize(
