@@ -63,11 +63,31 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"error: {message} (see `{prog} --help`)\n")
 
 
+class CommandsHelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, with room for the longest command name: argparse measures
+    subcommands at their section's indent but prints them two columns deeper, so a name as
+    long as `fill-mask` would push its one-line help onto a line of its own.
+
+    Example:
+
+    ```python
+    parser = argparse.ArgumentParser(formatter_class=CommandsHelpFormatter)
+    parser.add_subparsers(title="commands").add_parser("fill-mask", help="guess tokens")
+    "fill-mask  guess tokens" in parser.format_help()  # True
+    ```
+    """
+
+    def add_arguments(self, actions):
+        super().add_arguments(actions)
+        self._action_max_length += 2
+
+
 def build_parser(argv):
     """The parser; only the subcommand named in `argv` has its module imported."""
     from keras_bert_impl.flags import DefaultsHelpFormatter, add_command_arguments
 
-    parser = ArgumentParser(prog="keras-bert", description=DESCRIPTION, epilog=EPILOG)
+    parser = ArgumentParser(prog="keras-bert", description=DESCRIPTION, epilog=EPILOG,
+                            formatter_class=CommandsHelpFormatter)
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                        title="commands")

@@ -53,6 +53,11 @@ COMMANDS = {
                  "score a fine-tuned run with its task's official metric",
                  "Score a fine-tuned run with its task's official metric: one `name: value` "
                  "line per metric, and the same as JSON."),
+    "fill-mask": ("keras_bert_impl.training.fill_mask_cli",
+                  "guess the tokens at [MASK] with a run's masked-LM head",
+                  "Guess the tokens at each [MASK] of a text with the masked-LM head of a "
+                  "pretraining run or checkpoint: the top-k tokens and their probabilities, "
+                  "as Hugging Face's fill-mask pipeline gives them."),
     "export": ("keras_bert_impl.export.export_cli",
                "export a fine-tuned run as a SavedModel for TF Serving",
                "Export a fine-tuned run as a SavedModel in TF Serving's layout "

@@ -43,7 +43,7 @@ def test_top_level_help_lists_every_command_on_one_line(capsys, monkeypatch):
         # The next line is another command (or the end of the list), not a wrapped summary.
         assert not following.strip() or following.split()[0] in cli.COMMANDS, following
     assert "--debug" in out and "COMMAND --help" in out
-    assert len(cli.COMMANDS) == 8
+    assert len(cli.COMMANDS) == 9
 
 
 def test_every_command_help_shows_every_default(capsys, monkeypatch):

@@ -48,7 +48,7 @@ def _documented_objects():
                         "text.span_preprocessor",
                         "text.span_decoding", "text.tag_decoding",
                         "training.finetune_tasks", "training.finetune_data",
-                        "training.finetune", "training.finetune_cli",
+                        "training.finetune", "training.finetune_cli", "training.fill_mask_cli",
                         "training.evaluate_cli", "export.atomic", "export.graph_ops",
                         "export.saved_model", "export.signatures", "export.layout",
                         "export.warmup", "export.export_cli", "export.predict_cli",

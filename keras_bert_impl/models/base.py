@@ -89,6 +89,9 @@ class BertModelBase(keras.Model):
     """
 
     tokenizer_spec = None
+    # Heads (`"mlm"`, `"nsp"`, `"pooler"`, `"classifier"`, ...) that `from_preset` left at
+    # random values: not in the checkpoint, or there with other shapes (a warning says so).
+    random_heads = ()
 
     # --- subclass contract --------------------------------------------------------------
     def get_encoder(self):
@@ -325,11 +328,14 @@ class BertModelBase(keras.Model):
         config = checkpoint.config.replace(**overrides) if overrides else checkpoint.config
         model = cls.from_bert_config(config, encoder_weights_follow=load_weights, **model_kwargs)
         if load_weights:
-            assign_weights(
+            loaded = assign_weights(
                 model, checkpoint.weights, source=checkpoint.source,
                 source_names=checkpoint.source_names,
                 replace_mismatched_heads="num_classes" in given,
             )
+            model.random_heads = tuple(sorted(
+                {name.split("/")[0]
+                 for name in loaded["missing_heads"] + loaded["replaced_heads"]}))
         model.tokenizer_spec = checkpoint.tokenizer
         model.finish_from_preset(preset, given, **extras)
         return model

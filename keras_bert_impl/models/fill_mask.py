@@ -104,6 +104,11 @@ def fill_mask(pretrainer, texts, top_k=5, batch_size=32, tokenizer=None):
     check_texts(texts, "texts")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
+    if "mlm" in pretrainer.random_heads:
+        raise ValueError("This model's masked-LM head was not in its checkpoint (random "
+                         "weights), so its guesses would be noise; load a checkpoint with one: "
+                         "a pretraining run, or Hugging Face's BertForMaskedLM / "
+                         "BertForPreTraining, Google's original checkpoints.")
     tokenizer = tokenizer or pretrainer.build_tokenizer()
     vocabulary = tokenizer.get_vocabulary()
     if len(vocabulary) != pretrainer.encoder.config.vocab_size:
