@@ -37,6 +37,17 @@ Guess("paris", 3000, 0.25).token  # 'paris'
 """
 
 
+def _as_text(text, index):
+    if not isinstance(text, bytes):
+        return str(text)
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"texts[{index}] is not valid UTF-8 ({error.reason} at byte "
+                         f"{error.start}); decode it with the encoding it was written in, "
+                         "and pass a str.") from None
+
+
 def _rows(texts, tokenizer, max_length):
     """`[CLS] piece [MASK] ... [SEP]` ids of each text, and the positions of its masks."""
     pieces = [text.split(MASK) for text in texts]
@@ -116,7 +127,8 @@ def fill_mask(pretrainer, texts, top_k=5, batch_size=32, tokenizer=None):
                          f"{pretrainer.encoder.config.vocab_size}; pass the vocabulary the "
                          "model was trained with.")
     top_k = min(top_k, len(vocabulary))
-    rows, positions = _rows([str(t) for t in texts], tokenizer,
+    texts = [_as_text(text, i) for i, text in enumerate(texts)]
+    rows, positions = _rows(texts, tokenizer,
                             pretrainer.encoder.config.max_position_embeddings)
     results = []
     for start in range(0, len(rows), batch_size):

@@ -52,6 +52,9 @@ def test_texts_it_cannot_read_are_errors_naming_the_fix(pretrainer):
         pretrainer.fill_mask(TEXTS[0], top_k=0)
     with pytest.raises(ValueError, match="holds no examples"):
         pretrainer.fill_mask([])
+    with pytest.raises(ValueError, match=r"texts\[1\] is not valid UTF-8 \(invalid start "
+                                         r"byte at byte 0\)"):
+        pretrainer.fill_mask([b"a [MASK]", b"\xff [MASK]"])
     with pytest.raises(ValueError, match=r"texts\[0\] is None"):
         pretrainer.fill_mask([None])
     with pytest.raises(ValueError, match="The tokenizer has 16 tokens but the model 30522"):
