@@ -1,7 +1,6 @@
 """`BertTokenClassifier`: one label per token (named entities, POS tags)."""
 
 import itertools
-import logging
 
 import keras
 import numpy as np
@@ -9,24 +8,16 @@ import numpy as np
 from keras_bert_impl.models.task import classification_logits
 from keras_bert_impl.models.text_task import BertTextTask
 
-logger = logging.getLogger(__name__)
 
-
-def _warn_of_truncated_words(word_starts, full, sequence_length):
-    """Logs how many words `tag()` could not see: the trailing words without a position
-    (`-1`) of sentences that filled the whole sequence."""
-    unseen = []
-    for starts, filled in zip(word_starts, full, strict=True):
-        trailing = len(starts) - len(list(itertools.dropwhile(lambda s: s < 0,
-                                                                reversed(starts))))
-        if filled and trailing:
-            unseen.append(trailing)
-    if unseen:
-        logger.warning(
-            "tag(): %d sentence(s) did not fit in the model's %d tokens; their last %d "
-            "word(s) were tagged 'O' unseen. Use a longer sequence_length (from_preset(..., "
-            "sequence_length=512)) or split the sentences.", len(unseen), sequence_length,
-            sum(unseen))
+def _words_past_the_sequence(word_starts, full):
+    """`{row: seen}` for each sentence that filled the whole sequence and has words without a
+    position (-1) after its last seen one: those from index `seen` on were cut off."""
+    cut = {}
+    for row, (starts, filled) in enumerate(zip(word_starts, full, strict=True)):
+        seen = len(list(itertools.dropwhile(lambda s: s < 0, reversed(starts))))
+        if filled and seen < len(starts):
+            cut[row] = seen
+    return cut
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -99,12 +90,11 @@ class BertTokenClassifier(BertTextTask):
 
     def tag(self, words, batch_size=32, return_scores=False):
         """The predicted tag of each word of each sentence (`words`: lists of words, or
-        space-joined strings): the prediction at the word's first wordpiece, `"O"` for a
-        word truncated away. Needs `label_names` and a preprocessor. One string is one
-        sentence: its tags (and scores) alone come back."""
+        space-joined strings): the prediction at the word's first wordpiece. A sentence
+        longer than the model's sequence is tagged in consecutive windows of the words that
+        fit (each window read on its own), so every word gets a tag. Needs `label_names` and
+        a preprocessor. One string is one sentence: its tags (and scores) alone come back."""
         import tensorflow as tf
-
-        from keras_bert_impl.text.tag_decoding import decode_tags
 
         if self.label_names is None:
             raise ValueError("tag() needs the model's label_names; build the model with "
@@ -117,16 +107,32 @@ class BertTokenClassifier(BertTextTask):
         words = list(words)
         if not words:
             return ([], []) if return_scores else []
-        if isinstance(words[0], str):
-            batch = tf.constant(words)
-        else:
-            batch = tf.ragged.constant([list(sentence) for sentence in words], tf.string)
+        if isinstance(words[0], str):  # split as the preprocessor splits sentences
+            words = [[w.decode("utf-8") for w in row]
+                     for row in tf.strings.split(tf.constant(words)).to_list()]
+        tags, scores = self._tag_in_windows([list(sentence) for sentence in words], batch_size)
+        return (tags, scores) if return_scores else tags
+
+    def _tag_in_windows(self, sentences, batch_size):
+        """Tags and scores of lists of words; the words cut off a full sequence are tagged
+        again as sentences of their own, until every word has been read."""
+        import tensorflow as tf
+
+        from keras_bert_impl.text.tag_decoding import decode_tags
+
+        batch = tf.ragged.constant(sentences, tf.string, ragged_rank=1)
         x = self.preprocessor(batch)
         logits = self.predict(x, batch_size=batch_size, verbose=0)
         starts = self.preprocessor.word_starts(batch).to_list()
-        _warn_of_truncated_words(starts, np.asarray(x["padding_mask"]).all(axis=1),
-                                 self.preprocessor.sequence_length)
-        return decode_tags(logits, starts, self.label_names, return_scores=return_scores)
+        tags, scores = decode_tags(logits, starts, self.label_names, return_scores=True)
+        cut = _words_past_the_sequence(starts, np.asarray(x["padding_mask"]).all(axis=1))
+        if cut:
+            rest_tags, rest_scores = self._tag_in_windows(
+                [sentences[row][seen:] for row, seen in cut.items()], batch_size)
+            for (row, seen), more_tags, more_scores in zip(cut.items(), rest_tags, rest_scores,
+                                                           strict=True):
+                tags[row][seen:], scores[row][seen:] = more_tags, more_scores
+        return tags, scores
 
     @classmethod
     def default_preprocessor(cls, tokenizer, sequence_length=None):

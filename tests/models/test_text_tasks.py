@@ -127,7 +127,7 @@ def test_raw_text_without_a_preprocessor_says_how_to_get_one():
 
 
 @tensorflow_only
-def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer, caplog):
+def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
     names = ["O", "B-PER", "B-LOC"]
     keras.utils.set_random_seed(0)
     tagger = BertTokenClassifier.from_preset(
@@ -143,12 +143,14 @@ def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer, capl
     assert tagger.tag("paris good") == ["B-LOC", "O"]  # one sentence: its tags alone
     tags, scores = tagger.tag("john lives", return_scores=True)
     assert tags == ["B-PER", "O"] and len(scores) == 2
-    # sequence_length 8: [CLS] + 6 words + [SEP]; the other 4 words are not seen
-    with caplog.at_level("WARNING"):
-        long = tagger.tag([["john"] + ["good"] * 9, ["paris"]])
-    assert [len(t) for t in long] == [10, 1] and long[0][6:] == ["O"] * 4
-    assert "1 sentence(s) did not fit in the model's 8 tokens; their last 4 word(s) were " \
-        "tagged 'O' unseen" in caplog.text
+    # sequence_length 8: [CLS] + 6 words + [SEP]; a longer sentence is read in windows of 6
+    sentence = ["john", "lives", "in", "paris", "good", "film"] * 2 + ["john", "lives"]
+    tags, scores = tagger.tag([sentence, ["paris"]], return_scores=True)
+    windows = tagger.tag([sentence[:6], sentence[6:12], sentence[12:]], return_scores=True)
+    assert tags[0] == windows[0][0] + windows[0][1] + windows[0][2]
+    assert tags[0][12:] == ["B-PER", "O"] and tags[1] == ["B-LOC"]
+    np.testing.assert_allclose(scores[0], sum(windows[1], []), rtol=1e-6)
+    assert tagger.tag(" ".join(sentence)) == tags[0]  # a string splits into the same words
 
 
 @tensorflow_only
