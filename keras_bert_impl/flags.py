@@ -121,7 +121,7 @@ def add_bad_lines_flag(parser):
         "are not text (binary, not UTF-8, mostly [UNK]); 1.0 = no check")
 
 
-# Keras dtype policies a training command takes (`keras_bert_impl.training.pretrain.PRECISIONS`,
+# Keras dtype policies a training command takes (`keras_bert_impl.training.precision.PRECISIONS`,
 # spelled out here so that building a parser imports no Keras; a test keeps them equal).
 PRECISION_CHOICES = ("float32", "mixed_bfloat16", "mixed_float16")
 

@@ -233,14 +233,6 @@ def _count(value):
     return int(first.shape[0]) if hasattr(first, "shape") else len(first)
 
 
-def _examples_in(value):
-    """How many examples a text column (or label column) holds: 1 for a single text."""
-    first = value
-    while isinstance(first, (tuple, dict)):
-        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
-    return 1 if isinstance(first, _TEXT) else _count(first)
-
-
 def _leaves(value, name):
     if isinstance(value, tuple):
         return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{name}[{i}]")]
@@ -276,14 +268,13 @@ def split_off_validation(x, y=None, sample_weight=None, validation_split=0.1):
             or not 0 < validation_split < 1):
         raise ValueError(f"validation_split must be a fraction between 0 and 1 (e.g. 0.1), "
                          f"got {validation_split!r}.")
-    count = _examples_in(x)
-    for name, leaf in _leaves((x, y, sample_weight), "data")[1:]:
-        name = name.replace("data[0]", "x").replace("data[1]", "y").replace(
-            "data[2]", "sample_weight")
-        if isinstance(leaf, _TEXT) or _count(leaf) != count:
-            found = 1 if isinstance(leaf, _TEXT) else _count(leaf)
-            raise ValueError(f"x has {count} examples but {name} has {found}; give one "
-                             "label (and weight) per example.")
+    columns = [column for name, part in (("x", x), ("y", y), ("sample_weight", sample_weight))
+               for column in _leaves(part, name)]
+    count = _count_of(columns[0][1])
+    for name, column in columns[1:]:
+        if _count_of(column) != count:
+            raise ValueError(f"x has {count} examples but {name} has {_count_of(column)}; "
+                             "give one label (and weight) per example.")
     split_at = int(count * (1.0 - validation_split))
     if split_at == 0 or split_at == count:
         raise ValueError(
