@@ -25,10 +25,12 @@ What each task takes and gives:
 
 The tagger answers per input word (split at whitespace, as `BertTokenClassifierPreprocessor`
 does): the tag predicted at the word's first wordpiece and its softmax probability. Rows are
-padded to the longest sentence of the batch with `""` and 0.0; a word truncated away (past
-`sequence_length`) or without any wordpiece (e.g. only control characters) gets `"O"` and
-0.0, as `decode_tags` gives. A model without `label_names` answers with its class ids as
-strings (`"0"`, `"1"`, ...).
+padded to the longest sentence of the batch with `""` and 0.0. A sentence longer than
+`sequence_length` is read in consecutive windows of the words that fit, as
+`BertTokenClassifier.tag` reads it (`split_into_windows` of the preprocessor, in the graph),
+so every word is tagged; a word without any wordpiece (e.g. only control characters) or with
+more pieces than one sequence holds gets `"O"` and 0.0, as `decode_tags` gives. A model
+without `label_names` answers with its class ids as strings (`"0"`, `"1"`, ...).
 
 The span labeler answers as `labeler.answer(...)` (`decode_spans` with the export's
 `max_answer_length` and `n_best_size`), every window of a long context included (`doc_stride`
@@ -116,10 +118,11 @@ def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inpu
             return answer(span_logits, preprocessor, *texts,
                           max_answer_length=max_answer_length, n_best_size=n_best_size)
         segments = texts[0] if len(texts) == 1 else tuple(texts)
-        features = preprocessor(segments)
         if kind == "tagging":
-            return outputs(logits(features), preprocessor.word_starts(segments), labels)
-        return outputs(logits(features), labels, regression)
+            windows, words = preprocessor.split_into_windows(segments)
+            return outputs(logits(preprocessor(windows)), preprocessor.word_starts(windows),
+                           words, labels)
+        return outputs(logits(preprocessor(segments)), labels, regression)
 
     def span_logits(features, training=False):
         inputs = {name: tf.cast(features[name], tf.int32) for name in ID_INPUTS}
@@ -190,9 +193,10 @@ def _tag_id_outputs(logits, labels, regression):
     return {"probabilities": tf.nn.softmax(logits, axis=-1)}
 
 
-def _tag_outputs(logits, word_starts, labels):
-    """One tag and score per word from token logits `[B, L, C]` and the packed position of
-    each word's first piece (ragged `[B, (words)]`, -1: no piece)."""
+def _tag_outputs(logits, word_starts, words, labels):
+    """One tag and score per word of `words` (ragged `[B, (words)]`) from the token logits
+    `[windows, L, C]` of its windows and the packed position of each word's first piece in
+    its window (ragged `[windows, (words)]`, -1: no piece)."""
     import tensorflow as tf
 
     probabilities = tf.nn.softmax(logits, axis=-1)
@@ -204,5 +208,5 @@ def _tag_outputs(logits, word_starts, labels):
     tag_id = tf.argmax(chosen, axis=-1, output_type=tf.int32)
     tags = tf.where(kept, tf.gather(labels, tag_id), OUTSIDE_TAG)
     scores = tf.where(kept, tf.reduce_max(chosen, axis=-1), 0.0)
-    return {"labels": word_starts.with_flat_values(tags).to_tensor(default_value=""),
-            "scores": word_starts.with_flat_values(scores).to_tensor(default_value=0.0)}
+    return {"labels": words.with_flat_values(tags).to_tensor(default_value=""),
+            "scores": words.with_flat_values(scores).to_tensor(default_value=0.0)}

@@ -3,21 +3,9 @@
 import itertools
 
 import keras
-import numpy as np
 
 from keras_bert_impl.models.task import classification_logits
 from keras_bert_impl.models.text_task import BertTextTask
-
-
-def _words_past_the_sequence(word_starts, full):
-    """`{row: seen}` for each sentence that filled the whole sequence and has words without a
-    position (-1) after its last seen one: those from index `seen` on were cut off."""
-    cut = {}
-    for row, (starts, filled) in enumerate(zip(word_starts, full, strict=True)):
-        seen = len(list(itertools.dropwhile(lambda s: s < 0, reversed(starts))))
-        if filled and seen < len(starts):
-            cut[row] = seen
-    return cut
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -101,38 +89,34 @@ class BertTokenClassifier(BertTextTask):
                              "label_names=[...] (finetune runs store them).")
         if self.preprocessor is None:
             raise ValueError("tag() needs a preprocessor (BertTokenClassifierPreprocessor).")
-        if isinstance(words, str):
+        if isinstance(words, (str, bytes)):
             tagged = self.tag([words], batch_size=batch_size, return_scores=return_scores)
             return (tagged[0][0], tagged[1][0]) if return_scores else tagged[0]
         words = list(words)
         if not words:
             return ([], []) if return_scores else []
-        if isinstance(words[0], str):  # split as the preprocessor splits sentences
-            words = [[w.decode("utf-8") for w in row]
-                     for row in tf.strings.split(tf.constant(words)).to_list()]
-        tags, scores = self._tag_in_windows([list(sentence) for sentence in words], batch_size)
+        if isinstance(words[0], (str, bytes)):  # split as the preprocessor splits sentences
+            words = tf.strings.split(tf.constant(words, tf.string))
+        else:
+            words = tf.ragged.constant([list(sentence) for sentence in words], tf.string,
+                                       ragged_rank=1)
+        tags, scores = self._tag_in_windows(words, batch_size)
         return (tags, scores) if return_scores else tags
 
-    def _tag_in_windows(self, sentences, batch_size):
-        """Tags and scores of lists of words; the words cut off a full sequence are tagged
-        again as sentences of their own, until every word has been read."""
-        import tensorflow as tf
-
+    def _tag_in_windows(self, words, batch_size):
+        """Tags and scores of ragged words `[batch, (words)]`, each sentence read in the
+        windows of `preprocessor.split_into_windows`."""
         from keras_bert_impl.text.tag_decoding import decode_tags
 
-        batch = tf.ragged.constant(sentences, tf.string, ragged_rank=1)
-        x = self.preprocessor(batch)
-        logits = self.predict(x, batch_size=batch_size, verbose=0)
-        starts = self.preprocessor.word_starts(batch).to_list()
-        tags, scores = decode_tags(logits, starts, self.label_names, return_scores=True)
-        cut = _words_past_the_sequence(starts, np.asarray(x["padding_mask"]).all(axis=1))
-        if cut:
-            rest_tags, rest_scores = self._tag_in_windows(
-                [sentences[row][seen:] for row, seen in cut.items()], batch_size)
-            for (row, seen), more_tags, more_scores in zip(cut.items(), rest_tags, rest_scores,
-                                                           strict=True):
-                tags[row][seen:], scores[row][seen:] = more_tags, more_scores
-        return tags, scores
+        windows, words = self.preprocessor.split_into_windows(words)
+        logits = self.predict(self.preprocessor(windows), batch_size=batch_size, verbose=0)
+        tags, scores = decode_tags(logits, self.preprocessor.word_starts(windows),
+                                   self.label_names, return_scores=True)
+        splits = words.row_splits.numpy()
+        flat_tags, flat_scores = (list(itertools.chain.from_iterable(rows))
+                                  for rows in (tags, scores))
+        return ([flat_tags[a:b] for a, b in zip(splits[:-1], splits[1:])],
+                [flat_scores[a:b] for a, b in zip(splits[:-1], splits[1:])])
 
     @classmethod
     def default_preprocessor(cls, tokenizer, sequence_length=None):

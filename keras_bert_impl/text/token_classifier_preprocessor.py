@@ -191,6 +191,46 @@ class BertTokenClassifierPreprocessor(TextLayer):
         starts = words.with_flat_values(starts)
         return starts[0] if unbatched else starts
 
+    def split_into_windows(self, x):
+        """Each sentence cut into consecutive windows of whole words that fit in one sequence
+        (their pieces in `sequence_length - 2` positions), for reading a sentence longer than
+        the sequence: returns `(windows, words)`, `windows` the words of every window,
+        `[windows, (words)]` (ragged strings; an empty sentence is one empty window), and
+        `words` the sentences' words `[batch, (words)]`. The windows' words in order are the
+        sentences' words in order, so per-word results of the windows (flattened) go back to
+        the sentences with `words.with_flat_values(...)`.
+
+        The windows are filled greedily: a word goes into the current window unless its pieces
+        would end past the window; then it starts the next one. The first window is what
+        `call` keeps; a word with more pieces than a window holds is a window of its own in
+        which it does not fit (`word_starts` -1, as for a word without pieces).
+
+        Example:
+
+        ```python
+        import tensorflow as tf
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "john", "jump", "##ed", "in"]
+        preprocessor = BertTokenClassifierPreprocessor(BertTokenizer(vocab),
+                                                       sequence_length=6)
+        windows, words = preprocessor.split_into_windows(
+            tf.constant(["john jumped jumped in", "", "john"]))
+        windows.to_list()  # [[b'john', b'jumped'], [b'jumped', b'in'], [], [b'john']]
+        words.row_lengths().numpy()  # [4, 0, 1]
+        ```
+        """
+        import tensorflow as tf
+
+        words, _ = self._words(x)
+        counts = self.tokenizer(words.flat_values).row_lengths()
+        window_in_row = _greedy_windows(words.with_flat_values(counts), self.sequence_length - 2)
+        per_row = tf.where(words.row_lengths() > 0,
+                           tf.reduce_max(window_in_row, axis=1) + 1, 1)  # an empty row: one
+        first = tf.cumsum(per_row, exclusive=True)
+        window_ids = tf.gather(first, words.value_rowids()) + window_in_row.flat_values
+        windows = tf.RaggedTensor.from_value_rowids(
+            words.flat_values, window_ids, nrows=tf.reduce_sum(per_row), validate=False)
+        return windows, words
+
     def call(self, x, y=None, sample_weight=None):
         import tensorflow as tf
 
@@ -236,3 +276,24 @@ class BertTokenClassifierPreprocessor(TextLayer):
             "sequence_length": self.sequence_length,
         })
         return config
+
+
+def _greedy_windows(counts, capacity):
+    """The window of each word within its row, int64 `[batch, (words)]` like `counts` (each
+    word's number of pieces): consecutive words share a window while their pieces fit in
+    `capacity`; a word that would end past it starts the next window."""
+    import tensorflow as tf
+
+    def step(state, column):
+        used, window = state
+        starts_next = (used > 0) & (used + column > capacity)
+        return (tf.where(starts_next, column, used + column),
+                window + tf.cast(starts_next, window.dtype))
+
+    start = tf.zeros_like(counts.row_lengths())
+    # [words + 1, batch], 0 past a row's end; the extra word keeps the scan from being empty
+    # (a graph cannot stack an empty list of unknown shape).
+    dense = tf.transpose(tf.concat([counts.to_tensor(), start[:, tf.newaxis]], axis=1))
+    _, windows = tf.scan(step, dense, initializer=(start, start))
+    return tf.RaggedTensor.from_tensor(tf.transpose(windows)[:, :-1],
+                                       lengths=counts.row_lengths())

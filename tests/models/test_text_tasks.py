@@ -151,6 +151,14 @@ def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
     assert tags[0][12:] == ["B-PER", "O"] and tags[1] == ["B-LOC"]
     np.testing.assert_allclose(scores[0], sum(windows[1], []), rtol=1e-6)
     assert tagger.tag(" ".join(sentence)) == tags[0]  # a string splits into the same words
+    # "paris." is two pieces: 5 of the 6 positions are used when the next "paris." does not
+    # fit, so the cut leaves the sequence short of full; the rest is still read.
+    sentence = ["john", "lives", "in", "paris.", "paris.", "good"]
+    tags, scores = tagger.tag([sentence], return_scores=True)
+    windows = tagger.tag([sentence[:4], sentence[4:]], return_scores=True)
+    assert tags[0] == windows[0][0] + windows[0][1] and min(scores[0]) > 0
+    np.testing.assert_allclose(scores[0], sum(windows[1], []), rtol=1e-6)
+    assert tagger.tag([" ".join(sentence).encode()]) == tags  # UTF-8 bytes too
 
 
 @tensorflow_only

@@ -75,6 +75,29 @@ def test_truncation_drops_whole_words_from_the_end():
     assert short.word_starts(tf.ragged.constant([["U.S.U.S.", "fox"]])).to_list() == [[-1, -1]]
 
 
+def test_long_sentences_split_into_windows_of_whole_words():
+    short = BertTokenClassifierPreprocessor(BertTokenizer(VOCAB), sequence_length=8)
+    # 6 positions: The fox jumped (4 pieces) | "U.S." (4) + the piece-less word + zebra + .
+    # (6) | the second sentence. A word longer than a window is a window of its own.
+    windows, words = short.split_into_windows(tf.ragged.constant(WORDS + [["U.S.U.S.", "fox"]]))
+    assert windows.to_list() == [[b"The", b"fox", b"jumped"],
+                                 [b"U.S.", b"\x07\x01", b"zebra", b"."], [b"fox"],
+                                 [b"U.S.U.S."], [b"fox"]]
+    assert words.row_lengths().numpy().tolist() == [7, 1, 2]
+    assert short.word_starts(windows).to_list() == [[1, 2, 3], [1, -1, 5, 6], [1], [-1], [1]]
+    # The first window is what call() keeps.
+    kept = short(tf.ragged.constant(WORDS[:1]))["token_ids"]
+    np.testing.assert_array_equal(short(windows[:1])["token_ids"].numpy(), kept.numpy())
+    # Sentences as strings, empty ones (one empty window each), inside tf.function.
+    texts = tf.constant(["", "The fox jumped U.S. zebra .", "  "])
+    windows, words = tf.function(short.split_into_windows)(texts)
+    assert windows.to_list() == [[], [b"The", b"fox", b"jumped"], [b"U.S.", b"zebra", b"."],
+                                 []]
+    assert words.row_lengths().numpy().tolist() == [0, 6, 0]
+    windows, words = short.split_into_windows(tf.zeros([0], tf.string))
+    assert (windows.nrows().numpy(), words.nrows().numpy()) == (0, 0)
+
+
 def test_input_forms_agree(preprocessor):
     ragged = preprocessor(tf.ragged.constant([["The", "fox", "jumped"], ["U.S.", "fox"]]))
     sentences = preprocessor(tf.constant(["The fox  jumped", " U.S.\tfox"]))
@@ -208,3 +231,25 @@ def test_oracle_round_trip_on_real_conll_gives_f1_one(conll_valid):
     shifted = decode_tags(logits, [[min(p + 1, 191) for p in row] for row in starts.to_list()],
                           names)
     assert entity_scores(data.tags, shifted, scheme="IOB1")["f1"] < 0.5
+
+
+def test_windows_of_real_conll_sentences_are_full_and_in_order(conll_valid):
+    """At sequence length 16 (14 piece positions) the CoNLL validation sentences split into
+    windows that hold every word once, in order; every window fits, and the next window's
+    first word would not have fitted in it (greedy: no window is cut early)."""
+    tokenizer = BertTokenizer.from_preset(str(minilm_dir()))
+    preprocessor = BertTokenClassifierPreprocessor(tokenizer, sequence_length=16)
+    words = tf.ragged.constant(conll_valid.words)
+    windows, same_words = preprocessor.split_into_windows(words)
+    assert same_words.to_list() == words.to_list()
+    np.testing.assert_array_equal(windows.flat_values.numpy(), words.flat_values.numpy())
+    counts = tokenizer(windows.flat_values).row_lengths().numpy()
+    pieces = tf.RaggedTensor.from_row_lengths(counts, windows.row_lengths()).to_list()
+    used = np.array([sum(row) for row in pieces])
+    assert used.max() <= 14 and windows.nrows() > len(conll_valid) + 300  # many split
+    assert (preprocessor.word_starts(windows).flat_values.numpy() >= 0).all()
+    sentence_of_window = words.value_rowids().numpy()[windows.row_starts().numpy()]
+    same_sentence = sentence_of_window[1:] == sentence_of_window[:-1]
+    next_first = np.array([row[0] for row in pieces[1:]])
+    assert same_sentence.sum() == windows.nrows() - len(conll_valid)
+    assert (used[:-1][same_sentence] + next_first[same_sentence] > 14).all()
