@@ -3,7 +3,7 @@
 
 - `ClassificationData` (`classification`): GLUE task folders and TFDS `glue/*` (`glue`),
   CSV/TSV/JSONL with named columns (`table`), BBC News topics (`bbc_news`);
-- `TaggingData` (`conll`): CoNLL-2003 column files;
+- `TaggingData` (`conll`): CoNLL column files (CoNLL-2003's tags, or any tag set);
 - `SquadData` (`squad`): SQuAD v1.1/v2.0 JSON and TFDS `squad`.
 
 A bad record is an error naming the file and the line (or question id). Importing this
@@ -23,6 +23,8 @@ _EXPORTS = {
     "TaggingData": "conll",
     "read_conll": "conll",
     "read_conll_directory": "conll",
+    "tag_names": "conll",
+    "TAGS_FROM_DATA": "conll",
     "SquadData": "squad",
     "SquadExample": "squad",
     "read_squad": "squad",

@@ -11,7 +11,9 @@ two adjacent entities of one type), which `metrics.entity_scores(..., scheme="IO
 line without a tag column, a tag that is not `O` or `B-`/`I-`/`E-`/`S-` plus a type, a tag
 that is not in `label_names`), so a corrupt record is found before training, not as a
 mysterious loss. `conll_split_paths(directory)` finds `train.txt`, `valid.txt` (or `dev.txt`)
-and an optional `test.txt`.
+and an optional `test.txt`. The tag set defaults to CoNLL-2003's; another corpus (WNUT,
+OntoNotes, one's own in IOB2 or IOBES) is read with `label_names=[...]`, or with
+`label_names=TAGS_FROM_DATA` for the tags its files hold (`tag_names`: "O" first).
 """
 
 import dataclasses
@@ -21,13 +23,16 @@ import re
 from keras_bert_impl.text.tag_decoding import tag_ids as _tag_ids
 from keras_bert_impl.user_files import open_text
 
-__all__ = ["CONLL2003_LABELS", "TaggingData", "conll_split_paths", "read_conll",
-           "read_conll_directory"]
+__all__ = ["CONLL2003_LABELS", "TAGS_FROM_DATA", "TaggingData", "conll_split_paths",
+           "read_conll", "read_conll_directory", "tag_names"]
 
 # The CoNLL-2003 NER tags in the order the usual checkpoints and the Hugging Face dataset use.
 CONLL2003_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC",
                     "I-MISC")
 
+# `label_names=TAGS_FROM_DATA`: the tag set is the tags the data holds (`tag_names`).
+TAGS_FROM_DATA = "from_data"
+_PREFIX_ORDER = "BIES"
 _TAG = re.compile(r"O|[BIES]-\S+")
 CONLL_KIND = "a CoNLL file (TOKEN ... TAG per line, a blank line between sentences)"
 _SPLIT_FILES = {"train": ("train.txt",), "valid": ("valid.txt", "dev.txt"),
@@ -107,6 +112,8 @@ def read_conll(path, label_names=None):
         path: the file.
         label_names: the allowed tags, in class id order; default `CONLL2003_LABELS`. A tag
             of the file that is not among them is a `ValueError` naming the file and line.
+            `TAGS_FROM_DATA`: every well-formed tag is allowed, and the label names are
+            `tag_names` of the file's tags.
 
     Returns:
         A `TaggingData` (its `path` is `path`).
@@ -126,7 +133,8 @@ def read_conll(path, label_names=None):
     ```
     """
     path = os.fspath(path)
-    names = list(CONLL2003_LABELS if label_names is None else label_names)
+    from_data = isinstance(label_names, str) and label_names == TAGS_FROM_DATA
+    names = list(CONLL2003_LABELS if label_names is None or from_data else label_names)
     known = set(names)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The tagging file {path!r} does not exist; pass {CONLL_KIND}.")
@@ -150,10 +158,11 @@ def read_conll(path, label_names=None):
                 raise _bad_line(path, number, f"tag {tag!r} is not 'O' or a prefix B-, I-, E- "
                                 "or S- plus an entity type (e.g. 'B-PER'); is the tag the "
                                 "last column?")
-            if tag not in known:
+            if tag not in known and not from_data:
                 raise _bad_line(path, number, f"tag {tag!r} is not in label_names {names}; "
                                 "pass label_names=[...] with every tag of the data, in class "
-                                "id order.")
+                                "id order, or label_names=TAGS_FROM_DATA for the tags the "
+                                "data holds (keras-bert finetune --task conll).")
             sentence_words.append(columns[0])
             sentence_tags.append(tag)
     if sentence_words:
@@ -162,7 +171,25 @@ def read_conll(path, label_names=None):
     if not words:
         raise ValueError(f"{path} holds no sentences; expected 'TOKEN ... TAG' lines with a "
                          "blank line between sentences.")
-    return TaggingData(words=words, tags=tags, label_names=names, path=path)
+    return TaggingData(words=words, tags=tags, label_names=tag_names(tags) if from_data
+                       else names, path=path)
+
+
+def tag_names(tags):
+    """The tag set of tag sequences, in class id order: `"O"` first (the tag of continuation
+    pieces and padding in training), then each entity type in sorted order with its prefixes
+    in the order B, I, E, S.
+
+    Example:
+
+    ```python
+    tag_names([["B-PER", "I-PER", "O"], ["S-LOC", "B-DATE"]])
+    # ['O', 'B-DATE', 'B-LOC', 'S-LOC', 'B-PER', 'I-PER']
+    ```
+    """
+    found = {tag for sentence in tags for tag in sentence} - {"O"}
+    entities = sorted(found, key=lambda tag: (tag[2:], _PREFIX_ORDER.index(tag[0])))
+    return ["O", *entities]
 
 
 def conll_split_paths(directory):
@@ -204,7 +231,8 @@ def conll_split_paths(directory):
 
 
 def read_conll_directory(directory, label_names=None):
-    """`{split: TaggingData}` for the splits `conll_split_paths(directory)` finds.
+    """`{split: TaggingData}` for the splits `conll_split_paths(directory)` finds, read with
+    `label_names` (`TAGS_FROM_DATA`: the tags of all the splits, one set for all).
 
     Example:
 
@@ -218,5 +246,10 @@ def read_conll_directory(directory, label_names=None):
     sorted(splits), splits["valid"].tags  # (["train", "valid"], [["I-LOC"]])
     ```
     """
-    return {split: read_conll(path, label_names)
-            for split, path in conll_split_paths(directory).items()}
+    splits = {split: read_conll(path, label_names)
+              for split, path in conll_split_paths(directory).items()}
+    if isinstance(label_names, str) and label_names == TAGS_FROM_DATA:  # one set for all
+        names = tag_names([tags for data in splits.values() for tags in data.tags])
+        splits = {split: dataclasses.replace(data, label_names=names)
+                  for split, data in splits.items()}
+    return splits

@@ -31,13 +31,13 @@ from keras_bert_impl.metrics.squad import (
     normalize_answer,
     squad_scores,
 )
-from keras_bert_impl.metrics.tagging import SCHEMES, entity_scores, get_entities
+from keras_bert_impl.metrics.tagging import SCHEMES, entity_scores, get_entities, scheme_of
 
 __all__ = [
     "GLUE_METRICS", "SCHEMES",
     "accuracy", "f1", "glue_scores", "matthews_corrcoef", "pearson", "spearman",
     "exact_match_score", "f1_score", "normalize_answer", "squad_scores",
-    "entity_scores", "get_entities",
+    "entity_scores", "get_entities", "scheme_of",
     "MatthewsCorrelation", "BinaryF1", "PearsonCorrelation",
 ]
 

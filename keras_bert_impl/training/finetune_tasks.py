@@ -26,8 +26,8 @@ KIND_MODELS = {
 @dataclasses.dataclass(frozen=True)
 class FinetuneTask:
     """One task: `kind` (`classification`, `regression`, `tagging`, `spans`), `source` (the
-    reader: `glue`, `conll`, `squad`, `bbc`, `table`), the metric that picks the best epoch,
-    and the default sequence length.
+    reader: `glue`, `conll2003`, `conll`, `squad`, `bbc`, `table`), the metric that picks the
+    best epoch, and the default sequence length.
 
     Example:
 
@@ -61,7 +61,10 @@ TASKS = {
     "rte": _glue("rte", "accuracy"),
     "cola": _glue("cola", "matthews_corrcoef"),
     "stsb": _glue("stsb", "pearson", kind="regression"),
-    "conll2003": FinetuneTask("conll2003", "tagging", "conll", "f1"),
+    "conll2003": FinetuneTask("conll2003", "tagging", "conll2003", "f1"),
+    # Any tagging corpus in CoNLL's column format; its tags are those its files hold (or
+    # --label-names).
+    "conll": FinetuneTask("conll", "tagging", "conll", "f1"),
     "squad": FinetuneTask("squad", "spans", "squad", "f1", sequence_length=384),
     "bbc": FinetuneTask("bbc", "classification", "bbc", "accuracy", sequence_length=256,
                         needs_data=False),

@@ -8,10 +8,12 @@ import pytest
 
 from keras_bert_impl.data.conll import (
     CONLL2003_LABELS,
+    TAGS_FROM_DATA,
     TaggingData,
     conll_split_paths,
     read_conll,
     read_conll_directory,
+    tag_names,
 )
 from tests.real_data import shared_file
 
@@ -52,6 +54,24 @@ def test_docstart_blank_lines_and_two_columns(tmp_path):
     two = read_conll(_write(tmp_path, "@user\tO\nfoo B-corp\n\nbar S-loc\n", "wnut.txt"),
                      label_names=["O", "B-corp", "S-loc"])
     assert two.words == [["@user", "foo"], ["bar"]] and two.tag_ids() == [[0, 1], [2]]
+
+
+def test_the_tag_set_read_from_the_data(tmp_path, valid):
+    assert tag_names(valid.tags) == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG",
+                                     "I-ORG", "B-PER", "I-PER"]
+    wnut = read_conll(_write(tmp_path, "@user\tO\nfoo S-corp\n\nbar B-loc\nbaz E-loc\n"),
+                      label_names=TAGS_FROM_DATA)
+    assert wnut.label_names == ["O", "S-corp", "B-loc", "E-loc"]
+    assert wnut.tag_ids() == [[0, 1], [2, 3]]
+    folder = tmp_path / "splits"
+    folder.mkdir()
+    _write(folder, "a B-x\nb I-x\n\nc O\n", "train.txt")
+    _write(folder, "d S-y\n", "dev.txt")
+    _write(folder, "e B-w\n", "test.txt")
+    splits = read_conll_directory(folder, TAGS_FROM_DATA)  # one tag set for every split
+    assert {split: data.label_names for split, data in splits.items()} == {
+        split: ["O", "B-w", "B-x", "I-x", "S-y"] for split in ("train", "valid", "test")}
+    assert splits["valid"].tag_ids() == [[4]]
 
 
 @pytest.mark.parametrize("text, line, match", [

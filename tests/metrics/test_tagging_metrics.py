@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from keras_bert_impl.metrics.tagging import entity_scores, get_entities
+from keras_bert_impl.metrics.tagging import entity_scores, get_entities, scheme_of
 
 TYPES = ("PER", "LOC", "ORG")
 PREFIXES = {"IOB1": "BI", "IOB2": "BI", "IOBES": "BIES"}
@@ -154,6 +154,12 @@ def test_length_mismatch_names_the_sentence():
         entity_scores([["O"], ["O"]], [["O"]])
     with pytest.raises(ValueError, match="Sentence 0 has 2 true tags and 1"):
         entity_scores(["O", "O"], ["O"])
+
+
+def test_the_scheme_of_a_tag_set():
+    assert scheme_of(["O", "B-PER", "I-PER", "B-LOC"]) == "IOB2"
+    assert scheme_of(["O", "B-PER", "E-PER", "S-LOC", "I-PER"]) == "IOBES"
+    assert scheme_of(["O"]) == "IOB2"
 
 
 def test_invalid_tags_and_schemes():

@@ -5,11 +5,13 @@ pretraining run fine-tunes as it is. Bad input is one `error:` line."""
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 
 from keras_bert_impl.cli import main
+from keras_bert_impl.data.conll import read_conll
 from keras_bert_impl.models import BertClassifier, BertEncoder, BertTokenClassifier
 from keras_bert_impl.text import BertTokenizer
 from tests.presets.helpers import minilm_dir
@@ -98,6 +100,55 @@ def test_conll_finetune_then_evaluate(tmp_path, capsys, base):
     tagger = BertTokenClassifier.from_preset(run)
     assert tagger.label_names[:3] == ["O", "B-PER", "I-PER"]
     assert len(tagger.tag([["Peter", "lives", "in", "Berlin"]])[0]) == 4
+
+
+def _as_iobes(tags):
+    """IOB1 tags as IOBES, with the entity types in lower case (a tag set of another corpus)."""
+    from keras_bert_impl.metrics.tagging import get_entities
+
+    out = ["O"] * len(tags)
+    for type_, start, end in get_entities(tags, scheme="IOB1"):
+        type_ = type_.lower()
+        if start == end:
+            out[start] = f"S-{type_}"
+            continue
+        out[start], out[end] = f"B-{type_}", f"E-{type_}"
+        out[start + 1:end] = [f"I-{type_}"] * (end - start - 1)
+    return out
+
+
+def test_any_tag_set_in_conll_columns_finetunes_then_evaluates(tmp_path, capsys, base):
+    # Real CoNLL-2003 sentences re-tagged in IOBES with other type names, as two columns.
+    valid = read_conll(shared_file("conll2003", "valid.txt"))
+    data = tmp_path / "iobes"
+    data.mkdir()
+    for name, rows in (("train.txt", range(0, 64)), ("dev.txt", range(64, 96))):
+        (data / name).write_text("\n\n".join(
+            "\n".join(f"{word}\t{tag}" for word, tag in zip(valid.words[i],
+                                                           _as_iobes(valid.tags[i])))
+            for i in rows) + "\n")
+    run, record, scores, printed = _finetune_and_evaluate(
+        tmp_path, capsys, "conll", data, base, "--seq-len", "48")
+    assert record["validation_examples"] == 32
+    assert scores["f1"] == pytest.approx(record["validation"]["f1"], abs=1e-12)
+    assert "per_type.per.support:" in printed
+    tagger = BertTokenClassifier.from_preset(run)
+    in_files = {line.split("\t")[1] for name in ("train.txt", "dev.txt")
+                for line in (data / name).read_text().splitlines() if line}
+    assert tagger.label_names[0] == "O" and set(tagger.label_names) == in_files
+    assert {"S-per", "E-per", "B-org"} <= in_files  # IOBES, scored as such
+    # --label-names fixes the order; CoNLL-2003's task names the way to other tag sets.
+    names = ["O", *(f"{p}-{t}" for p in "BIES" for t in ("per", "org", "loc", "misc"))]
+    assert main(["finetune", "--task", "conll", "--data", str(data), "--init", base,
+                 "--out", str(tmp_path / "ordered"), "--label-names", *names,
+                 "--max-train-examples", "16", *COMMON]) == 0
+    assert BertTokenClassifier.from_preset(str(tmp_path / "ordered")).label_names == names
+    capsys.readouterr()
+    assert main(["finetune", "--task", "conll2003", "--data", str(data), "--init", base,
+                 "--out", str(tmp_path / "refused")]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and re.search(r"tag '[BIES]-[a-z]+' is not in", error)
+    assert "--task conll" in error and not os.path.exists(tmp_path / "refused")
 
 
 def test_squad_finetune_then_evaluate(tmp_path, capsys, base):
