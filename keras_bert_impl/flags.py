@@ -45,9 +45,10 @@ COMMANDS = {
                 "ours) to our preset format: preset.json + model.safetensors + vocab.txt with "
                 "its casing."),
     "finetune": ("keras_bert_impl.training.finetune_cli",
-                 "fine-tune on GLUE, CoNLL-2003, SQuAD, BBC News or a CSV",
-                 "Fine-tune a preset, checkpoint or pretraining run on GLUE, CoNLL-2003, "
-                 "SQuAD, BBC News or a CSV/TSV/JSONL file, from raw text; keeps the epoch "
+                 "fine-tune on GLUE, NER in CoNLL columns, SQuAD or a CSV",
+                 "Fine-tune a preset, checkpoint or pretraining run on GLUE, CoNLL-2003 (or "
+                 "any tags in CoNLL columns), SQuAD, BBC News or a CSV/TSV/JSONL file, from "
+                 "raw text; keeps the epoch "
                  "with the best official metric and writes a preset with metrics.json."),
     "evaluate": ("keras_bert_impl.training.evaluate_cli",
                  "score a fine-tuned run with its task's official metric",
