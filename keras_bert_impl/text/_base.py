@@ -26,6 +26,30 @@ class TextLayer(keras.layers.Layer):
         )
 
 
+class PackedTextLayer(TextLayer):
+    """Base class of the preprocessors that pack text into `sequence_length` positions with
+    a `BertPacker` (`self.packer`): `sequence_length` may be changed after construction, as in
+    keras-hub (`model.preprocessor.sequence_length = 64`), and the packer follows. A subclass
+    checks a new length in `_check_sequence_length` (a `ValueError` keeps the old one)."""
+
+    @property
+    def sequence_length(self):
+        return self._sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        self._check_sequence_length(value)
+        self._sequence_length = value
+        packer = getattr(self, "packer", None)
+        if packer is not None:
+            packer.sequence_length = value
+
+    def _check_sequence_length(self, value, minimum=2, needs=""):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"sequence_length must be an int >= {minimum}{needs}; got "
+                             f"{value!r}.")
+
+
 def as_string_tensor(inputs, layer_name):
     """`inputs` as a `tf.string` Tensor/RaggedTensor, with a clear error otherwise."""
     import tensorflow as tf

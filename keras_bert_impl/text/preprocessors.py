@@ -28,7 +28,7 @@ import os
 
 import keras
 
-from keras_bert_impl.text._base import TextLayer
+from keras_bert_impl.text._base import PackedTextLayer
 from keras_bert_impl.text.corpus_checks import check_documents, check_vocab_casing, sample_file
 from keras_bert_impl.text.masking import MaskedLMMasker
 from keras_bert_impl.text.nsp import document_instances
@@ -59,7 +59,7 @@ def as_pretraining_tokenizer(tokenizer, lowercase=True):
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertPreprocessor(TextLayer):
+class BertPreprocessor(PackedTextLayer):
     """Strings -> packed BERT inputs, for classification, tagging and serving.
 
     Takes one `tf.string` batch (or scalar), or a tuple of them (sentence pairs, or N
@@ -89,8 +89,8 @@ class BertPreprocessor(TextLayer):
         if not isinstance(tokenizer, BertTokenizer):
             raise TypeError(f"tokenizer must be a BertTokenizer; got {type(tokenizer).__name__}.")
         self.tokenizer = tokenizer
-        self.packer = BertPacker.from_tokenizer(tokenizer, sequence_length, truncate=truncate)
         self.sequence_length = sequence_length
+        self.packer = BertPacker.from_tokenizer(tokenizer, sequence_length, truncate=truncate)
         self.truncate = truncate
 
     def call(self, inputs):
@@ -108,7 +108,7 @@ class BertPreprocessor(TextLayer):
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertPretrainingPreprocessor(TextLayer):
+class BertPretrainingPreprocessor(PackedTextLayer):
     """Tokenizer -> NSP pairing -> packer -> masker, producing `BertPretrainer`'s `(x, y)`.
 
     As a layer, `call` takes sentence pairs that are already chosen: a dict with `"text_a"`
@@ -147,9 +147,6 @@ class BertPretrainingPreprocessor(TextLayer):
             tokenizer = keras.saving.deserialize_keras_object(tokenizer)
         if not isinstance(tokenizer, BertTokenizer):
             raise TypeError(f"tokenizer must be a BertTokenizer; got {type(tokenizer).__name__}.")
-        if not isinstance(sequence_length, int) or sequence_length < 5:
-            raise ValueError(f"sequence_length must be an int >= 5 for sentence pairs; got "
-                             f"{sequence_length!r}.")
         if not 0.0 <= short_seq_prob <= 1.0:
             raise ValueError(f"short_seq_prob must be in [0, 1]; got {short_seq_prob}.")
         self.tokenizer = tokenizer
@@ -167,6 +164,9 @@ class BertPretrainingPreprocessor(TextLayer):
             max_predictions_per_seq=max_predictions_per_seq, mask_token_rate=mask_token_rate,
             random_token_rate=random_token_rate, whole_word=whole_word,
             suffix_indicator=tokenizer.suffix_indicator, seed=seed)
+
+    def _check_sequence_length(self, value):
+        super()._check_sequence_length(value, minimum=5, needs=" for sentence pairs")
 
     def tokenize_document(self, sentences):
         """1-D `tf.string` sentences -> ragged ids `[sentences, (tokens)]`, empty ones dropped."""

@@ -36,7 +36,7 @@ import functools
 import keras
 import numpy as np
 
-from keras_bert_impl.text._base import TextLayer
+from keras_bert_impl.text._base import PackedTextLayer
 from keras_bert_impl.text.offsets import WordpieceAligner, as_string_list
 from keras_bert_impl.text.packing import BertPacker
 from keras_bert_impl.text.tokenizer import BertTokenizer
@@ -87,7 +87,7 @@ class SpanFeatures:
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertSpanPreprocessor(TextLayer):
+class BertSpanPreprocessor(PackedTextLayer):
     """`(question, context)` pairs -> BERT windows for span prediction (SQuAD).
 
     `features(questions, contexts, answer_starts=None, answer_texts=None, ids=None)` is the
@@ -134,17 +134,20 @@ class BertSpanPreprocessor(TextLayer):
                             ("max_query_length", max_query_length)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int; got {value!r}.")
-        if sequence_length - max_query_length - 3 < 1:
-            raise ValueError(
-                f"sequence_length={sequence_length} leaves no room for the context after a "
-                f"question of max_query_length={max_query_length} pieces and [CLS], [SEP], "
-                f"[SEP]; use sequence_length > max_query_length + 3 (e.g. 384 and 64).")
         self.tokenizer = tokenizer
-        self.sequence_length = sequence_length
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
+        self.sequence_length = sequence_length
         self.packer = BertPacker.from_tokenizer(tokenizer, sequence_length, truncate="waterfall")
         self._aligner = None
+
+    def _check_sequence_length(self, value):
+        super()._check_sequence_length(value, minimum=1)
+        if value - self.max_query_length - 3 < 1:
+            raise ValueError(
+                f"sequence_length={value} leaves no room for the context after a "
+                f"question of max_query_length={self.max_query_length} pieces and [CLS], "
+                f"[SEP], [SEP]; use sequence_length > max_query_length + 3 (e.g. 384 and 64).")
 
     # -- in the graph: one window ---------------------------------------------------------
 

@@ -23,13 +23,13 @@ predictions back into one tag per input word.
 
 import keras
 
-from keras_bert_impl.text._base import TextLayer, as_string_tensor
+from keras_bert_impl.text._base import PackedTextLayer, as_string_tensor
 from keras_bert_impl.text.packing import BertPacker
 from keras_bert_impl.text.tokenizer import BertTokenizer
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
-class BertTokenClassifierPreprocessor(TextLayer):
+class BertTokenClassifierPreprocessor(PackedTextLayer):
     """Words (and their tag ids) -> packed BERT inputs with labels on first wordpieces.
 
     `call(x, y=None, sample_weight=None)` returns
@@ -86,13 +86,12 @@ class BertTokenClassifierPreprocessor(TextLayer):
             tokenizer = keras.saving.deserialize_keras_object(tokenizer)
         if not isinstance(tokenizer, BertTokenizer):
             raise TypeError(f"tokenizer must be a BertTokenizer; got {type(tokenizer).__name__}.")
-        if not isinstance(sequence_length, int) or isinstance(sequence_length, bool) \
-                or sequence_length < 3:
-            raise ValueError("sequence_length must be an int >= 3 ([CLS], one piece, [SEP]); "
-                             f"got {sequence_length!r}.")
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
         self.packer = BertPacker.from_tokenizer(tokenizer, sequence_length)
+
+    def _check_sequence_length(self, value):
+        super()._check_sequence_length(value, minimum=3, needs=" ([CLS], one piece, [SEP])")
 
     # -- inputs ---------------------------------------------------------------------------------
 

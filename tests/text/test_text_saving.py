@@ -1,5 +1,6 @@
 """`.keras` round trip of the text layers: a Sequential model holding BertTokenizer + BertPacker
-is saved, reloaded (after the vocab file is gone) and gives identical outputs.
+is saved, reloaded (after the vocab file is gone) and gives identical outputs; the
+preprocessors' `sequence_length` changed after construction is packed and saved.
 
 Keras cannot build a functional model on `keras.Input(dtype="string")` through these layers
 (they have no symbolic output spec: they are TensorFlow preprocessing), but a Sequential model
@@ -12,7 +13,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_bert_impl.text import BertPacker, BertTokenizer
+from keras_bert_impl.text import (
+    BertClassifierPreprocessor,
+    BertPacker,
+    BertPretrainingPreprocessor,
+    BertSpanPreprocessor,
+    BertTokenClassifierPreprocessor,
+    BertTokenizer,
+)
 
 
 def _assert_same(a, b):
@@ -71,3 +79,42 @@ def test_text_layers_serialize_keras_object_round_trip():
     b = tf.ragged.constant([[7, 7, 7, 7], [9]])
     np.testing.assert_array_equal(clones[1]((a, b))["token_ids"].numpy(),
                                   [[2, 5, 6, 3, 7, 7, 7, 3], [2, 8, 3, 9, 3, 0, 0, 0]])
+
+
+_PREPROCESSORS = {
+    "classifier": (lambda t: BertClassifierPreprocessor(t, sequence_length=16),
+                   lambda: tf.constant(["the quick fox . the quick fox . the quick fox ."])),
+    "tagger": (lambda t: BertTokenClassifierPreprocessor(t, sequence_length=16),
+               lambda: tf.constant(["the quick fox . the quick fox . the quick fox ."])),
+    "span": (lambda t: BertSpanPreprocessor(t, sequence_length=16, max_query_length=4),
+             lambda: (tf.constant(["the fox"]), tf.constant(["the quick fox . " * 4]))),
+    "pretraining": (lambda t: BertPretrainingPreprocessor(t, sequence_length=16,
+                                                          max_predictions_per_seq=2, seed=0),
+                    lambda: {"text_a": tf.constant(["the quick fox . " * 3]),
+                             "text_b": tf.constant(["the fox ."])}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_PREPROCESSORS))
+def test_sequence_length_can_be_changed_after_construction(name, tmp_path):
+    """As in keras-hub, `preprocessor.sequence_length = n` changes what is packed (the
+    packer follows), what is saved, and is checked (a bad length keeps the old one)."""
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "qu", "##ick", "fox", "."]
+    build, inputs = _PREPROCESSORS[name]
+    preprocessor = build(BertTokenizer(vocab))
+    preprocessor.sequence_length = 10
+    output = preprocessor(inputs())
+    x = output[0] if isinstance(output, tuple) else output
+    assert x["token_ids"].shape[-1] == 10 and bool(x["padding_mask"].numpy().all())
+    assert preprocessor.packer.sequence_length == 10
+    assert preprocessor.get_config()["sequence_length"] == 10
+    clone = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(preprocessor))
+    assert clone.sequence_length == clone.packer.sequence_length == 10
+    with pytest.raises(ValueError, match="sequence_length"):
+        # The shortest each refuses: [CLS] [SEP]; + one piece; question 4 + 3; pairs.
+        preprocessor.sequence_length = {"classifier": 1, "tagger": 2, "span": 7,
+                                        "pretraining": 4}[name]
+    with pytest.raises(ValueError, match="sequence_length must be an int"):
+        preprocessor.sequence_length = "64"
+    assert preprocessor.sequence_length == preprocessor.packer.sequence_length == 10
