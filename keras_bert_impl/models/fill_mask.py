@@ -23,7 +23,7 @@ import collections
 
 import numpy as np
 
-from keras_bert_impl.models.text_inputs import check_texts
+from keras_bert_impl.models.text_inputs import as_texts, check_texts
 
 MASK = "[MASK]"
 Guess = collections.namedtuple("Guess", ["token", "id", "score"])
@@ -35,17 +35,6 @@ Example:
 Guess("paris", 3000, 0.25).token  # 'paris'
 ```
 """
-
-
-def _as_text(text, index):
-    if not isinstance(text, bytes):
-        return str(text)
-    try:
-        return text.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"texts[{index}] is not valid UTF-8 ({error.reason} at byte "
-                         f"{error.start}); decode it with the encoding it was written in, "
-                         "and pass a str.") from None
 
 
 def _rows(texts, tokenizer, max_length):
@@ -127,7 +116,7 @@ def fill_mask(pretrainer, texts, top_k=5, batch_size=32, tokenizer=None):
                          f"{pretrainer.encoder.config.vocab_size}; pass the vocabulary the "
                          "model was trained with.")
     top_k = min(top_k, len(vocabulary))
-    texts = [_as_text(text, i) for i, text in enumerate(texts)]
+    texts = as_texts(texts)
     rows, positions = _rows(texts, tokenizer,
                             pretrainer.encoder.config.max_position_embeddings)
     results = []

@@ -1,9 +1,11 @@
 """`BertSpanLabeler`: start/end logits of an answer span (SQuAD)."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_bert_impl.layers.initializers import bert_initializer
+from keras_bert_impl.models.text_inputs import as_texts, from_columns
 from keras_bert_impl.models.text_task import BertTextTask
 
 # Logit given to padding positions: far below any real logit, finite so that softmax and
@@ -200,14 +202,15 @@ class BertSpanLabeler(BertTextTask):
         if not isinstance(x, dict) or not {"question", "context"} <= set(x):
             raise ValueError("BertSpanLabeler takes raw text as x={'question': [...], "
                              "'context': [...]}.")
-        questions, contexts = _as_list(x["question"]), _as_list(x["context"])
+        questions = as_texts(x["question"], "questions")
+        contexts = as_texts(x["context"], "contexts")
         answer_starts = answer_texts = None
         if y is not None:
             if not isinstance(y, dict) or not {"answer_start", "answer_text"} <= set(y):
                 raise ValueError("Raw-text labels of BertSpanLabeler are y={'answer_start': "
                                  "[...], 'answer_text': [...]} (character offsets).")
-            answer_starts = [int(v) for v in _as_list(y["answer_start"])]
-            answer_texts = _as_list(y["answer_text"])
+            answer_starts = [int(v) for v in np.ravel(from_columns(y["answer_start"]))]
+            answer_texts = as_texts(y["answer_text"], "answer_text")
         return self.preprocessor.features(questions, contexts, answer_starts=answer_starts,
                                           answer_texts=answer_texts, ids=x.get("id"))
 
@@ -218,19 +221,12 @@ class BertSpanLabeler(BertTextTask):
         question and a context given as two strings are one example (id `"0"`)."""
         from keras_bert_impl.text.span_decoding import decode_spans
 
-        x = {"question": _as_list(questions), "context": _as_list(contexts)}
+        x = {"question": as_texts(questions, "questions"),
+             "context": as_texts(contexts, "contexts")}
         if ids is not None:
-            x["id"] = _as_list(ids)
+            x["id"] = as_texts(ids, "ids")
         features = self.span_features(x)
         logits = self.predict(features.x, batch_size=batch_size, verbose=0)
         return decode_spans(logits["start_logits"], logits["end_logits"], features,
                             n_best_size=n_best_size, max_answer_length=max_answer_length,
                             null_score_diff_threshold=null_score_diff_threshold)
-
-
-def _as_list(value):
-    if isinstance(value, str):
-        return [value]
-    if hasattr(value, "numpy"):
-        value = value.numpy()
-    return [v.decode("utf-8") if isinstance(v, bytes) else v for v in list(value)]

@@ -90,6 +90,39 @@ def from_columns(value, name="x"):
     return array
 
 
+def as_texts(value, name="texts"):
+    """One text (`str`, or UTF-8 `bytes`) or a column of them (a list, NumPy or `tf.string`
+    array, pandas column) as a list of `str`; a text that is not valid UTF-8 is a
+    `ValueError` naming it (`name[i]`). Other elements are left for `check_texts` to name.
+
+    Example:
+
+    ```python
+    as_texts(b"a cat"), as_texts(["a", b"b"], "questions")  # (['a cat'], ['a', 'b'])
+    ```
+    """
+    if not isinstance(value, (str, bytes)):
+        value = from_columns(value, name)
+        if hasattr(value, "numpy"):  # a tf.Tensor
+            value = value.numpy()
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+    if isinstance(value, (str, bytes)):  # one text (a scalar tensor too)
+        value = [value]
+    return [_decoded(text, f"{name}[{i}]") for i, text in enumerate(value)]
+
+
+def _decoded(text, name):
+    if not isinstance(text, bytes):
+        return text
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{name} is not valid UTF-8 ({error.reason} at byte {error.start}); "
+                         "decode it with the encoding it was written in, and pass a "
+                         "str.") from None
+
+
 def _describe(value):
     if value is None:
         return "None"

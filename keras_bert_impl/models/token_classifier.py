@@ -8,6 +8,16 @@ from keras_bert_impl.models.task import classification_logits
 from keras_bert_impl.models.text_task import BertTextTask
 
 
+def _as_python(words):
+    """Sentences or word lists given as a tensor, ragged tensor, NumPy array or pandas column,
+    as Python strings and lists."""
+    if hasattr(words, "to_list"):  # tf.RaggedTensor, pandas.Series
+        return words.to_list()
+    if hasattr(words, "numpy"):  # tf.Tensor
+        words = words.numpy()
+    return words.tolist() if hasattr(words, "tolist") else words
+
+
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
 class BertTokenClassifier(BertTextTask):
     """The sequence output -> dropout -> dense per-token logits (Hugging Face's
@@ -81,7 +91,8 @@ class BertTokenClassifier(BertTextTask):
         space-joined strings): the prediction at the word's first wordpiece. A sentence
         longer than the model's sequence is tagged in consecutive windows of the words that
         fit (each window read on its own), so every word gets a tag. Needs `label_names` and
-        a preprocessor. One string is one sentence: its tags (and scores) alone come back."""
+        a preprocessor. One string is one sentence: its tags (and scores) alone come back.
+        Tensors, ragged tensors, NumPy arrays and pandas columns of either form are taken."""
         import tensorflow as tf
 
         if self.label_names is None:
@@ -89,6 +100,7 @@ class BertTokenClassifier(BertTextTask):
                              "label_names=[...] (finetune runs store them).")
         if self.preprocessor is None:
             raise ValueError("tag() needs a preprocessor (BertTokenClassifierPreprocessor).")
+        words = _as_python(words)
         if isinstance(words, (str, bytes)):
             tagged = self.tag([words], batch_size=batch_size, return_scores=return_scores)
             return (tagged[0][0], tagged[1][0]) if return_scores else tagged[0]

@@ -159,6 +159,17 @@ def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
     assert tags[0] == windows[0][0] + windows[0][1] and min(scores[0]) > 0
     np.testing.assert_allclose(scores[0], sum(windows[1], []), rtol=1e-6)
     assert tagger.tag([" ".join(sentence).encode()]) == tags  # UTF-8 bytes too
+    # Tensors, ragged tensors, arrays and pandas columns of sentences or of word lists.
+    import pandas as pd
+    import tensorflow as tf
+
+    pair = [sentence, ["paris", "good"]]
+    expected = tagger.tag(pair)
+    joined = [" ".join(words) for words in pair]
+    for given in (tf.constant(joined), np.array(joined, dtype=object), pd.Series(joined),
+                  tf.ragged.constant(pair), pd.Series(pair)):
+        assert tagger.tag(given) == expected, type(given)
+    assert tagger.tag(tf.constant(joined[1])) == expected[1]  # a scalar: one sentence
 
 
 @tensorflow_only
@@ -177,6 +188,17 @@ def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
     assert answers["q1"].text == "Paris"
     assert labeler.answer("Where does John live?", context)["0"].text == "Paris"  # one pair
     assert (answers["q1"].start_char, answers["q1"].end_char) == (14, 19)
+    # UTF-8 bytes (one pair too), tensors and arrays; bytes that are not UTF-8 are named.
+    import tensorflow as tf
+
+    question = "Where does John live?"
+    for q, c in ((question.encode(), context.encode()),
+                 (tf.constant([question]), tf.constant([context])),
+                 (np.array([question]), np.array([context], dtype=object))):
+        assert labeler.answer(q, c)["0"].text == "Paris"
+    with pytest.raises(ValueError, match=r"contexts\[1\] is not valid UTF-8 \(invalid "
+                                         r"start byte at byte 5\)"):
+        labeler.answer([question] * 2, [context, b"John \xff"])
     with pytest.raises(ValueError, match="computes the span loss"):
         labeler.compile(metrics=["accuracy"])
 
