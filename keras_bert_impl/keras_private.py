@@ -28,11 +28,12 @@ Private names used, with why:
   reads and writes them (`uses_weight_decay`, `adam_moments`).
 * `Model._distribute_strategy` (TensorFlow trainer): the strategy the model was created under,
   or `None`; the public `distribute_strategy` falls back to the default strategy and cannot
-  say "none", which `patch_multi_worker_fit`'s build needs to know.
+  say "none", which `patch_multi_worker_fit`'s build needs to know, and `replicas_of` too.
 * `Model._maybe_symbolic_build(iterator, data_batch)` and `Model._symbolic_build(data_batch)`
-  (TensorFlow trainer): the first reduces a data batch across workers and fails under
-  `MultiWorkerMirroredStrategy` (keras-team/keras#20585); we replace it per instance with one
-  that builds from one local replica's batch (`patch_multi_worker_fit`).
+  (TensorFlow trainer): the first reduces a data batch across replicas with "MEAN", which
+  fails for a bool input (`padding_mask`) under any strategy and for every input under
+  `MultiWorkerMirroredStrategy` (keras-team/keras#20585); our models build from one local
+  replica's batch instead (`OneReplicaBuildHook`; `patch_multi_worker_fit` for any model).
 * `Model.train_function` / `Model.test_function`: the traced step functions, cached; reset to
   `None` so that `fit` re-traces the patched steps.
 * `MultiWorkerMirroredStrategy.extended._in_multi_worker_mode()` (TensorFlow): whether the
@@ -376,6 +377,20 @@ def flatten_layers(layer):
     return list(layer._flatten_layers(include_self=False))
 
 
+def replicas_of(model):
+    """How many replicas train `model`: those of the `tf.distribute` strategy it was created
+    under (`Model._distribute_strategy`, TensorFlow backend), else 1.
+
+    Example:
+
+    ```python
+    replicas_of(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))  # 1
+    ```
+    """
+    strategy = getattr(model, "_distribute_strategy", None)
+    return 1 if strategy is None else strategy.num_replicas_in_sync
+
+
 def in_multi_worker_mode(strategy):
     """Whether a `MultiWorkerMirroredStrategy` spans more than one worker.
 
@@ -415,6 +430,35 @@ def scale_loss_for_replicas(value):
     if replicas == 1:
         return value
     return keras.ops.multiply(value, keras.ops.cast(1.0 / replicas, value.dtype))
+
+
+class OneReplicaBuildHook:
+    """Mixin for a `keras.Model` subclass: under a `tf.distribute` strategy, the model is built
+    from one local replica's first batch.
+
+    Keras' TensorFlow trainer builds a model created under a strategy from the first batch
+    reduced across replicas with "MEAN" (`_maybe_symbolic_build`), only for its shapes and
+    dtypes. The reduction fails for a bool input, our `padding_mask` (TensorFlow's `AddN` has
+    no bool kernel), so `fit` under `MirroredStrategy` failed before its first step; across
+    workers it fails for every input (keras-team/keras#20585). One replica's batch has the
+    same shapes and dtypes. Other backends never call the method.
+
+    Example:
+
+    ```python
+    import numpy as np
+
+    class Model(OneReplicaBuildHook, keras.Sequential):
+        pass
+
+    model = Model([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0).history["loss"][0] > 0  # True
+    ```
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        return _symbolic_build_from_one_replica(self, iterator, data_batch)
 
 
 def _first_local_replica(value):

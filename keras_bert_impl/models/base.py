@@ -47,6 +47,7 @@ import logging
 import keras
 
 from keras_bert_impl.config import PRESETS, BertConfig
+from keras_bert_impl.keras_private import OneReplicaBuildHook
 from keras_bert_impl.layers.transformer import DEFAULT_LORA_TARGETS
 from keras_bert_impl.models.input_checks import (
     InputLimits,
@@ -73,7 +74,7 @@ _ANNOUNCED_RANDOM = set()
 _CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(BertConfig))
 
 
-class BertModelBase(keras.Model):
+class BertModelBase(OneReplicaBuildHook, keras.Model):
     """The base of every model of ours: presets, config round trip, input checks.
 
     Subclasses define `constructor_arguments()` (their `__init__` arguments as stored by

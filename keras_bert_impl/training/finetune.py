@@ -180,13 +180,31 @@ def parameter_counts(model):
     return {"trainable": trainable, "total": int(model.count_params())}
 
 
+def _finetune_strategy(strategy):
+    """The `tf.distribute` strategy of `finetune(strategy=...)` (a name, or one made)."""
+    import keras
+
+    from keras_bert_impl.training.distribute import create_strategy
+    from keras_bert_impl.training.finetune_tasks import FINETUNE_STRATEGIES
+
+    if strategy != "default" and keras.backend.backend() != "tensorflow":
+        raise ValueError(f"strategy={strategy!r} (--strategy) is a tf.distribute strategy, "
+                         f"for the TensorFlow backend; this is {keras.backend.backend()} "
+                         "(KERAS_BACKEND=tensorflow, or keras.distribution on JAX).")
+    if isinstance(strategy, str) and strategy not in FINETUNE_STRATEGIES:
+        raise ValueError(f"finetune runs on one machine: strategy (--strategy) must be one of "
+                         f"{', '.join(FINETUNE_STRATEGIES)}; got {strategy!r} (multi-worker and "
+                         "TPU training are keras-bert pretrain's).")
+    return create_strategy(strategy)
+
+
 def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
              sequence_length=None, validation_fraction=0.1, seed=0, split_seed=None, tfds=False,
              max_train_examples=None, max_eval_examples=None, doc_stride=128,
              max_query_length=64, dropout=0.1, jit_compile="auto", overwrite=False,
              verbose="auto", print_fn=print, load_weights=True, logs=None, lora_rank=None,
              lora_targets=None, lora_alpha=None, precision="float32",
-             gradient_accumulation_steps=1, **table_options):
+             gradient_accumulation_steps=1, strategy="default", **table_options):
     """Fine-tunes `init` on `task` and writes the best epoch to `out`; returns the metrics
     dict written to `out/metrics.json`.
 
@@ -215,6 +233,9 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
             `mixed_float16` with dynamic loss scaling); the preset is written in float32.
         gradient_accumulation_steps: one optimizer update per this many batches (an
             effective batch of `batch_size` times it); the schedule counts updates.
+        strategy: `"default"` (one device) or `"mirrored"` (every local GPU, each batch split
+            across them), or a `tf.distribute` strategy already made; the model is built and
+            compiled in its scope.
     """
     import keras
 
@@ -237,6 +258,7 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
             or gradient_accumulation_steps < 1):
         raise ValueError("gradient accumulation (--grad-accum) must be a positive number of "
                          f"batches per update, got {gradient_accumulation_steps!r}.")
+    strategy = _finetune_strategy(strategy)
     check_preset_target(out, overwrite=overwrite)
     with training_precision(precision):
         keras.utils.set_random_seed(seed)
@@ -248,14 +270,15 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
         if sequence_length is not None:
             _check_sequence_length(sequence_length, init)
         sequence_length = sequence_length or spec.sequence_length
-        model = build_model(task, init, {"train": train}, sequence_length, dropout=dropout,
-                            doc_stride=doc_stride, max_query_length=max_query_length,
-                            load_weights=load_weights)
-        if lora is not None:
-            model.enable_lora(**lora)
-        model.compile(optimizer=default_optimizer(
-            learning_rate, gradient_accumulation_steps=gradient_accumulation_steps),
-            jit_compile=jit_compile)
+        with strategy.scope():
+            model = build_model(task, init, {"train": train}, sequence_length, dropout=dropout,
+                                doc_stride=doc_stride, max_query_length=max_query_length,
+                                load_weights=load_weights)
+            if lora is not None:
+                model.enable_lora(**lora)
+            model.compile(optimizer=default_optimizer(
+                learning_rate, gradient_accumulation_steps=gradient_accumulation_steps),
+                jit_compile=jit_compile)
         parameters = parameter_counts(model)
         trained = (f"LoRA rank {lora['rank']} on {','.join(lora['targets'])} (alpha "
                    f"{lora['alpha']}) + head" if lora else "all weights")
@@ -295,6 +318,7 @@ def finetune(task, data, init, out, epochs=3, learning_rate=2e-5, batch_size=32,
                          "max_eval_examples": max_eval_examples, "lora": lora,
                          "precision": precision,
                          "gradient_accumulation_steps": gradient_accumulation_steps,
+                         "replicas": strategy.num_replicas_in_sync,
                          **{k: v for k, v in table_options.items() if v is not None}},
         }
         # A LoRA model is written merged (a plain preset); its adapters and head go beside it.

@@ -17,7 +17,7 @@ import argparse
 import os
 
 from keras_bert_impl.flags import add_training_precision_flags
-from keras_bert_impl.training.finetune_tasks import RECOMMENDED, TASKS
+from keras_bert_impl.training.finetune_tasks import FINETUNE_STRATEGIES, RECOMMENDED, TASKS
 
 
 def add_data_arguments(parser):
@@ -98,6 +98,9 @@ def add_arguments(parser):
     add("--max-eval-examples", type=int, help="score only the first N validation examples "
         "(default: all)")
     add_training_precision_flags(parser)
+    add("--strategy", choices=FINETUNE_STRATEGIES, default="default",
+        help="tf.distribute strategy: one device, or every local GPU with each batch split "
+             "across them")
     add("--xla", action=argparse.BooleanOptionalAction, default="auto",
         help="jit_compile the train step (default: on for TensorFlow on one device)")
     add("--overwrite", action="store_true", help="replace the preset files of an existing --out")
@@ -128,7 +131,7 @@ def run(args):
         load_weights=not args.random_init, logs=args.logs, lora_rank=args.lora_rank,
         lora_targets=args.lora_targets, lora_alpha=args.lora_alpha,
         precision=args.precision, gradient_accumulation_steps=args.grad_accum,
-        **table_options(args))
+        strategy=args.strategy, **table_options(args))
     figures = ", ".join(f"{k} {v:.4f}" for k, v in record["validation"].items()
                         if isinstance(v, float))
     counts = record["parameters"]

@@ -74,5 +74,9 @@ TASKS = {
     "csv_regression": FinetuneTask("csv_regression", "regression", "table", "pearson"),
 }
 
+# The tf.distribute strategies of finetune (`training.distribute.create_strategy` names): it
+# runs on one machine, where its data is read whole and scored after every epoch.
+FINETUNE_STRATEGIES = ("default", "mirrored")
+
 # The seeds' recommended fine-tuning ranges (BERT paper, appendix A.3).
 RECOMMENDED = "batch size 16 or 32; learning rate 5e-5, 3e-5 or 2e-5; 2 to 4 epochs"
