@@ -28,7 +28,7 @@ Private names used, with why:
   reads and writes them (`uses_weight_decay`, `adam_moments`).
 * `Model._distribute_strategy` (TensorFlow trainer): the strategy the model was created under,
   or `None`; the public `distribute_strategy` falls back to the default strategy and cannot
-  say "none", which `patch_multi_worker_fit`'s build needs to know, and `replicas_of` too.
+  say "none", which `patch_multi_worker_fit`'s build needs to know.
 * `Model._maybe_symbolic_build(iterator, data_batch)` and `Model._symbolic_build(data_batch)`
   (TensorFlow trainer): the first reduces a data batch across replicas with "MEAN", which
   fails for a bool input (`padding_mask`) under any strategy and for every input under
@@ -375,20 +375,6 @@ def flatten_layers(layer):
     ```
     """
     return list(layer._flatten_layers(include_self=False))
-
-
-def replicas_of(model):
-    """How many replicas train `model`: those of the `tf.distribute` strategy it was created
-    under (`Model._distribute_strategy`, TensorFlow backend), else 1.
-
-    Example:
-
-    ```python
-    replicas_of(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))  # 1
-    ```
-    """
-    strategy = getattr(model, "_distribute_strategy", None)
-    return 1 if strategy is None else strategy.num_replicas_in_sync
 
 
 def in_multi_worker_mode(strategy):

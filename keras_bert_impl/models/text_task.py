@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_bert_impl.keras_private import drop_traced_steps, replicas_of
+from keras_bert_impl.keras_private import drop_traced_steps
 from keras_bert_impl.models.labels import class_ids, label_axes
 from keras_bert_impl.models.task import BertTask
 from keras_bert_impl.models.text_inputs import (
@@ -243,13 +243,8 @@ class BertTextTask(BertTask):
                             ragged_labels=self.per_token_labels)
 
     def _trimmer(self, for_predict=False):
-        """The dynamic-padding map function for this model's batches, or `None`. None under
-        a strategy of several replicas: `tf.distribute` splits each batch across them before
-        the dataset's maps run, so each replica would cut its share to its own length, and
-        the replicas' sparse embedding gradients, of different shapes, could not be
-        gathered."""
-        if (self.pad_to_multiple is None or (for_predict and self.per_token_outputs)
-                or replicas_of(self) > 1):
+        """The dynamic-padding map function for this model's batches, or `None`."""
+        if self.pad_to_multiple is None or (for_predict and self.per_token_outputs):
             return None
         return trim_padding(self.pad_to_multiple, per_token_labels=self.per_token_labels)
 
