@@ -101,15 +101,32 @@ def as_texts(value, name="texts"):
     as_texts(b"a cat"), as_texts(["a", b"b"], "questions")  # (['a cat'], ['a', 'b'])
     ```
     """
-    if not isinstance(value, (str, bytes)):
-        value = from_columns(value, name)
-        if hasattr(value, "numpy"):  # a tf.Tensor
-            value = value.numpy()
-        if hasattr(value, "tolist"):
-            value = value.tolist()
+    value = as_python(value, name)
     if isinstance(value, (str, bytes)):  # one text (a scalar tensor too)
         value = [value]
     return [_decoded(text, f"{name}[{i}]") for i, text in enumerate(value)]
+
+
+def as_python(value, name="x"):
+    """Texts or word lists given as a tensor, ragged tensor, NumPy array or table column, as
+    the Python lists (of `str`/`bytes`, or of lists of them) they hold; a Python value, one
+    text included, as it is.
+
+    Example:
+
+    ```python
+    import numpy as np
+    as_python(np.array(["a b", "c"])), as_python("a b")  # (['a b', 'c'], 'a b')
+    ```
+    """
+    if isinstance(value, (str, bytes)):
+        return value
+    value = from_columns(value, name)
+    if hasattr(value, "to_list"):  # tf.RaggedTensor
+        return value.to_list()
+    if hasattr(value, "numpy"):  # tf.Tensor
+        value = value.numpy()
+    return value.tolist() if hasattr(value, "tolist") else value
 
 
 def _decoded(text, name):

@@ -5,17 +5,8 @@ import itertools
 import keras
 
 from keras_bert_impl.models.task import classification_logits
+from keras_bert_impl.models.text_inputs import as_python
 from keras_bert_impl.models.text_task import BertTextTask
-
-
-def _as_python(words):
-    """Sentences or word lists given as a tensor, ragged tensor, NumPy array or pandas column,
-    as Python strings and lists."""
-    if hasattr(words, "to_list"):  # tf.RaggedTensor, pandas.Series
-        return words.to_list()
-    if hasattr(words, "numpy"):  # tf.Tensor
-        words = words.numpy()
-    return words.tolist() if hasattr(words, "tolist") else words
 
 
 @keras.saving.register_keras_serializable(package="keras_bert_impl")
@@ -100,7 +91,7 @@ class BertTokenClassifier(BertTextTask):
                              "label_names=[...] (finetune runs store them).")
         if self.preprocessor is None:
             raise ValueError("tag() needs a preprocessor (BertTokenClassifierPreprocessor).")
-        words = _as_python(words)
+        words = as_python(words, "words")
         if isinstance(words, (str, bytes)):
             tagged = self.tag([words], batch_size=batch_size, return_scores=return_scores)
             return (tagged[0][0], tagged[1][0]) if return_scores else tagged[0]
