@@ -119,9 +119,8 @@ def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inpu
                           max_answer_length=max_answer_length, n_best_size=n_best_size)
         segments = texts[0] if len(texts) == 1 else tuple(texts)
         if kind == "tagging":
-            windows, words = preprocessor.split_into_windows(segments)
-            return outputs(logits(preprocessor(windows)), preprocessor.word_starts(windows),
-                           words, labels)
+            features, word_starts, words = preprocessor.pack_in_windows(segments)
+            return outputs(logits(features), word_starts, words, labels)
         return outputs(logits(preprocessor(segments)), labels, regression)
 
     def span_logits(features, training=False):

@@ -108,13 +108,12 @@ class BertTokenClassifier(BertTextTask):
 
     def _tag_in_windows(self, words, batch_size):
         """Tags and scores of ragged words `[batch, (words)]`, each sentence read in the
-        windows of `preprocessor.split_into_windows`."""
+        windows of `preprocessor.pack_in_windows`."""
         from keras_bert_impl.text.tag_decoding import decode_tags
 
-        windows, words = self.preprocessor.split_into_windows(words)
-        logits = self.predict(self.preprocessor(windows), batch_size=batch_size, verbose=0)
-        tags, scores = decode_tags(logits, self.preprocessor.word_starts(windows),
-                                   self.label_names, return_scores=True)
+        features, word_starts, words = self.preprocessor.pack_in_windows(words)
+        logits = self.predict(features, batch_size=batch_size, verbose=0)
+        tags, scores = decode_tags(logits, word_starts, self.label_names, return_scores=True)
         splits = words.row_splits.numpy()
         flat_tags, flat_scores = (list(itertools.chain.from_iterable(rows))
                                   for rows in (tags, scores))

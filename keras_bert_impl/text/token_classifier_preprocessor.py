@@ -13,12 +13,19 @@ loss), Model Garden -1 plus a `label_mask`. We use a valid label (0) and a zero 
 because a Keras loss takes sample weights as they are, while a negative label breaks
 `sparse_categorical_crossentropy` (and its accuracy metric) outright.
 
-Truncation is by whole words: the longest run of leading words whose pieces all fit in
-`sequence_length - 2` positions is kept, and the words after it are dropped (their labels
-and weights with them). `word_starts(x)` says where each word went (-1 when it was dropped or
-has no piece at all, e.g. a word of control characters), and
+A sentence longer than one sequence is cut into windows of whole words: consecutive words
+share a window while their pieces fit in `sequence_length - 2` positions (`split_into_windows`).
+With labels (a batch of `(words, tags)`, as `fit` and `evaluate` read them) every window is an
+example of its own, so every word is learned from and the batch has a row per window, as
+Model Garden's `tagging_data_lib` cuts long sentences into several examples (Hugging Face and
+keras-hub truncate and drop the words past the sequence). Without labels (`predict`) a
+sentence is one row truncated by whole words: the longest run of leading words whose pieces
+fit is kept. `word_starts(x)` says where each word went (-1 when it was truncated away or has
+no piece at all, e.g. a word of control characters), and
 `tag_decoding.decode_tags(logits, word_starts, label_names)` turns the model's per-token
-predictions back into one tag per input word.
+predictions back into one tag per input word; `pack_in_windows(x)` gives the inputs and word
+starts of all windows, with which `BertTokenClassifier.tag` and the exported SavedModel tag
+every word of a long sentence.
 """
 
 import keras
@@ -55,9 +62,13 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
 
     Unbatched inputs give unbatched outputs. `y` holds one tag id per word (int, ragged
     `[batch, (words)]`, same row lengths as `x`); map string tags to ids with
-    `tag_decoding.tag_ids`. Truncation keeps whole words: the first word whose pieces would
+    `tag_decoding.tag_ids`. A batch with `y` has one row per window of whole words that fit
+    in `sequence_length - 2` positions (`split_into_windows`): a long sentence becomes
+    several rows, so every word is learned from, and an example's `sample_weight` goes to
+    each of its windows. Without `y`, and for one unbatched example (whose output must stay
+    one example), a sentence is truncated by whole words: the first word whose pieces would
     end past `sequence_length - 2` positions is dropped with every word after it (see the
-    module docstring). `word_starts(x)` gives the packed position of each word's first
+    module docstring); `word_starts(x)` gives the packed position of each word's first
     piece, -1 for a dropped word or one without pieces.
 
     Args:
@@ -164,11 +175,13 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
 
     # -- alignment ------------------------------------------------------------------------------
 
-    def _align(self, words):
-        """Pieces of the words that fit, `[batch, (pieces)]`, and each word's start (flat)."""
+    def _align(self, words, pieces=None):
+        """Pieces of the words that fit, `[batch, (pieces)]`, and each word's start (flat).
+        `pieces`: the words' pieces `[all words, (pieces)]`, if already tokenized."""
         import tensorflow as tf
 
-        pieces = self.tokenizer(words.flat_values)  # [all words, (pieces)]
+        if pieces is None:
+            pieces = self.tokenizer(words.flat_values)
         counts = pieces.row_lengths()
         ends = tf.cumsum(counts)  # over all words of all rows
         row_offsets = tf.gather(tf.concat([tf.zeros([1], ends.dtype), ends], 0),
@@ -200,9 +213,10 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
         the sentences with `words.with_flat_values(...)`.
 
         The windows are filled greedily: a word goes into the current window unless its pieces
-        would end past the window; then it starts the next one. The first window is what
-        `call` keeps; a word with more pieces than a window holds is a window of its own in
-        which it does not fit (`word_starts` -1, as for a word without pieces).
+        would end past the window; then it starts the next one. Without labels `call` keeps
+        the first window (with labels each window is a row of its own). A word with more
+        pieces than a window holds is a window of its own in which it does not fit
+        (`word_starts` -1, as for a word without pieces).
 
         Example:
 
@@ -217,18 +231,50 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
         words.row_lengths().numpy()  # [4, 0, 1]
         ```
         """
+        words, _ = self._words(x)
+        window_of_word, windows_per_row = self._windows(
+            words, self.tokenizer(words.flat_values).row_lengths())
+        return _regroup(words.flat_values, window_of_word, windows_per_row), words
+
+    def pack_in_windows(self, x):
+        """The packed inputs of every window of `split_into_windows(x)`, tokenizing each word
+        once: returns `(features, word_starts, words)`, `features` as `call` gives them for the
+        windows (`[windows, sequence_length]`), `word_starts` the packed position of each
+        word's first piece in its window (`[windows, (words)]`, -1 for a word without pieces
+        or longer than a window) and `words` the sentences' words `[batch, (words)]`. Tagging
+        a long sentence reads all windows and takes each word's prediction at its start.
+
+        Example:
+
+        ```python
+        import tensorflow as tf
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "john", "jump", "##ed", "in"]
+        preprocessor = BertTokenClassifierPreprocessor(BertTokenizer(vocab),
+                                                       sequence_length=6)
+        features, word_starts, words = preprocessor.pack_in_windows(
+            tf.constant(["john jumped jumped in"]))
+        features["token_ids"].numpy()  # [[2, 5, 6, 7, 3, 0], [2, 6, 7, 8, 3, 0]]
+        word_starts.to_list()  # [[1, 2], [1, 3]]
+        ```
+        """
+        words, _ = self._words(x)
+        pieces = self.tokenizer(words.flat_values)
+        window_of_word, windows_per_row = self._windows(words, pieces.row_lengths())
+        windows = _regroup(words.flat_values, window_of_word, windows_per_row)
+        window_pieces, starts = self._align(windows, pieces)
+        return self.packer(window_pieces), windows.with_flat_values(starts), words
+
+    def _windows(self, words, counts):
+        """The window of each word over the batch (flat, int64: windows numbered across all
+        rows in order) and the number of windows of each row (an empty row has one), given
+        each word's number of pieces `counts` (flat)."""
         import tensorflow as tf
 
-        words, _ = self._words(x)
-        counts = self.tokenizer(words.flat_values).row_lengths()
         window_in_row = _greedy_windows(words.with_flat_values(counts), self.sequence_length - 2)
         per_row = tf.where(words.row_lengths() > 0,
-                           tf.reduce_max(window_in_row, axis=1) + 1, 1)  # an empty row: one
+                           tf.reduce_max(window_in_row, axis=1) + 1, 1)
         first = tf.cumsum(per_row, exclusive=True)
-        window_ids = tf.gather(first, words.value_rowids()) + window_in_row.flat_values
-        windows = tf.RaggedTensor.from_value_rowids(
-            words.flat_values, window_ids, nrows=tf.reduce_sum(per_row), validate=False)
-        return windows, words
+        return tf.gather(first, words.value_rowids()) + window_in_row.flat_values, per_row
 
     def call(self, x, y=None, sample_weight=None):
         import tensorflow as tf
@@ -244,17 +290,10 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
         elif tags is not None and unbatched:
             raise ValueError("x is one sentence but y is a batch of tag rows; pass y as the "
                              "sentence's 1-D tag ids, or x as a batch.")
-        pieces, starts = self._align(words)
-        features = self.packer(pieces)
         if tags is None:
+            features = self.packer(self._align(words)[0])
             return {key: value[0] for key, value in features.items()} if unbatched else features
         tags = self._check_rows(words, tags)
-        found = starts >= 0
-        indices = tf.stack([tf.boolean_mask(words.value_rowids(), found),
-                            tf.cast(tf.boolean_mask(starts, found), tf.int64)], axis=1)
-        shape = tf.stack([words.nrows(), tf.constant(self.sequence_length, tf.int64)])
-        labels = tf.scatter_nd(indices, tf.boolean_mask(tags.flat_values, found), shape)
-        weights = tf.scatter_nd(indices, tf.ones(tf.shape(indices)[:1], tf.float32), shape)
         if sample_weight is not None:
             sample_weight = tf.cast(sample_weight, tf.float32)
             rank, wanted = sample_weight.shape.rank, ("a scalar" if unbatched
@@ -262,7 +301,24 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
             if rank is not None and rank != (0 if unbatched else 1):
                 raise ValueError(f"sample_weight must be {wanted}; got shape "
                                  f"{sample_weight.shape}.")
-            weights = weights * tf.reshape(sample_weight, [-1, 1])
+            sample_weight = tf.reshape(sample_weight, [-1])
+        pieces = self.tokenizer(words.flat_values)
+        if not unbatched:  # every word is learned from: a long sentence gives several windows
+            window_of_word, windows_per_row = self._windows(words, pieces.row_lengths())
+            words, tags = (_regroup(rows.flat_values, window_of_word, windows_per_row)
+                           for rows in (words, tags))
+            if sample_weight is not None:
+                sample_weight = tf.repeat(sample_weight, windows_per_row)
+        row_pieces, starts = self._align(words, pieces)
+        features = self.packer(row_pieces)
+        found = starts >= 0
+        indices = tf.stack([tf.boolean_mask(words.value_rowids(), found),
+                            tf.cast(tf.boolean_mask(starts, found), tf.int64)], axis=1)
+        shape = tf.stack([words.nrows(), tf.constant(self.sequence_length, tf.int64)])
+        labels = tf.scatter_nd(indices, tf.boolean_mask(tags.flat_values, found), shape)
+        weights = tf.scatter_nd(indices, tf.ones(tf.shape(indices)[:1], tf.float32), shape)
+        if sample_weight is not None:
+            weights = weights * sample_weight[:, tf.newaxis]
         if unbatched:
             features = {key: value[0] for key, value in features.items()}
             labels, weights = labels[0], weights[0]
@@ -296,3 +352,12 @@ def _greedy_windows(counts, capacity):
     _, windows = tf.scan(step, dense, initializer=(start, start))
     return tf.RaggedTensor.from_tensor(tf.transpose(windows)[:, :-1],
                                        lengths=counts.row_lengths())
+
+
+def _regroup(values, window_of_value, windows_per_row):
+    """Flat per-word `values` as rows of windows, `[windows, (words)]`."""
+    import tensorflow as tf
+
+    return tf.RaggedTensor.from_value_rowids(values, window_of_value,
+                                             nrows=tf.reduce_sum(windows_per_row),
+                                             validate=False)

@@ -173,6 +173,27 @@ def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
 
 
 @tensorflow_only
+def test_token_classifier_learns_words_past_its_sequence(tokenizer):
+    """Sentences longer than the sequence train in windows: the only entities stand after
+    six filler words (6 piece positions at sequence length 8), so a tagger that truncated
+    them away would never see one and tag every word "O"."""
+    names = ["O", "B-PER", "B-LOC"]
+    keras.utils.set_random_seed(0)
+    tagger = BertTokenClassifier.from_preset(
+        "bert_tiny", num_classes=3, label_names=names,
+        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
+    tagger.compile(optimizer=keras.optimizers.Adam(1e-2), **QUICK)
+    words = [["good"] * 6 + ["john", "lives"], ["film"] * 6 + ["paris"]] * 32
+    tags = [[0] * 6 + [1, 0], [0] * 6 + [2]] * 32
+    history = tagger.fit(words, tags, batch_size=8, epochs=2, verbose=0)
+    assert history.history["accuracy"][-1] == 1.0
+    assert tagger.tag([["john", "lives"], ["paris"]]) == [["B-PER", "O"], ["B-LOC"]]
+    assert tagger.tag(words[:2]) == [["O"] * 6 + ["B-PER", "O"], ["O"] * 6 + ["B-LOC"]]
+    # evaluate reads the windows too: its accuracy counts all 8 + 7 words of each pair.
+    assert tagger.evaluate(words, tags, verbose=0, return_dict=True)["accuracy"] == 1.0
+
+
+@tensorflow_only
 def test_span_labeler_trains_on_raw_question_and_context(tokenizer):
     keras.utils.set_random_seed(0)
     labeler = BertSpanLabeler.from_preset(

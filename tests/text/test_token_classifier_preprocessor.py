@@ -62,10 +62,14 @@ def test_truncation_drops_whole_words_from_the_end():
     short = BertTokenClassifierPreprocessor(BertTokenizer(VOCAB), sequence_length=8)
     # 6 positions for pieces: The fox jump ##ed fit (4); "U.S." (4 pieces) does not, so it
     # and every word after it are dropped, even "zebra" and "." that would fit alone.
-    x, y, w = short(tf.ragged.constant(WORDS), tf.ragged.constant(TAGS))
-    np.testing.assert_array_equal(x["token_ids"].numpy()[0], [2, 5, 6, 7, 8, 3, 0, 0])
-    np.testing.assert_array_equal(y.numpy()[0], [0, 1, 2, 3, 0, 0, 0, 0])
-    np.testing.assert_array_equal(w.numpy()[0], [0, 1, 1, 1, 0, 0, 0, 0])
+    x = short(tf.ragged.constant(WORDS))
+    np.testing.assert_array_equal(x["token_ids"].numpy(), [[2, 5, 6, 7, 8, 3, 0, 0],
+                                                           [2, 6, 3, 0, 0, 0, 0, 0]])
+    # One unbatched example with its tags stays one example: truncated the same way.
+    x, y, w = short(tf.constant(WORDS[0]), tf.constant(TAGS[0]))
+    np.testing.assert_array_equal(x["token_ids"].numpy(), [2, 5, 6, 7, 8, 3, 0, 0])
+    np.testing.assert_array_equal(y.numpy(), [0, 1, 2, 3, 0, 0, 0, 0])
+    np.testing.assert_array_equal(w.numpy(), [0, 1, 1, 1, 0, 0, 0, 0])
     assert short.word_starts(tf.ragged.constant(WORDS)).to_list() == [
         [1, 2, 3, -1, -1, -1, -1], [1]]
     # Exactly full: 6 pieces in 6 positions, nothing dropped.
@@ -96,6 +100,48 @@ def test_long_sentences_split_into_windows_of_whole_words():
     assert words.row_lengths().numpy().tolist() == [0, 6, 0]
     windows, words = short.split_into_windows(tf.zeros([0], tf.string))
     assert (windows.nrows().numpy(), words.nrows().numpy()) == (0, 0)
+
+
+def test_a_labelled_batch_has_a_row_per_window_so_every_word_is_learned():
+    short = BertTokenClassifierPreprocessor(BertTokenizer(VOCAB), sequence_length=8)
+    words = tf.ragged.constant(WORDS + [[], ["U.S.U.S.", "fox"]])
+    tags = tf.ragged.constant(TAGS + [[], [9, 10]], dtype=tf.int32)
+    x, y, w = short(words, tags, tf.constant([1.0, 2.0, 3.0, 0.5]))
+    # Windows (see the test above): The fox jumped | U.S. <no piece> zebra . | fox | (empty)
+    # | U.S.U.S. (too long for any window) | fox.
+    np.testing.assert_array_equal(x["token_ids"].numpy(), [
+        [2, 5, 6, 7, 8, 3, 0, 0],
+        [2, 9, 10, 11, 10, 1, 10, 3],
+        [2, 6, 3, 0, 0, 0, 0, 0],
+        [2, 3, 0, 0, 0, 0, 0, 0],
+        [2, 3, 0, 0, 0, 0, 0, 0],
+        [2, 6, 3, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(y.numpy(), [
+        [0, 1, 2, 3, 0, 0, 0, 0],
+        [0, 4, 0, 0, 0, 6, 7, 0],
+        [0, 8, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 10, 0, 0, 0, 0, 0, 0]])
+    # Each example's weight on each of its windows; words without a place in any window
+    # (no piece, longer than a window) weigh nothing.
+    np.testing.assert_array_equal(w.numpy(), [
+        [0, 1, 1, 1, 0, 0, 0, 0],
+        [0, 1, 0, 0, 0, 1, 1, 0],
+        [0, 2, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0.5, 0, 0, 0, 0, 0, 0]])
+    # The same inside tf.data, where fit reads it: batches grow by their extra windows.
+    dataset = tf.data.Dataset.from_tensor_slices((words, tags)).batch(2).map(short)
+    assert [int(x["token_ids"].shape[0]) for x, _, _ in dataset] == [3, 3]
+    # pack_in_windows gives the windows' inputs and word starts, tokenizing once.
+    features, starts, same_words = short.pack_in_windows(words)
+    windows, _ = short.split_into_windows(words)
+    np.testing.assert_array_equal(features["token_ids"].numpy(), x["token_ids"].numpy())
+    assert starts.to_list() == short.word_starts(windows).to_list() == [
+        [1, 2, 3], [1, -1, 5, 6], [1], [], [-1], [1]]
+    assert same_words.to_list() == words.to_list()
 
 
 def test_input_forms_agree(preprocessor):
@@ -253,3 +299,11 @@ def test_windows_of_real_conll_sentences_are_full_and_in_order(conll_valid):
     next_first = np.array([row[0] for row in pieces[1:]])
     assert same_sentence.sum() == windows.nrows() - len(conll_valid)
     assert (used[:-1][same_sentence] + next_first[same_sentence] > 14).all()
+    # Trained on, every word has its tag once, at its place in its window.
+    x, labels, weights = preprocessor(words, tf.ragged.constant(conll_valid.tag_ids()))
+    assert labels.shape == (windows.nrows(), 16)
+    assert weights.numpy().sum() == conll_valid.num_words == 51_362
+    starts = preprocessor.word_starts(windows)
+    rows = starts.value_rowids().numpy()
+    np.testing.assert_array_equal(labels.numpy()[rows, starts.flat_values.numpy()],
+                                  np.concatenate(conll_valid.tag_ids()))
