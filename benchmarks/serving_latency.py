@@ -13,11 +13,15 @@ once (both signatures) to a temp folder, which is then loaded in this process wi
   preprocessor runs inside it (tokenize, pack, pad to `--seq`).
 * `serve_ids`: the SavedModel's id signature, `token_ids`, `segment_ids`, `padding_mask` int32
   `[B, seq]` in (precomputed once, untimed, with the model's preprocessor; padded to `--seq`).
+  Both signatures cut each batch to its longest example (rounded up to 8 tokens) before the
+  encoder, as Hugging Face pipelines pad to the longest example.
 * `Keras model`: `model(ids, training=False)` inside a `tf.function` (one input signature,
-  `[None, None]` int32, so batch 1 and 32 share one trace) on the same ids; it returns logits,
-  the signatures add a softmax and an argmax (negligible).
-* `ONNX Runtime`: the SavedModel's `serve_ids` signature converted with tf2onnx's Python API
-  (`tf_loader.from_saved_model` + `convert.from_graph_def`, default opset), run by onnxruntime's
+  `[None, None]` int32, so batch 1 and 32 share one trace) on the same ids, at their full
+  `--seq` length (what calling a Keras model on padded ids costs); it returns logits, the
+  signatures add a softmax and an argmax (negligible).
+* `ONNX Runtime`: the SavedModel's `serve_ids` signature (the cut included) converted with
+  tf2onnx's Python API (`tf_loader.from_saved_model` + `convert.from_graph_def`, default
+  opset), run by onnxruntime's
   `CPUExecutionProvider` with default session options (graph optimizations ORT_ENABLE_ALL,
   intra-op threads chosen by ORT). `ONNX Runtime tuned` adds `intra_op_num_threads` = logical
   cores. tf2onnx has no converter for TensorFlow's `Erfc` (the exact GELU,

@@ -226,7 +226,7 @@ class BertSpanLabeler(BertTextTask):
         if ids is not None:
             x["id"] = as_texts(ids, "ids")
         features = self.span_features(x)
-        logits = self.predict(features.x, batch_size=batch_size, verbose=0)
+        logits = self._predict_packed(features.x, batch_size)
         return decode_spans(logits["start_logits"], logits["end_logits"], features,
                             n_best_size=n_best_size, max_answer_length=max_answer_length,
                             null_score_diff_threshold=null_score_diff_threshold)

@@ -272,7 +272,9 @@ def _as_tensor(value, ragged=True):
     if isinstance(value, (str, bytes)):
         return tf.constant([value])
     if ragged and isinstance(value, list) and value and isinstance(value[0], (list, tuple)):
-        return tf.ragged.constant([list(row) for row in value])
+        from keras_bert_impl.text._base import ragged_rows
+
+        return ragged_rows(value)
     return tf.convert_to_tensor(value)
 
 

