@@ -133,7 +133,7 @@ def read_conll(path, label_names=None):
     ```
     """
     path = os.fspath(path)
-    from_data = isinstance(label_names, str) and label_names == TAGS_FROM_DATA
+    from_data = _tags_from_data(label_names)
     names = list(CONLL2003_LABELS if label_names is None or from_data else label_names)
     known = set(names)
     if not os.path.isfile(path):
@@ -248,8 +248,13 @@ def read_conll_directory(directory, label_names=None):
     """
     splits = {split: read_conll(path, label_names)
               for split, path in conll_split_paths(directory).items()}
-    if isinstance(label_names, str) and label_names == TAGS_FROM_DATA:  # one set for all
+    if _tags_from_data(label_names):  # one set for all
         names = tag_names([tags for data in splits.values() for tags in data.tags])
         splits = {split: dataclasses.replace(data, label_names=names)
                   for split, data in splits.items()}
     return splits
+
+
+def _tags_from_data(label_names):
+    """Whether `label_names` asks for the tags the data holds (`TAGS_FROM_DATA`)."""
+    return isinstance(label_names, str) and label_names == TAGS_FROM_DATA
