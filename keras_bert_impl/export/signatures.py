@@ -133,9 +133,13 @@ def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inpu
         return outputs(logits(preprocessor(segments)), labels, regression)
 
     def span_logits(features, training=False):
+        # Cut as logits() cuts, and padded back with what the head gives at padding
+        # (-1e9), so both signatures answer as the model does at the length they were given.
         inputs = {name: tf.cast(features[name], tf.int32) for name in ID_INPUTS}
-        outputs = model(inputs, training=training)
-        return {name: tf.cast(outputs[name], tf.float32)
+        length = tf.shape(inputs["token_ids"])[1]
+        outputs = model(cut(inputs), training=training)
+        return {name: _pad_positions(tf.cast(outputs[name], tf.float32), length,
+                                     getattr(model, "padding_output", 0.0))
                 for name in ("start_logits", "end_logits")}
 
     def answer_ids(token_ids, segment_ids, padding_mask):
@@ -200,6 +204,13 @@ def _tag_id_outputs(logits, labels, regression):
 
     del labels, regression
     return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+
+def _pad_positions(values, length, value):
+    """`values` `[B, L']` padded with `value` to `length` positions."""
+    import tensorflow as tf
+
+    return tf.pad(values, [[0, 0], [0, length - tf.shape(values)[1]]], constant_values=value)
 
 
 def _tag_outputs(logits, word_starts, words, labels):

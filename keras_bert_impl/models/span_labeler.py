@@ -76,6 +76,7 @@ class BertSpanLabeler(BertTextTask):
 
     default_sequence_length = 384
     per_token_outputs = True
+    padding_output = PADDING_LOGIT  # what the head gives at padding
 
     def __init__(self, encoder, preprocessor=None, **kwargs):
         inputs = dict(encoder.input)
