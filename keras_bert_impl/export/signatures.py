@@ -8,6 +8,10 @@ constants of the `serving_default` graph).
   same answers minus those that need text; core TensorFlow ops only, so a server without
   TF-Text's ops can run it with client-side tokenization (`assets/vocab.txt`).
 
+Both cut each batch to its longest example (rounded up to the model's `pad_to_multiple`)
+before the encoder, as `fit` and `tag()` do: padding never changes the real tokens' outputs,
+and per-token outputs come back at the length they were given.
+
 What each task takes and gives:
 
 - classifier: `serving_default` takes `text` `[B]` (pairs: `text_a` and `text_b`) and gives
