@@ -126,14 +126,19 @@ def test_raw_text_without_a_preprocessor_says_how_to_get_one():
         classifier.predict(["good film"], verbose=0)
 
 
-@tensorflow_only
-def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
-    names = ["O", "B-PER", "B-LOC"]
+def _tiny_tagger(tokenizer):
+    """A compiled tiny tagger of O, B-PER, B-LOC at sequence length 8 (6 piece positions)."""
     keras.utils.set_random_seed(0)
     tagger = BertTokenClassifier.from_preset(
-        "bert_tiny", num_classes=3, label_names=names,
+        "bert_tiny", num_classes=3, label_names=["O", "B-PER", "B-LOC"],
         preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
     tagger.compile(optimizer=keras.optimizers.Adam(1e-2), **QUICK)
+    return tagger
+
+
+@tensorflow_only
+def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
+    tagger = _tiny_tagger(tokenizer)
     words = [["john", "lives", "in", "paris"], ["paris", "good"]] * 64
     tags = [[1, 0, 0, 2], [2, 0]] * 64
     history = tagger.fit(words, tags, batch_size=8, epochs=3, verbose=0)
@@ -177,12 +182,7 @@ def test_token_classifier_learns_words_past_its_sequence(tokenizer):
     six filler words (6 piece positions at sequence length 8), so a tagger that truncated
     them away would never see one and tag every word "O". On every backend: tag() feeds the
     model batch by batch (it failed on JAX with TensorFlow tensors)."""
-    names = ["O", "B-PER", "B-LOC"]
-    keras.utils.set_random_seed(0)
-    tagger = BertTokenClassifier.from_preset(
-        "bert_tiny", num_classes=3, label_names=names,
-        preprocessor=BertTokenClassifierPreprocessor(tokenizer, sequence_length=8), **TINY)
-    tagger.compile(optimizer=keras.optimizers.Adam(1e-2), **QUICK)
+    tagger = _tiny_tagger(tokenizer)
     words = [["good"] * 6 + ["john", "lives"], ["film"] * 6 + ["paris"]] * 32
     tags = [[0] * 6 + [1, 0], [0] * 6 + [2]] * 32
     history = tagger.fit(words, tags, batch_size=8, epochs=2, verbose=0)
