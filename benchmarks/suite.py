@@ -92,6 +92,10 @@ BENCHMARKS = {
         "serving_latency", quick={"sizes": ["tiny"], "seq": 32, "batch": 4, "calls": 3,
                                   "batch_calls": 1, "rounds": 1, "warmup": 1},
         about="SavedModel signatures vs the Keras model and ONNX Runtime"),
+    "tagging": Benchmark(
+        "tagging_throughput", quick={"sentences": 32, "batch": 16, "seq": 32, "rounds": 1,
+                                     "warmup": 1},
+        about="BertTokenClassifier.tag on pre-split words vs HF transformers (run_ner's way)"),
     "input_checks": Benchmark(
         "input_checks_cost", quick={"presets": ["bert_tiny"], "batch": 4, "seq": 32,
                                     "steps": 2, "rounds": 2},
