@@ -43,7 +43,6 @@ context) gets `""`, `-1`, `-1` and a score of `-inf`. See `keras_bert_impl.expor
 """
 
 from keras_bert_impl.export.span_serving import answer_spans
-from keras_bert_impl.models.text_inputs import trim_padding
 
 SERVING_DEFAULT = "serving_default"
 SERVE_IDS = "serve_ids"
@@ -93,6 +92,8 @@ def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inpu
     ```
     """
     import tensorflow as tf
+
+    from keras_bert_impl.models.text_inputs import trim_padding
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
