@@ -84,8 +84,6 @@ class BertTokenClassifier(BertTextTask):
         fit (each window read on its own), so every word gets a tag. Needs `label_names` and
         a preprocessor. One string is one sentence: its tags (and scores) alone come back.
         Tensors, ragged tensors, NumPy arrays and pandas columns of either form are taken."""
-        import tensorflow as tf
-
         if self.label_names is None:
             raise ValueError("tag() needs the model's label_names; build the model with "
                              "label_names=[...] (finetune runs store them).")
@@ -98,18 +96,12 @@ class BertTokenClassifier(BertTextTask):
         words = list(words)
         if not words:
             return ([], []) if return_scores else []
-        if isinstance(words[0], (str, bytes)):  # split as the preprocessor splits sentences
-            words = tf.strings.split(tf.constant(words, tf.string))
-        else:
-            from keras_bert_impl.text._base import ragged_rows
-
-            words = ragged_rows(words, tf.string)
         tags, scores = self._tag_in_windows(words, batch_size)
         return (tags, scores) if return_scores else tags
 
     def _tag_in_windows(self, words, batch_size):
-        """Tags and scores of ragged words `[batch, (words)]`, each sentence read in the
-        windows of `preprocessor.pack_in_windows`."""
+        """Tags and scores of `words` (what `preprocessor.pack_in_windows` takes: sentences
+        or word lists), each sentence read in the windows of `pack_in_windows`."""
         from keras_bert_impl.text.tag_decoding import decode_tags
 
         features, word_starts, words = self.preprocessor.pack_in_windows(words)

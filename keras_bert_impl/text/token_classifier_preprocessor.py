@@ -127,10 +127,12 @@ class BertTokenClassifierPreprocessor(PackedTextLayer):
 
     def _words(self, x, unbatched_tags=False):
         """`x` as ragged words `[batch, (words)]`, and whether it was one unbatched example."""
+        import numpy as np
         import tensorflow as tf
 
         name = type(self).__name__
-        if isinstance(x, (list, tuple)) and any(isinstance(row, (list, tuple)) for row in x):
+        if isinstance(x, (list, tuple)) and any(
+                isinstance(row, (list, tuple, np.ndarray)) for row in x):  # word lists
             x = ragged_rows(x, tf.string)
         x = as_string_tensor(x, name)
         rank = x.shape.rank

@@ -172,7 +172,7 @@ def test_token_classifier_trains_on_words_and_tags_back_to_words(tokenizer):
     expected = tagger.tag(pair)
     joined = [" ".join(words) for words in pair]
     for given in (tf.constant(joined), np.array(joined, dtype=object), pd.Series(joined),
-                  tf.ragged.constant(pair), pd.Series(pair)):
+                  tf.ragged.constant(pair), pd.Series(pair), [np.array(w) for w in pair]):
         assert tagger.tag(given) == expected, type(given)
     assert tagger.tag(tf.constant(joined[1])) == expected[1]  # a scalar: one sentence
 
