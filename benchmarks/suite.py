@@ -96,6 +96,11 @@ BENCHMARKS = {
         "tagging_throughput", quick={"sentences": 32, "batch": 16, "seq": 32, "rounds": 1,
                                      "warmup": 1},
         about="BertTokenClassifier.tag on pre-split words vs HF transformers (run_ner's way)"),
+    "classify": Benchmark(
+        "classify_throughput", quick={"sentences": 64, "batch": 16, "seq": 32, "rounds": 1,
+                                      "warmup": 1},
+        about="BertClassifier.predict on raw sentences vs keras-hub and HF transformers "
+              "(run_glue's way)"),
     "input_checks": Benchmark(
         "input_checks_cost", quick={"presets": ["bert_tiny"], "batch": 4, "seq": 32,
                                     "steps": 2, "rounds": 2},

@@ -14,7 +14,9 @@ Dynamic padding: the preprocessor packs every example to its `sequence_length`; 
 then cuts each batch to its longest example rounded up to a multiple of 16 tokens, as Hugging
 Face's `DataCollatorWithPadding` does. The columns cut hold only padding, which attention
 masks out, so the outputs at the kept positions are the same; a batch of short sentences costs
-what its tokens cost, not what `sequence_length` does.
+what its tokens cost, not what `sequence_length` does. `predict` and `evaluate` read texts
+held in memory shortest first (`shortest_first`), so that the examples of a batch are of
+about one length.
 
 Columns of a table (a pandas or polars `Series`) are taken as the NumPy arrays they hold
 (`from_columns`, for `x`, `y` and `sample_weight`); a whole table is refused with the
@@ -299,6 +301,48 @@ def _rows(value, start, stop):
     if isinstance(value, dict):
         return {k: _rows(v, start, stop) for k, v in value.items()}
     return None if value is None else value[start:stop]
+
+
+def _take(value, order):
+    if isinstance(value, tuple):
+        return tuple(_take(v, order) for v in value)
+    if isinstance(value, dict):
+        return {k: _take(v, order) for k, v in value.items()}
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [value[i] for i in order]
+    return np.asarray(value)[order]
+
+
+def shortest_first(x, y=None, sample_weight=None, lengths=None):
+    """In-memory raw text `x` (with its `y` and `sample_weight`) reordered by each example's
+    length (a pair's or a dict's fields summed), shortest first: batches cut to their longest
+    example (`trim_padding`) then hold little padding. `lengths(texts)` gives the lengths of
+    one column's texts (a list of `str`/`bytes`), e.g. their numbers of wordpieces; by
+    default their characters. Returns `(order, (x, y, sample_weight))`, `order` the
+    examples' original positions (`outputs[argsort(order)]` puts results back); `(None, (x,
+    y, sample_weight))` for one text, or where an example is not one text (word lists, 2-D
+    arrays).
+
+    Example:
+
+    ```python
+    order, (x, y, _) = shortest_first(["a long one", "hi", "mid"], [0, 1, 2])
+    order.tolist(), x, y  # ([1, 2, 0], ['hi', 'mid', 'a long one'], [1, 2, 0])
+    ```
+    """
+    data = (x, y, sample_weight)
+    if isinstance(x, _TEXT):
+        return None, data
+    columns = [as_python(column) for _, column in _leaves(x, "x")]
+    if not columns or not all(isinstance(text, _TEXT) for column in columns
+                              for text in column):
+        return None, data
+    lengths = lengths or (lambda texts: [len(text) for text in texts])
+    order = np.argsort(np.sum([np.asarray(lengths(column)) for column in columns], axis=0),
+                       kind="stable")
+    return order, (_take(x, order), _take(y, order), _take(sample_weight, order))
 
 
 def split_off_validation(x, y=None, sample_weight=None, validation_split=0.1):

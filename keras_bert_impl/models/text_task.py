@@ -40,6 +40,7 @@ from keras_bert_impl.models.text_inputs import (
     from_columns,
     is_raw_text,
     only_missing_values,
+    shortest_first,
     split_off_validation,
     steps_in,
     text_dataset,
@@ -274,11 +275,13 @@ class BertTextTask(BertTask):
                              f"{method}(texts, labels); predict(texts) gives the outputs "
                              "alone.")
 
-    def _as_batches(self, data, batch_size, shuffle=False):
-        """`(x, y[, sample_weight])` or `x` of raw text as preprocessed batches."""
+    def _validation_batches(self, data, batch_size):
+        """Raw-text `validation_data`, `(x, y[, sample_weight])`, as preprocessed batches,
+        shortest first as `evaluate` reads them."""
         if isinstance(data, tuple) and len(data) in (2, 3) and not is_raw_text(data):
-            return self._text_dataset(*data, batch_size=batch_size, shuffle=shuffle)
-        return self._text_dataset(data, batch_size=batch_size, shuffle=shuffle)
+            _, data = self._shortest_first(*data)
+            return self._text_dataset(*data, batch_size=batch_size)
+        return self._text_dataset(data, batch_size=batch_size)
 
     def _class_ids(self, y):
         """`y` checked and named labels mapped to ids (`labels.class_ids`) where this task
@@ -324,7 +327,7 @@ class BertTextTask(BertTask):
             if validation is not None and self._needs_preprocessing(
                     *((validation[0], "validation_data[0]") if isinstance(validation, tuple)
                       else (validation, "validation_data"))):
-                arguments["validation_data"] = self._as_batches(
+                arguments["validation_data"] = self._validation_batches(
                     validation, arguments.pop("validation_batch_size", None) or batch_size)
         if hasattr(x, "element_spec"):
             self._set_schedule_length(x, arguments.get("epochs", 1),
@@ -355,8 +358,11 @@ class BertTextTask(BertTask):
             kwargs["sample_weight"] = from_columns(kwargs["sample_weight"], "sample_weight")
         if self._needs_preprocessing(x):
             self._require_labels(x, y, "evaluate")
-            x, y = self._text_dataset(x, y, kwargs.pop("sample_weight", None),
-                                      batch_size=batch_size), None
+            data = (x, y, kwargs.pop("sample_weight", None))
+            if kwargs.get("steps") is None and not args:  # every example is read
+                # The metrics and the mean loss do not depend on the examples' order.
+                _, data = self._shortest_first(*data)
+            x, y = self._text_dataset(*data, batch_size=batch_size), None
             batch_size = None
         return super().evaluate(x, y, batch_size, *args, **kwargs)
 
@@ -366,11 +372,49 @@ class BertTextTask(BertTask):
     def test_on_batch(self, x, y=None, *args, **kwargs):
         return super().test_on_batch(*self._columns_and_class_ids(x, y), *args, **kwargs)
 
-    def predict(self, x, batch_size=None, *args, **kwargs):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Keras' `predict`; raw text in memory is read shortest first (in wordpieces; the
+        outputs come back in the texts' order), so each batch, cut to its longest example,
+        holds little padding. Callbacks see the batches in that order; with `steps` the
+        texts are read in their own order."""
         x = from_columns(x)
+        order = None
         if self._needs_preprocessing(x):
+            if steps is None:
+                order, x = self._shortest_first(x)
             x, batch_size = self._text_dataset(x, batch_size=batch_size, for_predict=True), None
-        return super().predict(x, batch_size, *args, **kwargs)
+        outputs = super().predict(x, batch_size, verbose=verbose, steps=steps,
+                                  callbacks=callbacks)
+        if order is None:
+            return outputs
+        restore = np.argsort(order)
+        return keras.tree.map_structure(lambda output: output[restore], outputs)
+
+    def _shortest_first(self, x, y=None, sample_weight=None):
+        """`text_inputs.shortest_first` where this model's batches are cut (`_trimmer`):
+        `(order, x)` without labels, `(order, (x, y, sample_weight))` with; `order` `None`
+        and the data as given where reading in order costs nothing more, and for per-token
+        labels (whose loss is a mean over each batch's labelled tokens, so it would depend
+        on which examples share a batch)."""
+        labelled = y is not None
+        if self.per_token_labels or self._trimmer(for_predict=not labelled) is None:
+            return None, ((x, y, sample_weight) if labelled else x)
+        order, data = shortest_first(x, y, sample_weight, lengths=self._piece_counts)
+        return order, (data if labelled else data[0])
+
+    def _piece_counts(self, texts, chunk=4096):
+        """The number of wordpieces of each of `texts` (Python strings) as the preprocessor's
+        tokenizer cuts them, or their characters where it has none. Sorting by pieces packs
+        batches tighter than by characters (SST-2 sentences at 16-token multiples: 16% fewer
+        positions); the tokenizer reads them in a small fraction of the model's time."""
+        import tensorflow as tf
+
+        tokenizer = getattr(self.preprocessor, "tokenizer", None)
+        if tokenizer is None:
+            return [len(text) for text in texts]
+        return np.concatenate([
+            tokenizer(tf.constant(texts[start:start + chunk], tf.string)).row_lengths().numpy()
+            for start in range(0, len(texts), chunk)])
 
     def _predict_packed(self, features, batch_size=None):
         """The model's outputs (NumPy, in the examples' order) on packed `features`

@@ -113,3 +113,57 @@ def test_task_models_leave_xla_to_keras_on_cpu(tokenizer):
 
         on_gpu = bool(tf.config.list_physical_devices("GPU"))
         assert classifier.jit_compile is on_gpu
+
+
+def test_shortest_first_orders_every_column_by_the_examples_characters():
+    import tensorflow as tf
+
+    from keras_bert_impl.models.text_inputs import shortest_first
+
+    pairs = (np.array(["a b c", "a", "a b"]), tf.constant(["x", "x y z w", ""]))
+    order, (x, y, weights) = shortest_first(pairs, [0, 1, 2], np.array([0.5, 1.0, 2.0]))
+    assert order.tolist() == [2, 0, 1]  # 3, 6 and 8 characters
+    assert x[0].tolist() == ["a b", "a b c", "a"] and x[1].tolist() == [b"", b"x", b"x y z w"]
+    assert y == [2, 0, 1] and weights.tolist() == [2.0, 0.5, 1.0]
+    questions = {"question": ["why?", "?"], "context": ["c", "c"]}
+    order, (x, _, _) = shortest_first(questions)
+    assert order.tolist() == [1, 0] and x == {"question": ["?", "why?"], "context": ["c", "c"]}
+    # One text, and word lists (a tagger's), keep their order.
+    assert shortest_first("one text")[0] is None
+    assert shortest_first([["a", "b"], ["c"]])[0] is None
+
+
+def test_classifier_predict_reads_texts_shortest_first_and_returns_them_in_order(tokenizer):
+    keras.utils.set_random_seed(0)
+    classifier = BertClassifier.from_preset(
+        "bert_tiny", num_classes=2,
+        preprocessor=BertClassifierPreprocessor(tokenizer, sequence_length=64), **TINY)
+    texts = ["good film " * 8 + "bad", "good", "bad film good", "film"]
+    one_by_one = np.concatenate([classifier.predict([text], verbose=0) for text in texts])
+    seen = []
+
+    class RecordBatches(keras.callbacks.Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            seen.append(np.asarray(logs["outputs"]))
+
+    outputs = classifier.predict(texts, batch_size=2, verbose=0, callbacks=[RecordBatches()])
+    np.testing.assert_allclose(outputs, one_by_one, atol=1e-5)  # back in the texts' order
+    # The first batch held the two shortest texts, cut to 16 positions; the second the rest.
+    np.testing.assert_allclose(seen[0], one_by_one[[1, 3]], atol=1e-5)
+    np.testing.assert_allclose(seen[1], one_by_one[[2, 0]], atol=1e-5)
+    # Lengths are counted in wordpieces: 20 characters of one unknown word come first.
+    assert classifier._shortest_first(["good film good", "z" * 20])[0].tolist() == [1, 0]
+    # With steps, the texts are read in their own order: the first two.
+    np.testing.assert_allclose(classifier.predict(texts, batch_size=2, steps=1, verbose=0),
+                               one_by_one[:2], atol=1e-5)
+    # Pairs are ordered by both segments' characters.
+    pairs = (["good film good film", "good", "film"], ["bad", "bad film good film", "good"])
+    one_by_one = np.concatenate([classifier.predict(([a], [b]), verbose=0)
+                                 for a, b in zip(*pairs)])
+    np.testing.assert_allclose(classifier.predict(pairs, batch_size=2, verbose=0), one_by_one,
+                               atol=1e-5)
+    # evaluate reads them shortest first too; its loss is the same as in order.
+    scores = classifier.evaluate(texts, [0, 1, 0, 1], batch_size=3, verbose=0)
+    classifier.pad_to_multiple = None  # no cut: read in order
+    np.testing.assert_allclose(classifier.evaluate(texts, [0, 1, 0, 1], batch_size=3,
+                                                   verbose=0), scores, atol=1e-5)
