@@ -8,7 +8,7 @@ constants of the `serving_default` graph).
   same answers minus those that need text; core TensorFlow ops only, so a server without
   TF-Text's ops can run it with client-side tokenization (`assets/vocab.txt`).
 
-Both cut each batch to its longest example (rounded up to the model's `pad_to_multiple`)
+Both cut each batch to its longest example (rounded up to the model's `padding_multiple`)
 before the encoder, as `fit` and `tag()` do: padding never changes the real tokens' outputs,
 and per-token outputs come back at the length they were given.
 
@@ -112,8 +112,11 @@ def serving_module(model, preprocessor, kind, label_names, vocab_file, text_inpu
     ids_outputs = _tag_id_outputs if kind == "tagging" else _class_id_outputs
     regression = kind == "regression"
 
-    cut = trim_padding(model.pad_to_multiple) if getattr(model, "pad_to_multiple", None) \
-        else (lambda inputs: inputs)
+    # The SavedModel runs in TensorFlow's graph executor (TF Serving: no XLA), where a batch
+    # of any length costs what its length costs: "auto" cuts to the exact longest.
+    multiple = model.padding_multiple(compiled=False) if hasattr(model, "padding_multiple") \
+        else None
+    cut = trim_padding(multiple) if multiple else (lambda inputs: inputs)
     per_token = getattr(model, "per_token_outputs", False)
     padding_output = getattr(model, "padding_output", 0.0)
 

@@ -11,8 +11,9 @@ A task model with a `preprocessor` takes, in `fit`, `evaluate` and `predict`:
   `tf.data.AUTOTUNE` parallelism, so tokenization runs beside the train step.
 
 Dynamic padding: the preprocessor packs every example to its `sequence_length`; `trim_padding`
-then cuts each batch to its longest example rounded up to a multiple of 16 tokens, as Hugging
-Face's `DataCollatorWithPadding` does. The columns cut hold only padding, which attention
+then cuts each batch to its longest example (rounded up to a multiple of 16 tokens where each
+batch length compiles; see `BertTextTask.padding_multiple`), as Hugging Face's
+`DataCollatorWithPadding` does. The columns cut hold only padding, which attention
 masks out, so the outputs at the kept positions are the same; a batch of short sentences costs
 what its tokens cost, not what `sequence_length` does. `predict` and `evaluate` read texts
 held in memory shortest first (`shortest_first`), so that the examples of a batch are of

@@ -57,6 +57,7 @@ def test_classifier_batches_are_cut_and_outputs_do_not_change(tokenizer):
         "bert_tiny", num_classes=2,
         preprocessor=BertClassifierPreprocessor(tokenizer, sequence_length=64), **TINY)
     classifier.compile(**QUICK)
+    classifier.pad_to_multiple = 16
     assert _lengths(classifier._text_dataset(SENTENCES, LABELS, batch_size=2)) == [
         (2, 32), (2, 16)]
     trimmed = classifier.predict(SENTENCES, batch_size=2, verbose=0)
@@ -79,7 +80,7 @@ def test_tagger_cuts_labels_with_the_tokens_and_keeps_its_metrics(tokenizer):
     words = [["john", "lives", "in", "paris"] * 5, ["paris", "good"]]
     tags = [[1, 0, 0, 2] * 5, [2, 0]]
     (x, y, weight), = list(tagger._text_dataset(words, tags, batch_size=2))
-    assert x["token_ids"].shape == y.shape == weight.shape == (2, 32)
+    assert x["token_ids"].shape == y.shape == weight.shape == (2, 22)  # [CLS] 20 words [SEP]
     assert float(np.sum(weight)) == 22.0  # every word's label survived the cut
     trimmed = tagger.evaluate(words, tags, batch_size=2, verbose=0)
     tagger.pad_to_multiple = None
@@ -101,7 +102,8 @@ def test_span_labeler_windows_are_cut_for_training(tokenizer):
     x = {"question": ["Where does John live?"] * 2, "context": [context] * 2}
     y = {"answer_start": [context.index("Paris")] * 2, "answer_text": ["Paris"] * 2}
     (features, positions), = list(labeler._text_dataset(x, y, batch_size=2))
-    assert features["token_ids"].shape == (2, 16)
+    longest = int(np.max(np.sum(features["padding_mask"], axis=1)))
+    assert features["token_ids"].shape == (2, longest) and longest < 64
     assert labeler.fit(x, y, batch_size=2, epochs=1, verbose=0).history["loss"]
 
 
@@ -167,3 +169,23 @@ def test_classifier_predict_reads_texts_shortest_first_and_returns_them_in_order
     classifier.pad_to_multiple = None  # no cut: read in order
     np.testing.assert_allclose(classifier.evaluate(texts, [0, 1, 0, 1], batch_size=3,
                                                    verbose=0), scores, atol=1e-5)
+
+
+def test_auto_cuts_to_the_exact_longest_unless_each_length_compiles(tokenizer):
+    """`pad_to_multiple="auto"`: 16 under XLA (each batch length compiles), the batch's exact
+    longest where operations run one by one (TensorFlow without XLA, a SavedModel)."""
+    classifier = BertClassifier.from_preset(
+        "bert_tiny", num_classes=2,
+        preprocessor=BertClassifierPreprocessor(tokenizer, sequence_length=64), **TINY)
+    assert classifier.pad_to_multiple == "auto"
+    assert (classifier.padding_multiple(compiled=True),
+            classifier.padding_multiple(compiled=False)) == (16, 1)
+    classifier.compile(jit_compile=False)
+    assert _lengths(classifier._text_dataset(SENTENCES, LABELS, batch_size=2)) == [
+        (2, 19), (2, 4)]
+    classifier.compile(jit_compile=True)
+    assert classifier.padding_multiple() == 16
+    assert _lengths(classifier._text_dataset(SENTENCES, LABELS, batch_size=2)) == [
+        (2, 32), (2, 16)]
+    classifier.pad_to_multiple = 8  # a number is kept as it is
+    assert classifier.padding_multiple(compiled=True) == 8
