@@ -106,7 +106,7 @@ def results(sentences=2000, batch=32, seq=128, rounds=3, warmup=1):
     kernel, bias = head["classifier/kernel"], head["classifier/bias"]
     steps = -(-len(texts) // batch)
 
-    def ours(multiple="auto", **options):
+    def classify(multiple="auto", **options):
         classifier.pad_to_multiple = multiple
         try:
             return classifier.predict(texts, batch_size=batch, verbose=0, **options)
@@ -114,9 +114,9 @@ def results(sentences=2000, batch=32, seq=128, rounds=3, warmup=1):
             classifier.pad_to_multiple = "auto"
 
     contenders = {
-        "ours": ours,
-        "ours at multiples of 16": lambda: ours(16),
-        "ours in order": lambda: ours(16, steps=steps),
+        "ours": classify,
+        "ours at multiples of 16": lambda: classify(16),
+        "ours in order": lambda: classify(16, steps=steps),
     }
     missing = []
     try:

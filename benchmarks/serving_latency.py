@@ -14,7 +14,8 @@ once (both signatures) to a temp folder, which is then loaded in this process wi
 * `serve_ids`: the SavedModel's id signature, `token_ids`, `segment_ids`, `padding_mask` int32
   `[B, seq]` in (precomputed once, untimed, with the model's preprocessor; padded to `--seq`).
   Both signatures cut each batch to its exact longest example (the model's
-  `padding_multiple(compiled=False)`) before the encoder, as Hugging Face pipelines pad to the longest example.
+  `padding_multiple(compiled=False)`) before the encoder, as Hugging Face pipelines pad to
+  the longest example.
 * `Keras model`: `model(ids, training=False)` inside a `tf.function` (one input signature,
   `[None, None]` int32, so batch 1 and 32 share one trace) on the same ids, at their full
   `--seq` length (what calling a Keras model on padded ids costs); it returns logits, the
