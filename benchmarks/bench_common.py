@@ -189,3 +189,20 @@ def compute_whole_last_block():
 
     block.call = whole_then_rows
     return lambda: setattr(block, "call", shipped)
+
+
+def sentences_main(results, description, sentences, batch):
+    """The `main()` of a benchmark reading `--sentences` in batches of `--batch` at `--seq`,
+    best of `--rounds` after `--warmup` (the tagging and classifying ones): parses the flags
+    (defaults `sentences`, `batch`) and calls `results(sentences, batch, seq, rounds,
+    warmup)`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sentences", type=int, default=sentences)
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    args = parser.parse_args()
+    return results(args.sentences, args.batch, args.seq, args.rounds, args.warmup)

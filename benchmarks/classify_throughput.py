@@ -36,7 +36,6 @@ logits' largest difference is printed (float32 on both).
 `python -m benchmarks`.
 """
 
-import argparse
 import os
 import warnings
 
@@ -158,14 +157,9 @@ def results(sentences=2000, batch=32, seq=128, rounds=3, warmup=1):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sentences", type=int, default=2000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    args = parser.parse_args()
-    results(args.sentences, args.batch, args.seq, args.rounds, args.warmup)
+    from bench_common import sentences_main
+
+    sentences_main(results, __doc__.splitlines()[0], sentences=2000, batch=32)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ random head's near-ties may flip a few).
 `python -m benchmarks`.
 """
 
-import argparse
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -133,14 +132,9 @@ def results(sentences=1000, batch=64, seq=128, rounds=3, warmup=1):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sentences", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    args = parser.parse_args()
-    results(args.sentences, args.batch, args.seq, args.rounds, args.warmup)
+    from bench_common import sentences_main
+
+    sentences_main(results, __doc__.splitlines()[0], sentences=1000, batch=64)
 
 
 if __name__ == "__main__":
