@@ -323,8 +323,8 @@ def shortest_first(x, y=None, sample_weight=None, lengths=None):
     one column's texts (a list of `str`/`bytes`), e.g. their numbers of wordpieces; by
     default their characters. Returns `(order, (x, y, sample_weight))`, `order` the
     examples' original positions (`outputs[argsort(order)]` puts results back); `(None, (x,
-    y, sample_weight))` for one text, or where an example is not one text (word lists, 2-D
-    arrays).
+    y, sample_weight))` for one text, a `tf.data.Dataset` (read as it comes), or where an
+    example is not one text (word lists, 2-D arrays).
 
     Example:
 
@@ -334,7 +334,7 @@ def shortest_first(x, y=None, sample_weight=None, lengths=None):
     ```
     """
     data = (x, y, sample_weight)
-    if isinstance(x, _TEXT):
+    if isinstance(x, _TEXT) or _is_dataset(x):
         return None, data
     columns = [as_python(column) for _, column in _leaves(x, "x")]
     if not columns or not all(isinstance(text, _TEXT) for column in columns

@@ -130,8 +130,9 @@ def test_shortest_first_orders_every_column_by_the_examples_characters():
     questions = {"question": ["why?", "?"], "context": ["c", "c"]}
     order, (x, _, _) = shortest_first(questions)
     assert order.tolist() == [1, 0] and x == {"question": ["?", "why?"], "context": ["c", "c"]}
-    # One text, and word lists (a tagger's), keep their order.
+    # One text, a dataset and word lists (a tagger's) keep their order.
     assert shortest_first("one text")[0] is None
+    assert shortest_first(tf.data.Dataset.from_tensor_slices(["b a", "a"]).batch(2))[0] is None
     assert shortest_first([["a", "b"], ["c"]])[0] is None
 
 
